@@ -1,0 +1,34 @@
+// Backbone interface: the shared trunk that maps a batch's inputs to one feature vector per example.
+// Adding a backbone = one file in backbones/ + one line in register_builtin_backbones().
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "mtl/core/batch.h"
+#include "mtl/core/registry.h"
+
+namespace mtl {
+
+class ConfigNode;
+
+class BackboneImpl : public torch::nn::Module {
+ public:
+  /// Features [B, output_dim()] for the batch's inputs.
+  virtual at::Tensor forward(const TensorMap& inputs) = 0;
+  virtual int64_t output_dim() const = 0;
+  /// Ordered blocks (for freezing the first K, layer-wise rates); default: the whole backbone is one block.
+  virtual std::vector<std::string> block_names() const { return {}; }
+};
+using Backbone = std::shared_ptr<BackboneImpl>;
+
+/// Picks the input a backbone reads: the configured `input` key, or the only input the dataset has.
+const InputInfo& select_input(const ConfigNode& options, const DatasetSchema& schema);
+
+using BackboneFactory = std::function<Backbone(const ConfigNode& options, const DatasetSchema& schema)>;
+Registry<BackboneFactory>& backbone_registry();
+
+}  // namespace mtl

@@ -1,0 +1,39 @@
+// The explicit list of built-in backbones: one line per backbone.
+#include "backbones/backbone.h"
+#include "backbones/lenet.h"
+#include "backbones/mlp.h"
+#include "backbones/resnet.h"
+#include "mtl/config/config_node.h"
+
+namespace mtl {
+
+namespace {
+void register_builtin_backbones(Registry<BackboneFactory>& r) {
+  r.add("mlp", make_mlp_backbone);
+  r.add("lenet", make_lenet_backbone);
+  r.add("resnet", make_resnet_backbone);
+}
+}  // namespace
+
+Registry<BackboneFactory>& backbone_registry() {
+  static Registry<BackboneFactory> r = [] {
+    Registry<BackboneFactory> reg("backbone");
+    register_builtin_backbones(reg);
+    return reg;
+  }();
+  return r;
+}
+
+const InputInfo& select_input(const ConfigNode& options, const DatasetSchema& schema) {
+  std::vector<std::string> names;
+  for (const auto& i : schema.inputs) names.push_back(i.name);
+  std::string name = options.get<std::string>("input", schema.inputs.size() == 1 ? schema.inputs[0].name : "");
+  if (name.empty())
+    options.fail("input", "the dataset has several inputs (" + join(names) + "); say which one with 'input'");
+  const InputInfo* in = schema.input(name);
+  if (!in) options.fail("input", "the dataset has no input '" + name + "'" + did_you_mean(name, names) +
+                                     "; it has: " + join(names));
+  return *in;
+}
+
+}  // namespace mtl

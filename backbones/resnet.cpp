@@ -1,0 +1,86 @@
+#include "backbones/resnet.h"
+
+#include "mtl/config/config_node.h"
+
+namespace mtl {
+
+namespace {
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool batch_norm) {
+  conv1_ = register_module("conv1", conv3x3(in, out, stride));
+  conv2_ = register_module("conv2", conv3x3(out, out, 1));
+  if (batch_norm) {
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
+  }
+  if (stride != 1 || in != out) {
+    proj_ = register_module(
+        "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+    if (batch_norm) proj_bn_ = register_module("proj_bn", torch::nn::BatchNorm2d(out));
+  }
+}
+
+at::Tensor BasicBlockImpl::forward(const at::Tensor& x) {
+  at::Tensor y = conv1_->forward(x);
+  if (bn1_) y = bn1_->forward(y);
+  y = torch::relu(y);
+  y = conv2_->forward(y);
+  if (bn2_) y = bn2_->forward(y);
+  at::Tensor shortcut = x;
+  if (proj_) {
+    shortcut = proj_->forward(x);
+    if (proj_bn_) shortcut = proj_bn_->forward(shortcut);
+  }
+  return torch::relu(y + shortcut);
+}
+
+ResNetBackboneImpl::ResNetBackboneImpl(const ResNetOptions& o) : options_(o) {
+  bool bn = o.norm == "batch";
+  stem_ = register_module("stem", conv3x3(o.in_channels, o.channels[0], 1));
+  if (bn) stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(o.channels[0]));
+  blocks_ = register_module("blocks", torch::nn::ModuleList());
+  int64_t in = o.channels[0];
+  for (size_t s = 0; s < o.channels.size(); ++s) {
+    for (int64_t b = 0; b < o.blocks; ++b) {
+      int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      blocks_->push_back(BasicBlock(in, o.channels[s], stride, bn));
+      in = o.channels[s];
+    }
+  }
+}
+
+at::Tensor ResNetBackboneImpl::forward(const TensorMap& inputs) {
+  at::Tensor x = stem_->forward(inputs.at(options_.input));
+  if (stem_bn_) x = stem_bn_->forward(x);
+  x = torch::relu(x);
+  for (const auto& block : *blocks_) x = block->as<BasicBlock>()->forward(x);
+  return x.mean({2, 3});
+}
+
+std::vector<std::string> ResNetBackboneImpl::block_names() const {
+  std::vector<std::string> out{"stem"};
+  for (size_t i = 0; i < blocks_->size(); ++i) out.push_back("blocks." + std::to_string(i));
+  return out;
+}
+
+Backbone make_resnet_backbone(const ConfigNode& n, const DatasetSchema& schema) {
+  ResNetOptions o;
+  const InputInfo& in = select_input(n, schema);
+  o.input = in.name;
+  n.check(in.shape.size() == 3, "input",
+          "resnet needs an image input [C, H, W]; input '" + in.name + "' has " +
+              std::to_string(in.shape.size()) + " dimensions");
+  o.in_channels = in.shape[0];
+  o.channels = n.get<std::vector<int64_t>>("channels", o.channels);
+  n.check(!o.channels.empty(), "channels", "expected at least one stage width");
+  for (int64_t c : o.channels) n.check(c > 0, "channels", "expected positive stage widths");
+  o.blocks = positive<int64_t>(n, "blocks", o.blocks);
+  o.norm = n.choice("norm", o.norm, {"batch", "none"});
+  return std::make_shared<ResNetBackboneImpl>(o);
+}
+
+}  // namespace mtl

@@ -1,0 +1,43 @@
+// The explicit list of built-in heads and losses: one line per component.
+#include "heads/head.h"
+
+#include "heads/classification.h"
+#include "heads/multilabel.h"
+#include "heads/regression.h"
+
+namespace mtl {
+
+namespace {
+void register_builtin_heads(Registry<HeadEntry>& r) {
+  r.add("classification", {make_classification_head, LabelKind::kClass, "cross_entropy", {"accuracy"}});
+  r.add("multilabel", {make_multilabel_head, LabelKind::kMultiLabel, "bce_with_logits", {"accuracy", "macro_f1"}});
+  r.add("regression", {make_regression_head, LabelKind::kReal, "mse", {"mae", "rmse", "r2"}});
+}
+void register_builtin_losses(Registry<LossEntry>& r) {
+  r.add("cross_entropy", {make_cross_entropy_loss, {LabelKind::kClass}});
+  r.add("bce_with_logits", {make_bce_with_logits_loss, {LabelKind::kMultiLabel}});
+  r.add("mse", {make_mse_loss, {LabelKind::kReal}});
+  r.add("l1", {make_l1_loss, {LabelKind::kReal}});
+  r.add("huber", {make_huber_loss, {LabelKind::kReal}});
+}
+}  // namespace
+
+Registry<HeadEntry>& head_registry() {
+  static Registry<HeadEntry> r = [] {
+    Registry<HeadEntry> reg("head");
+    register_builtin_heads(reg);
+    return reg;
+  }();
+  return r;
+}
+
+Registry<LossEntry>& loss_registry() {
+  static Registry<LossEntry> r = [] {
+    Registry<LossEntry> reg("loss");
+    register_builtin_losses(reg);
+    return reg;
+  }();
+  return r;
+}
+
+}  // namespace mtl

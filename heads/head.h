@@ -1,0 +1,51 @@
+// Head and loss interfaces. A head maps trunk features [B, D] to one task's outputs; a loss compares
+// those outputs with the task's targets and returns the *mean over the batch's examples*, so that
+// shard losses weighted by shard size add up exactly to the full-batch loss.
+// Adding a head = one file in heads/ + one line in register_builtin_heads().
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mtl/core/batch.h"
+#include "mtl/core/registry.h"
+
+namespace mtl {
+
+class ConfigNode;
+
+class HeadImpl : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& features) = 0;
+  /// Predictions in the label's own form: class index [B] (kClass), 0/1 [B, L] (kMultiLabel),
+  /// values (kReal).
+  virtual at::Tensor predict(const at::Tensor& output) const = 0;
+};
+using Head = std::shared_ptr<HeadImpl>;
+
+struct HeadContext {
+  int64_t in_features = 0;
+  LabelInfo label;
+};
+
+struct HeadEntry {
+  std::function<Head(const ConfigNode& options, const HeadContext& ctx)> make;
+  LabelKind label_kind;                      // labels this head fits
+  std::string default_loss;
+  std::vector<std::string> default_metrics;
+};
+Registry<HeadEntry>& head_registry();
+
+/// loss(output, target) -> scalar mean over examples.
+using LossFn = std::function<at::Tensor(const at::Tensor& output, const at::Tensor& target)>;
+struct LossEntry {
+  std::function<LossFn(const ConfigNode& options, const LabelInfo& label)> make;
+  std::vector<LabelKind> label_kinds;  // labels this loss fits
+};
+Registry<LossEntry>& loss_registry();
+
+}  // namespace mtl

@@ -1,0 +1,96 @@
+#include "mtl/data/tensor_dataset.h"
+
+#include <ATen/ATen.h>
+
+#include "mtl/core/error.h"
+
+namespace mtl {
+namespace {
+
+// Builds a [1, k, 1, ...] tensor (k = 1 or the channel/feature count) that broadcasts over a batch.
+at::Tensor broadcast_stat(const std::vector<double>& values, const at::Tensor& input, const std::string& origin,
+                          const char* what) {
+  int64_t k = input.size(1);
+  if (values.size() != 1 && static_cast<int64_t>(values.size()) != k)
+    throw Error(origin, std::string("normalisation ") + what + " has " + std::to_string(values.size()) +
+                            " values; expected 1 or " + std::to_string(k));
+  std::vector<int64_t> shape(input.dim(), 1);
+  shape[1] = static_cast<int64_t>(values.size());
+  std::vector<float> f(values.begin(), values.end());
+  return at::tensor(f, at::kFloat).reshape(shape);
+}
+
+}  // namespace
+
+TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, Normalization norm,
+                             std::string origin)
+    : schema_(std::move(schema)) {
+  TORCH_CHECK(schema_.inputs.size() == 1, "TensorDataset holds exactly one input");
+  TORCH_CHECK(input.defined() && input.dim() >= 2, "TensorDataset input must be [N, ...]");
+  input_name_ = schema_.inputs[0].name;
+  TORCH_CHECK(input.sizes().slice(1).vec() == schema_.inputs[0].shape, "TensorDataset input '", input_name_,
+              "' has shape ", input.sizes(), ", the schema says [N] + ", schema_.inputs[0].shape);
+  size_ = input.size(0);
+  if (input.scalar_type() == at::kByte) {
+    TORCH_CHECK(input.dim() == 4, "uint8 input must be images [N,C,H,W]");
+    input_ = input.contiguous();
+  } else {
+    TORCH_CHECK(at::isFloatingType(input.scalar_type()), "TensorDataset input must be uint8 or floating");
+    input_ = input.to(at::kFloat).contiguous();
+  }
+
+  for (const LabelInfo& info : schema_.labels) {
+    auto it = labels.find(info.name);
+    TORCH_CHECK(it != labels.end(), "TensorDataset: no tensor for label '", info.name, "'");
+    at::Tensor y = it->second;
+    const std::string where = origin.empty() ? "label '" + info.name + "'" : origin;
+    if (y.size(0) != size_)
+      throw Error(where, "label '" + info.name + "' has " + std::to_string(y.size(0)) + " values for " +
+                             std::to_string(size_) + " examples");
+    if (info.kind == LabelKind::kClass) {
+      if (y.dim() != 1 || at::isFloatingType(y.scalar_type()))
+        throw Error(where, "label '" + info.name + "': expected one integer class index per example");
+      y = y.to(at::kLong).contiguous();
+      // Find the first offending example, so the message can name it.
+      at::Tensor bad = ((y < 0) | (y >= info.size)).nonzero();
+      if (bad.numel() > 0) {
+        int64_t i = bad[0][0].item<int64_t>();
+        throw Error(where, "label '" + info.name + "': example " + std::to_string(i) + " has class " +
+                               std::to_string(y[i].item<int64_t>()) + ", expected a class in [0, " +
+                               std::to_string(info.size) + ")");
+      }
+    } else {
+      y = y.to(at::kFloat).contiguous();
+      bool shape_ok = (y.dim() == 1 && info.size == 1) || (y.dim() == 2 && y.size(1) == info.size);
+      if (!shape_ok)
+        throw Error(where, "label '" + info.name + "': expected " + std::to_string(info.size) +
+                               " value(s) per example");
+    }
+    labels_[info.name] = y;
+  }
+
+  if (norm.enabled()) {
+    TORCH_CHECK(norm.mean.size() == norm.std.size(), "normalisation mean and std differ in length");
+    for (double s : norm.std)
+      if (!(s > 0)) throw Error(origin, "normalisation std must be positive, got " + std::to_string(s));
+    mean_ = broadcast_stat(norm.mean, input_, origin, "mean");
+    std_ = broadcast_stat(norm.std, input_, origin, "std");
+  }
+}
+
+Batch TensorDataset::batch(const std::vector<int64_t>& indices) const {
+  for (int64_t i : indices) TORCH_CHECK(i >= 0 && i < size_, "example index ", i, " out of range [0, ", size_, ")");
+  // from_blob does not copy; index_select only reads it during this call.
+  at::Tensor idx = at::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())},
+                                 at::TensorOptions().dtype(at::kLong));
+  Batch b;
+  b.size = static_cast<int64_t>(indices.size());
+  at::Tensor x = input_.index_select(0, idx);
+  if (x.scalar_type() == at::kByte) x = x.to(at::kFloat).div_(255.0);
+  if (mean_.defined()) x = x.sub_(mean_).div_(std_);
+  b.inputs[input_name_] = x;
+  for (const auto& kv : labels_) b.targets[kv.first] = kv.second.index_select(0, idx);
+  return b;
+}
+
+}  // namespace mtl

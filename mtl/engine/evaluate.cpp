@@ -1,0 +1,104 @@
+#include "mtl/engine/evaluate.h"
+
+#include <cstdio>
+#include <numeric>
+
+#include "mtl/engine/engine.h"
+
+namespace mtl {
+
+MetricValues EvalResult::flat() const {
+  MetricValues out;
+  for (const auto& t : tasks) {
+    out.emplace_back(t.task + "/loss", t.loss);
+    for (const auto& m : t.metrics) out.emplace_back(t.task + "/" + m.name, m.value);
+  }
+  return out;
+}
+
+double EvalResult::value(const std::string& task, const std::string& metric) const {
+  for (const auto& t : tasks) {
+    if (t.task != task) continue;
+    if (metric == "loss") return t.loss;
+    for (const auto& m : t.metrics)
+      if (m.name == metric) return m.value;
+  }
+  throw std::out_of_range("no metric " + task + "/" + metric);
+}
+
+EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
+                    int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  bool was_training = model->is_training();
+  model->eval();
+  std::vector<std::vector<std::unique_ptr<Metric>>> metrics;
+  for (const auto& t : tasks) metrics.push_back(t.make_metrics());
+  std::vector<double> loss_sum(tasks.size(), 0.0);
+  std::vector<int64_t> count(tasks.size(), 0);
+  std::vector<int64_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (int64_t i = 0; i < data.size(); i += batch_size) {
+    std::vector<int64_t> idx(order.begin() + i, order.begin() + std::min<int64_t>(data.size(), i + batch_size));
+    Batch b = data.batch(idx);
+    ModelOutput out = model->forward(b.inputs);
+    std::vector<at::Tensor> losses = task_losses(tasks, out.outputs, b);
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      if (!losses[t].defined()) continue;
+      loss_sum[t] += losses[t].item<double>() * b.size;
+      count[t] += b.size;
+      const at::Tensor& target = b.targets.at(tasks[t].label.name);
+      for (auto& m : metrics[t]) m->update(out.outputs[t], target);
+    }
+  }
+  EvalResult r;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    TaskResult tr;
+    tr.task = tasks[t].name;
+    tr.examples = count[t];
+    tr.loss = count[t] ? loss_sum[t] / count[t] : 0.0;
+    for (auto& m : metrics[t]) tr.metrics.push_back({m->name(), count[t] ? m->compute() : 0.0, m->higher_is_better()});
+    r.tasks.push_back(tr);
+  }
+  if (was_training) model->train();
+  return r;
+}
+
+std::string format_eval_table(const EvalResult& result) {
+  std::vector<std::string> cols{"loss"};
+  for (const auto& t : result.tasks)
+    for (const auto& m : t.metrics)
+      if (std::find(cols.begin(), cols.end(), m.name) == cols.end()) cols.push_back(m.name);
+  size_t w0 = 4;
+  for (const auto& t : result.tasks) w0 = std::max(w0, t.task.size());
+  std::string out;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%-*s", int(w0), "task");
+  out += buf;
+  for (const auto& c : cols) {
+    std::snprintf(buf, sizeof buf, "  %12s", c.c_str());
+    out += buf;
+  }
+  out += "\n";
+  for (const auto& t : result.tasks) {
+    std::snprintf(buf, sizeof buf, "%-*s", int(w0), t.task.c_str());
+    out += buf;
+    for (const auto& c : cols) {
+      std::string cell = "-";
+      if (c == "loss") {
+        std::snprintf(buf, sizeof buf, "%.4f", t.loss);
+        cell = buf;
+      }
+      for (const auto& m : t.metrics)
+        if (m.name == c) {
+          std::snprintf(buf, sizeof buf, "%.4f", m.value);
+          cell = buf;
+        }
+      std::snprintf(buf, sizeof buf, "  %12s", cell.c_str());
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace mtl

@@ -1,0 +1,41 @@
+// Evaluation: per-task mean loss and metrics of a model on a dataset (no gradients, eval mode).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mtl/core/task.h"
+#include "mtl/data/dataset.h"
+#include "mtl/io/metrics_log.h"
+#include "mtl/model/multi_task_model.h"
+
+namespace mtl {
+
+struct MetricResult {
+  std::string name;
+  double value = 0.0;
+  bool higher_is_better = true;
+};
+
+struct TaskResult {
+  std::string task;
+  double loss = 0.0;
+  int64_t examples = 0;
+  std::vector<MetricResult> metrics;
+};
+
+struct EvalResult {
+  std::vector<TaskResult> tasks;
+  /// Flat "task/metric" values for the metrics log.
+  MetricValues flat() const;
+  /// Value of `metric` for `task`; throws if absent.
+  double value(const std::string& task, const std::string& metric) const;
+};
+
+EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
+                    int64_t batch_size);
+
+/// A small aligned table: one row per task, columns loss and each metric.
+std::string format_eval_table(const EvalResult& result);
+
+}  // namespace mtl

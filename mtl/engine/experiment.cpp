@@ -1,0 +1,192 @@
+#include "mtl/engine/experiment.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace mtl {
+
+namespace {
+
+bool valid_task_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+bool kind_in(LabelKind k, const std::vector<LabelKind>& kinds) {
+  for (auto x : kinds)
+    if (x == k) return true;
+  return false;
+}
+
+std::string kinds_text(const std::vector<LabelKind>& kinds) {
+  std::vector<std::string> s;
+  for (auto k : kinds) s.push_back(to_string(k));
+  return join(s, " or ");
+}
+
+std::string default_head_for(LabelKind k) {
+  switch (k) {
+    case LabelKind::kClass: return "classification";
+    case LabelKind::kMultiLabel: return "multilabel";
+    case LabelKind::kReal: return "regression";
+  }
+  return "classification";
+}
+
+TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
+  TrainerOptions o;
+  o.epochs = non_negative<int64_t>(n, "epochs", o.epochs);
+  o.max_steps = non_negative<int64_t>(n, "max_steps", o.max_steps);
+  n.check(o.epochs > 0 || o.max_steps > 0, "epochs", "set epochs > 0 or max_steps > 0");
+  o.batch_size = positive<int64_t>(n, "batch_size", o.batch_size);
+  o.eval_batch_size = positive<int64_t>(n, "eval_batch_size", o.eval_batch_size);
+  // threads: a positive count or "auto" (physical cores).
+  std::string threads = n.get<std::string>("threads", "auto");
+  if (threads == "auto") {
+    o.threads = physical_cores();
+  } else {
+    char* end = nullptr;
+    long v = std::strtol(threads.c_str(), &end, 10);
+    n.check(*end == '\0' && v > 0 && v <= 1024, "threads",
+            "expected a positive thread count or 'auto', got '" + threads + "'");
+    o.threads = v;
+  }
+  o.seed = n.get<int64_t>("seed", o.seed);
+  o.run_dir = n.get<std::string>("run_dir", "runs/" + name);
+  n.check(!o.run_dir.empty(), "run_dir", "expected a directory path");
+  o.eval_interval = non_negative<int64_t>(n, "eval_interval", o.eval_interval);
+  o.checkpoint_interval = non_negative<int64_t>(n, "checkpoint_interval", o.checkpoint_interval);
+  o.log_interval = positive<int64_t>(n, "log_interval", o.log_interval);
+  o.deterministic = n.get<bool>("deterministic", o.deterministic);
+  o.drop_last = n.get<bool>("drop_last", o.drop_last);
+  return o;
+}
+
+TaskSpec parse_task(const ConfigNode& tasks_node, const std::string& name, const DatasetSchema& schema) {
+  ConfigNode t = tasks_node.child(name);
+  if (!valid_task_name(name))
+    tasks_node.fail(name, "task names may use letters, digits, '_' and '-' only, got '" + name + "'");
+  TaskSpec spec;
+  spec.name = name;
+  std::string label_name = t.get<std::string>("label", name);
+  const LabelInfo* label = schema.label(label_name);
+  if (!label) {
+    auto names = schema.label_names();
+    t.fail("label", "the dataset has no label field '" + label_name + "'" + did_you_mean(label_name, names) +
+                        "; it has: " + join(names));
+  }
+  spec.label = *label;
+  spec.head_type = t.get<std::string>("type", default_head_for(label->kind));
+  const HeadEntry& head = head_registry().get(spec.head_type, t.where("type"));
+  if (head.label_kind != label->kind)
+    t.fail("type", "head '" + spec.head_type + "' needs " + to_string(head.label_kind) + " labels, but label '" +
+                       label_name + "' holds " + to_string(label->kind) + " values");
+  spec.weight = non_negative<double>(t, "weight", 1.0);
+
+  ConfigNode loss = t.component("loss", head.default_loss);
+  spec.loss_type = loss.type();
+  const LossEntry& le = loss_registry().get(spec.loss_type, loss.where("type"));
+  if (!kind_in(label->kind, le.label_kinds))
+    loss.fail("type", "loss '" + spec.loss_type + "' needs " + kinds_text(le.label_kinds) +
+                          " labels; label '" + label_name + "' holds " + to_string(label->kind) + " values");
+  spec.loss = le.make(loss, *label);
+
+  std::vector<ConfigNode> metric_nodes = t.components("metrics", head.default_metrics);
+  std::set<std::string> seen;
+  for (const auto& m : metric_nodes) {
+    std::string type = m.type();
+    const MetricEntry& me = metric_registry().get(type, m.where("type"));
+    if (!kind_in(label->kind, me.label_kinds))
+      m.fail("type", "metric '" + type + "' needs " + kinds_text(me.label_kinds) + " labels; label '" +
+                         label_name + "' holds " + to_string(label->kind) + " values");
+    auto probe = me.make(m, *label);  // validates the options now
+    if (!seen.insert(probe->name()).second) m.fail("", "metric '" + probe->name() + "' is listed twice");
+  }
+  LabelInfo li = *label;
+  spec.make_metrics = [metric_nodes, li]() {
+    std::vector<std::unique_ptr<Metric>> out;
+    for (const auto& m : metric_nodes) out.push_back(metric_registry().get(m.type()).make(m, li));
+    return out;
+  };
+  return spec;
+}
+
+}  // namespace
+
+std::vector<std::string> Experiment::task_names() const {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) out.push_back(t.name);
+  return out;
+}
+
+int64_t physical_cores() {
+  // Count distinct (physical id, core id) pairs; hyper-threads share a core.
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, phys = "0";
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    std::string val = line.substr(colon + 1);
+    if (!val.empty() && val[0] == ' ') val.erase(0, 1);
+    if (key == "physical id") phys = val;
+    if (key == "core id") cores.insert({phys, val});
+  }
+  int64_t logical = std::max(1u, std::thread::hardware_concurrency());
+  if (cores.empty()) return logical;
+  return std::min<int64_t>(logical, static_cast<int64_t>(cores.size()));
+}
+
+Experiment build_experiment(const Config& config) {
+  Experiment ex;
+  ex.config = config;
+  ex.name = std::filesystem::path(config.file()).stem().string();
+  if (ex.name.empty() || ex.name == "<string>") ex.name = "run";
+  ConfigNode root = config.root();
+
+  // Cheap sections first, so their mistakes surface before anything is built.
+  ex.trainer = parse_trainer(root.child("trainer"), ex.name);
+  ex.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
+  ex.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
+
+  ConfigNode data = root.component("data");
+  ex.data = dataset_registry().get(data.type(), data.where("type"))(data);
+  ex.schema = ex.data->schema();
+
+  std::vector<std::string> names = root.keys("tasks");
+  if (names.empty()) root.fail("tasks", "expected a map of at least one task, e.g. tasks: {left: {label: left}}");
+  ConfigNode tasks = root.child("tasks");
+  for (const auto& name : names) ex.tasks.push_back(parse_task(tasks, name, ex.schema));
+
+  ConfigNode w = root.child("weighting");
+  std::string method = w.get<std::string>("method", "ew");
+  WeightingContext wctx;
+  for (const auto& t : ex.tasks) {
+    wctx.task_names.push_back(t.name);
+    wctx.task_weights.push_back(t.weight);
+  }
+  ex.weighting = weighting_registry().get(method, w.where("method"))(w, wctx);
+
+  // Same seed => same initial weights.
+  torch::manual_seed(static_cast<uint64_t>(ex.trainer.seed));
+  ConfigNode model = root.child("model");
+  ConfigNode bb = model.component("backbone");
+  Backbone backbone = backbone_registry().get(bb.type(), bb.where("type"))(bb, ex.schema);
+  std::vector<Head> heads;
+  for (const auto& spec : ex.tasks) {
+    ConfigNode h = tasks.child(spec.name).child("head");
+    HeadContext ctx{backbone->output_dim(), spec.label};
+    heads.push_back(head_registry().get(spec.head_type).make(h, ctx));
+  }
+  ex.model = MultiTaskModel(backbone, ex.task_names(), heads);
+
+  config.check_unused();
+  return ex;
+}
+
+}  // namespace mtl

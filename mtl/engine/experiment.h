@@ -1,0 +1,55 @@
+// Experiment: everything a run needs, built from a Config through the registries.
+// build_experiment() parses and validates every section and builds the model, but loads no data, so a
+// bad config fails in well under a second, before anything is written.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/task.h"
+#include "mtl/data/dataset.h"
+#include "mtl/model/multi_task_model.h"
+#include "mtl/optim/optimizer.h"
+#include "mtl/weighting/weighting.h"
+
+namespace mtl {
+
+struct TrainerOptions {
+  int64_t epochs = 10;
+  int64_t max_steps = 0;            // 0 = no limit; else stop after this many optimizer steps
+  int64_t batch_size = 256;
+  int64_t eval_batch_size = 1024;
+  int64_t threads = 0;              // resolved: >= 1
+  int64_t seed = 0;
+  std::string run_dir;              // default runs/<config name>
+  int64_t eval_interval = 1;        // epochs between evaluations on the test split (0 = only at the end)
+  int64_t checkpoint_interval = 0;  // optimizer steps between checkpoints (0 = at the end of each epoch)
+  int64_t log_interval = 50;        // optimizer steps between metrics-log lines
+  bool deterministic = true;
+  bool drop_last = false;
+};
+
+struct Experiment {
+  Config config;
+  std::string name;  // the config file's stem
+  std::shared_ptr<DatasetSource> data;
+  DatasetSchema schema;
+  std::vector<TaskSpec> tasks;
+  MultiTaskModel model{nullptr};
+  std::unique_ptr<Weighting> weighting;
+  OptimizerOptions optimizer;
+  SchedulerOptions scheduler;
+  TrainerOptions trainer;
+
+  std::vector<std::string> task_names() const;
+};
+
+/// Builds everything from `config`; throws mtl::Error (with file:line:col) for any bad or unknown key.
+Experiment build_experiment(const Config& config);
+
+/// Number of physical cores (falls back to logical CPUs).
+int64_t physical_cores();
+
+}  // namespace mtl

@@ -1,0 +1,197 @@
+#include "mtl/engine/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "mtl/data/sampler.h"
+#include "mtl/engine/engine.h"
+#include "mtl/engine/progress.h"
+#include "mtl/io/atomic_file.h"
+#include "mtl/io/checkpoint.h"
+#include "mtl/io/metrics_log.h"
+
+namespace fs = std::filesystem;
+
+namespace mtl {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// Installs a SIGINT handler for the duration of training: the first Ctrl-C finishes the current step,
+// writes a checkpoint and stops; the previous handler (usually: terminate) comes back afterwards.
+class SigintScope {
+ public:
+  SigintScope() {
+    g_interrupted = false;
+    prev_ = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintScope() { std::signal(SIGINT, prev_); }
+
+ private:
+  void (*prev_)(int);
+};
+
+std::string loss_info(const std::vector<TaskSpec>& tasks, const std::vector<double>& sum,
+                      const std::vector<double>& n) {
+  std::string s = "loss";
+  char buf[64];
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    std::snprintf(buf, sizeof buf, " %s %.4f", tasks[t].name.c_str(), n[t] > 0 ? sum[t] / n[t] : 0.0);
+    s += buf;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string fresh_run_dir(const std::string& base) {
+  auto usable = [](const fs::path& p) { return !fs::exists(p) || (fs::is_directory(p) && fs::is_empty(p)); };
+  if (usable(base)) return base;
+  for (int i = 2;; ++i) {
+    std::string candidate = base + "-" + std::to_string(i);
+    if (usable(candidate)) return candidate;
+  }
+}
+
+void configure_torch_threads(const TrainerOptions& trainer) {
+  at::set_num_threads(static_cast<int>(trainer.threads));
+  at::globalContext().setDeterministicAlgorithms(trainer.deterministic, /*warn_only=*/true);
+}
+
+TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
+  TrainSummary summary;
+  const TrainerOptions& tr = ex.trainer;
+  const size_t T = ex.tasks.size();
+  configure_torch_threads(tr);
+
+  // Run directory: never overwrite an earlier run unless resuming it.
+  bool resuming = !options.resume_dir.empty();
+  std::string run_dir = resuming ? options.resume_dir : fresh_run_dir(tr.run_dir);
+  std::string ckpt_path = (fs::path(run_dir) / "checkpoint.pt").string();
+  if (resuming && !fs::exists(ckpt_path))
+    throw Error(run_dir, "cannot resume: no checkpoint.pt in this run directory");
+  ensure_writable_dir(run_dir);
+  summary.run_dir = run_dir;
+  write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
+                    ex.config.resolved_yaml());
+
+  std::shared_ptr<Dataset> train_data = ex.data->open(Split::kTrain);
+  std::shared_ptr<Dataset> test_data = ex.data->open(Split::kTest);
+  if (train_data->size() == 0) throw Error(ex.config.file(), "the training split is empty");
+
+  std::vector<at::Tensor> params = ex.model->parameters();
+  for (auto& p : ex.weighting->parameters()) params.push_back(p);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(ex.optimizer, params);
+  std::unique_ptr<GradientEngine> engine = make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+
+  const int64_t spe = batches_per_epoch(train_data->size(), tr.batch_size, tr.drop_last);
+  if (spe == 0) throw Error(ex.config.file(), "trainer.batch_size is larger than the training split with drop_last");
+  int64_t total_steps = tr.epochs * spe;
+  if (tr.max_steps > 0) total_steps = tr.epochs > 0 ? std::min(total_steps, tr.max_steps) : tr.max_steps;
+  const int64_t epochs = (total_steps + spe - 1) / spe;
+
+  TrainPosition pos;
+  CheckpointRefs refs{ex.model.get(), optimizer.get(), ex.weighting.get()};
+  if (resuming) {
+    pos = load_checkpoint(ckpt_path, refs);
+    std::cerr << "resuming " << run_dir << " at step " << pos.step << " (epoch " << pos.epoch + 1 << ")\n";
+  }
+  if (pos.epoch_loss_sum.size() != T) {
+    pos.epoch_loss_sum.assign(T, 0.0);
+    pos.epoch_examples.assign(T, 0.0);
+  }
+  MetricsLog log((fs::path(run_dir) / "metrics.jsonl").string());
+  Progress progress(options.progress, Progress::stderr_is_tty());
+  SigintScope sigint;
+
+  ex.model->train();
+  bool evaluated_at_end = false;
+  while (pos.step < total_steps) {
+    auto epoch_start = std::chrono::steady_clock::now();
+    auto batches = make_batches(epoch_permutation(train_data->size(), tr.seed, pos.epoch), tr.batch_size, tr.drop_last);
+    progress.start_epoch(pos.epoch, epochs, static_cast<int64_t>(batches.size()), pos.batch_in_epoch);
+    int64_t samples = 0;
+    evaluated_at_end = false;
+    while (pos.batch_in_epoch < static_cast<int64_t>(batches.size()) && pos.step < total_steps) {
+      Batch batch = train_data->batch(batches[pos.batch_in_epoch]);
+      StepContext ctx{pos.step, pos.epoch};
+      double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
+      set_learning_rate(*optimizer, lr);
+      StepResult r = engine->compute_gradients(batch, ctx);
+      optimizer->step();
+      ++pos.step;
+      ++pos.batch_in_epoch;
+      samples += batch.size;
+      for (size_t t = 0; t < T; ++t) {
+        if (!r.present[t]) continue;
+        pos.epoch_loss_sum[t] += r.losses[t] * batch.size;
+        pos.epoch_examples[t] += batch.size;
+      }
+      if (!std::isfinite(r.total_loss))
+        throw Error(ex.config.file(), "training diverged: the loss is " + std::to_string(r.total_loss) +
+                                          " at step " + std::to_string(pos.step) +
+                                          " (lower optimizer.lr or check the data)");
+      if (pos.step % tr.log_interval == 0 || pos.step == 1) {
+        MetricValues v{{"lr", lr}, {"total_loss", r.total_loss}};
+        for (size_t t = 0; t < T; ++t) {
+          if (r.present[t]) v.emplace_back(ex.tasks[t].name + "/loss", r.losses[t]);
+          v.emplace_back(ex.tasks[t].name + "/weight", r.weights[t]);
+        }
+        log.write("train", pos.step, pos.epoch, v);
+      }
+      progress.update(pos.batch_in_epoch, samples, loss_info(ex.tasks, pos.epoch_loss_sum, pos.epoch_examples));
+      bool interrupted = g_interrupted.load();
+      if ((tr.checkpoint_interval > 0 && pos.step % tr.checkpoint_interval == 0) || interrupted)
+        save_checkpoint(ckpt_path, refs, pos);
+      if (interrupted) {
+        progress.end_epoch("interrupted");
+        std::cerr << "interrupted: checkpoint written to " << ckpt_path << "; continue with --resume " << run_dir
+                  << "\n";
+        summary.interrupted = true;
+        summary.steps = pos.step;
+        return summary;
+      }
+    }
+    bool epoch_done = pos.batch_in_epoch >= static_cast<int64_t>(batches.size());
+    summary.epoch_seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count());
+    progress.end_epoch(loss_info(ex.tasks, pos.epoch_loss_sum, pos.epoch_examples));
+    if (epoch_done) {
+      std::vector<double> mean(T, 0.0);
+      MetricValues v;
+      for (size_t t = 0; t < T; ++t) {
+        mean[t] = pos.epoch_examples[t] > 0 ? pos.epoch_loss_sum[t] / pos.epoch_examples[t] : 0.0;
+        v.emplace_back(ex.tasks[t].name + "/loss", mean[t]);
+      }
+      v.emplace_back("seconds", summary.epoch_seconds.back());
+      log.write("epoch", pos.step, pos.epoch, v);
+      ex.weighting->on_epoch_end(mean);
+      bool last = pos.step >= total_steps;
+      if ((tr.eval_interval > 0 && (pos.epoch + 1) % tr.eval_interval == 0) || last) {
+        EvalResult e = evaluate(ex.model, ex.tasks, *test_data, tr.eval_batch_size);
+        log.write("eval", pos.step, pos.epoch, e.flat());
+        if (options.progress) std::cerr << format_eval_table(e);
+        summary.final_eval = e;
+        evaluated_at_end = last;
+      }
+      ++pos.epoch;
+      pos.batch_in_epoch = 0;
+      std::fill(pos.epoch_loss_sum.begin(), pos.epoch_loss_sum.end(), 0.0);
+      std::fill(pos.epoch_examples.begin(), pos.epoch_examples.end(), 0.0);
+    }
+    save_checkpoint(ckpt_path, refs, pos);
+  }
+  if (!evaluated_at_end) {
+    summary.final_eval = evaluate(ex.model, ex.tasks, *test_data, tr.eval_batch_size);
+    log.write("eval", pos.step, pos.epoch, summary.final_eval.flat());
+  }
+  summary.steps = pos.step;
+  return summary;
+}
+
+}  // namespace mtl

@@ -1,0 +1,158 @@
+#include "mtl/io/checkpoint.h"
+
+#include <ATen/core/Dict.h>
+#include <torch/serialize.h>
+
+#include <filesystem>
+
+#include "mtl/core/error.h"
+#include "mtl/io/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace mtl {
+
+namespace {
+
+constexpr const char* kFormat = "mtl-checkpoint-v1";
+
+std::string first_line(const std::string& s) {
+  auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+c10::Dict<std::string, at::Tensor> module_tensors(const torch::nn::Module& m) {
+  c10::Dict<std::string, at::Tensor> d;
+  for (const auto& kv : m.named_parameters()) d.insert(kv.key(), kv.value().detach());
+  for (const auto& kv : m.named_buffers()) d.insert(kv.key(), kv.value().detach());
+  return d;
+}
+
+void restore_module(const std::string& path, torch::nn::Module& m, const c10::Dict<std::string, at::Tensor>& d) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, at::Tensor>> targets;
+  for (const auto& kv : m.named_parameters()) targets.emplace_back(kv.key(), kv.value());
+  for (const auto& kv : m.named_buffers()) targets.emplace_back(kv.key(), kv.value());
+  std::vector<std::string> missing;
+  for (auto& [name, t] : targets) {
+    if (!d.contains(name)) {
+      missing.push_back(name);
+      continue;
+    }
+    at::Tensor src = d.at(name);
+    if (src.sizes() != t.sizes() || src.scalar_type() != t.scalar_type())
+      throw Error(path, "tensor '" + name + "' has shape " + shape_text(src) + " " +
+                            std::string(c10::toString(src.scalar_type())) + " in the checkpoint but " +
+                            shape_text(t) + " " + c10::toString(t.scalar_type()) +
+                            " in the model (was it trained with another model config?)");
+  }
+  if (!missing.empty())
+    throw Error(path, "checkpoint lacks " + std::to_string(missing.size()) + " model tensor(s), e.g. '" +
+                          missing[0] + "' (was it trained with another model config?)");
+  if (static_cast<size_t>(d.size()) != targets.size()) {
+    std::set<std::string> known;
+    for (auto& kv : targets) known.insert(kv.first);
+    for (const auto& kv : d)
+      if (!known.count(kv.key()))
+        throw Error(path, "checkpoint has tensor '" + kv.key() +
+                              "' that the model lacks (was it trained with another model config?)");
+  }
+  for (auto& [name, t] : targets) t.copy_(d.at(name));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const TrainPosition& pos) {
+  TORCH_CHECK(refs.model, "save_checkpoint needs a model");
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kFormat)));
+  archive.write("model", c10::IValue(module_tensors(*refs.model)));
+  archive.write("position", c10::IValue(std::vector<int64_t>{pos.step, pos.epoch, pos.batch_in_epoch}));
+  archive.write("epoch_loss_sum", c10::IValue(pos.epoch_loss_sum));
+  archive.write("epoch_examples", c10::IValue(pos.epoch_examples));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  if (refs.optimizer) {
+    torch::serialize::OutputArchive opt;
+    refs.optimizer->save(opt);
+    archive.write("optimizer", opt);
+  }
+  if (refs.weighting) {
+    torch::serialize::OutputArchive w;
+    refs.weighting->save(w);
+    archive.write("weighting", w);
+  }
+  write_atomic(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+      throw Error(path, "cannot write checkpoint: " + first_line(e.what_without_backtrace()));
+    }
+  });
+}
+
+std::string resolve_checkpoint_path(const std::string& path) {
+  if (fs::is_directory(path)) return (fs::path(path) / "checkpoint.pt").string();
+  return path;
+}
+
+TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& refs, bool restore_rng) {
+  if (!fs::exists(path)) throw Error(path, "checkpoint file does not exist");
+  torch::serialize::InputArchive archive;
+  TrainPosition pos;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path, "not a readable mtl checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  }
+  try {
+    c10::IValue format;
+    archive.read("format", format);
+    if (!format.isString() || format.toStringRef() != kFormat)
+      throw Error(path, std::string("not an mtl checkpoint (expected format ") + kFormat + ")");
+    c10::IValue model;
+    archive.read("model", model);
+    if (!model.isGenericDict()) throw Error(path, "checkpoint's 'model' entry is not a tensor dictionary");
+    c10::Dict<std::string, at::Tensor> tensors = c10::impl::toTypedDict<std::string, at::Tensor>(model.toGenericDict());
+    restore_module(path, *refs.model, tensors);
+    c10::IValue position;
+    archive.read("position", position);
+    auto p = position.toIntVector();
+    if (p.size() != 3) throw Error(path, "checkpoint's training position is malformed");
+    pos.step = p[0];
+    pos.epoch = p[1];
+    pos.batch_in_epoch = p[2];
+    c10::IValue sums, counts;
+    archive.read("epoch_loss_sum", sums);
+    archive.read("epoch_examples", counts);
+    pos.epoch_loss_sum = sums.toDoubleVector();
+    pos.epoch_examples = counts.toDoubleVector();
+    if (refs.optimizer) {
+      torch::serialize::InputArchive opt;
+      archive.read("optimizer", opt);
+      refs.optimizer->load(opt);
+    }
+    if (refs.weighting) {
+      torch::serialize::InputArchive w;
+      archive.read("weighting", w);
+      refs.weighting->load(w);
+    }
+    if (restore_rng) {
+      at::Tensor rng;
+      archive.read("rng", rng);
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng);
+    }
+  } catch (const c10::Error& e) {
+    throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  }
+  return pos;
+}
+
+}  // namespace mtl

@@ -1,0 +1,39 @@
+// Checkpoints: model weights, optimizer state, weighting-strategy state, the RNG state and the position
+// in training, in one file written atomically. Loading checks that every tensor is present with the
+// right shape and dtype and names any that are not.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <string>
+#include <vector>
+
+#include "mtl/weighting/weighting.h"
+
+namespace mtl {
+
+struct TrainPosition {
+  int64_t step = 0;            // optimizer steps taken
+  int64_t epoch = 0;           // current epoch (0-based)
+  int64_t batch_in_epoch = 0;  // batches of `epoch` already consumed
+  // Running sums of the current epoch (so epoch-level statistics survive a mid-epoch resume).
+  std::vector<double> epoch_loss_sum;  // per task: sum over examples of the loss
+  std::vector<double> epoch_examples;  // per task: examples seen
+};
+
+struct CheckpointRefs {
+  torch::nn::Module* model = nullptr;
+  torch::optim::Optimizer* optimizer = nullptr;  // optional
+  Weighting* weighting = nullptr;                // optional
+};
+
+void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const TrainPosition& position);
+
+/// Restores what `refs` points at (and the global RNG when `restore_rng`); returns the saved position.
+TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& refs, bool restore_rng = true);
+
+/// A run directory or a checkpoint file -> the checkpoint file path.
+std::string resolve_checkpoint_path(const std::string& path);
+
+}  // namespace mtl

@@ -1,0 +1,29 @@
+// The explicit list of built-in metrics: one line per metric.
+#include "mtl/metrics/metric.h"
+
+#include "mtl/metrics/classification_metrics.h"
+#include "mtl/metrics/regression_metrics.h"
+
+namespace mtl {
+
+namespace {
+void register_builtin_metrics(Registry<MetricEntry>& r) {
+  r.add("accuracy", {make_accuracy, {LabelKind::kClass, LabelKind::kMultiLabel}});
+  r.add("top_k_accuracy", {make_top_k_accuracy, {LabelKind::kClass}});
+  r.add("macro_f1", {make_macro_f1, {LabelKind::kClass, LabelKind::kMultiLabel}});
+  r.add("mae", {make_mae, {LabelKind::kReal}});
+  r.add("rmse", {make_rmse, {LabelKind::kReal}});
+  r.add("r2", {make_r2, {LabelKind::kReal}});
+}
+}  // namespace
+
+Registry<MetricEntry>& metric_registry() {
+  static Registry<MetricEntry> r = [] {
+    Registry<MetricEntry> reg("metric");
+    register_builtin_metrics(reg);
+    return reg;
+  }();
+  return r;
+}
+
+}  // namespace mtl

@@ -1,0 +1,91 @@
+#include "mtl/metrics/regression_metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "mtl/config/config_node.h"
+
+namespace mtl {
+
+namespace {
+
+// Outputs and targets in double on the CPU, detached from autograd, after checking they match.
+std::pair<at::Tensor, at::Tensor> as_double(const char* metric, const at::Tensor& output,
+                                            const at::Tensor& target) {
+  TORCH_CHECK(output.sizes() == target.sizes(), metric, ": expected outputs and targets of the same shape, got ",
+              output.sizes(), " and ", target.sizes());
+  return {output.detach().to(torch::kCPU, torch::kDouble), target.detach().to(torch::kCPU, torch::kDouble)};
+}
+
+}  // namespace
+
+void MeanAbsoluteError::update(const at::Tensor& output, const at::Tensor& target) {
+  auto [x, y] = as_double("mae", output, target);
+  sum_abs_ += (x - y).abs().sum().item<double>();
+  count_ += x.numel();
+}
+
+double MeanAbsoluteError::compute() const { return count_ == 0 ? 0.0 : sum_abs_ / count_; }
+
+void RootMeanSquaredError::update(const at::Tensor& output, const at::Tensor& target) {
+  auto [x, y] = as_double("rmse", output, target);
+  sum_sq_ += (x - y).square().sum().item<double>();
+  count_ += x.numel();
+}
+
+double RootMeanSquaredError::compute() const { return count_ == 0 ? 0.0 : std::sqrt(sum_sq_ / count_); }
+
+RSquared::RSquared(int64_t dims) : mean_(dims, 0.0), m2_(dims, 0.0) {}
+
+void RSquared::reset() {
+  count_ = 0;
+  std::fill(mean_.begin(), mean_.end(), 0.0);
+  std::fill(m2_.begin(), m2_.end(), 0.0);
+  ss_res_ = 0.0;
+}
+
+void RSquared::update(const at::Tensor& output, const at::Tensor& target) {
+  auto [x, y] = as_double("r2", output, target);
+  const int64_t b = y.size(0);
+  if (b == 0) return;
+  const int64_t dims = static_cast<int64_t>(mean_.size());
+  y = y.reshape({b, -1});
+  TORCH_CHECK(y.size(1) == dims, "r2: expected ", dims, " output dimensions, got ", y.size(1));
+  ss_res_ += (x.reshape({b, -1}) - y).square().sum().item<double>();
+
+  // Merge this batch's (count, mean, M2) into the running ones per dimension (Chan et al.).
+  at::Tensor batch_mean = y.mean(0);
+  at::Tensor batch_m2 = (y - batch_mean).square().sum(0).contiguous();
+  batch_mean = batch_mean.contiguous();
+  const double* bm = batch_mean.data_ptr<double>();
+  const double* bm2 = batch_m2.data_ptr<double>();
+  const double n_a = static_cast<double>(count_), n_b = static_cast<double>(b), n = n_a + n_b;
+  for (int64_t d = 0; d < dims; ++d) {
+    const double delta = bm[d] - mean_[d];
+    mean_[d] += delta * n_b / n;
+    m2_[d] += bm2[d] + delta * delta * n_a * n_b / n;
+  }
+  count_ += b;
+}
+
+double RSquared::compute() const {
+  if (count_ == 0) return 0.0;
+  double ss_tot = 0.0;
+  for (double m2 : m2_) ss_tot += m2;
+  if (ss_tot == 0.0) return ss_res_ == 0.0 ? 1.0 : 0.0;  // constant targets: R^2 undefined
+  return 1.0 - ss_res_ / ss_tot;
+}
+
+std::unique_ptr<Metric> make_mae(const ConfigNode&, const LabelInfo&) {
+  return std::make_unique<MeanAbsoluteError>();
+}
+
+std::unique_ptr<Metric> make_rmse(const ConfigNode&, const LabelInfo&) {
+  return std::make_unique<RootMeanSquaredError>();
+}
+
+std::unique_ptr<Metric> make_r2(const ConfigNode&, const LabelInfo& label) {
+  return std::make_unique<RSquared>(label.size);
+}
+
+}  // namespace mtl

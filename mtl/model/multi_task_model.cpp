@@ -1,0 +1,42 @@
+#include "mtl/model/multi_task_model.h"
+
+namespace mtl {
+
+MultiTaskModelImpl::MultiTaskModelImpl(Backbone backbone, std::vector<std::string> task_names,
+                                       std::vector<Head> heads)
+    : backbone_(std::move(backbone)), task_names_(std::move(task_names)), heads_(std::move(heads)) {
+  TORCH_CHECK(task_names_.size() == heads_.size(), "one head per task");
+  register_module("backbone", backbone_);
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> named;
+  for (size_t t = 0; t < heads_.size(); ++t) named.emplace_back(task_names_[t], heads_[t]);
+  auto dict = torch::nn::ModuleDict(named);
+  register_module("heads", dict);
+}
+
+ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
+  ModelOutput out;
+  out.features = backbone_->forward(inputs);
+  out.outputs = heads_forward(out.features);
+  return out;
+}
+
+std::vector<at::Tensor> MultiTaskModelImpl::heads_forward(const at::Tensor& features) {
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(heads_.size());
+  for (auto& h : heads_) outputs.push_back(h->forward(features));
+  return outputs;
+}
+
+namespace {
+std::vector<at::Tensor> trainable(const torch::nn::Module& m) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : m.parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+}  // namespace
+
+std::vector<at::Tensor> MultiTaskModelImpl::shared_parameters() const { return trainable(*backbone_); }
+std::vector<at::Tensor> MultiTaskModelImpl::head_parameters(size_t t) const { return trainable(*heads_[t]); }
+
+}  // namespace mtl

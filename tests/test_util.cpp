@@ -1,0 +1,50 @@
+#include "test_util.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "mtl/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace mtl_test {
+
+std::string source_path(const std::string& rel) { return std::string(MTL_SOURCE_DIR) + "/" + rel; }
+
+TempDir::TempDir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  fs::path base = fs::path(MTL_BINARY_DIR) / "test_scratch";
+  fs::create_directories(base);
+  path_ = (base / (tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++))).string();
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
+
+bool have_fashion_mnist() {
+  return fs::exists(fashion_mnist_dir() + "/train-images-idx3-ubyte.gz");
+}
+
+}  // namespace mtl_test

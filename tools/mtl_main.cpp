@@ -1,0 +1,239 @@
+// The `mtl` command line: train, eval, predict and inspect multi-task models defined in YAML.
+//   mtl train configs/multi_fashion.yaml --set trainer.epochs=3
+//   mtl eval configs/multi_fashion.yaml --checkpoint runs/multi_fashion
+// User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/error.h"
+#include "mtl/engine/evaluate.h"
+#include "mtl/engine/experiment.h"
+#include "mtl/engine/trainer.h"
+#include "mtl/io/atomic_file.h"
+#include "mtl/io/checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace mtl;
+
+namespace {
+
+struct CommonArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string threads;
+};
+
+void add_common(CLI::App* cmd, CommonArgs& a, bool config_required = true) {
+  auto* opt = cmd->add_option("config", a.config, "YAML config file");
+  if (config_required) opt->required();
+  cmd->add_option("--set", a.sets, "override a config value: --set trainer.epochs=3 (repeatable)")
+      ->type_name("KEY=VALUE");
+  cmd->add_option("--threads", a.threads, "same as --set trainer.threads=N")->envname("MTL_THREADS");
+}
+
+Experiment load_experiment(const CommonArgs& a) {
+  std::vector<std::string> sets = a.sets;
+  if (!a.threads.empty()) sets.push_back("trainer.threads=" + a.threads);
+  return build_experiment(Config::load(a.config, sets));
+}
+
+void load_weights(Experiment& ex, const std::string& checkpoint) {
+  std::string path = resolve_checkpoint_path(checkpoint);
+  load_checkpoint(path, CheckpointRefs{ex.model.get(), nullptr, nullptr}, /*restore_rng=*/false);
+}
+
+Split parse_split(const std::string& s) { return s == "train" ? Split::kTrain : Split::kTest; }
+
+int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet) {
+  CommonArgs args = a;
+  if (args.config.empty()) {
+    if (resume.empty()) throw Error("mtl train", "expected a config file (or --resume RUN_DIR)");
+    args.config = (fs::path(resume) / "config.yaml").string();
+  }
+  Experiment ex = load_experiment(args);
+  std::cerr << "mtl: training '" << ex.name << "' with " << ex.tasks.size() << " task(s), backbone "
+            << ex.config.root().child("model").component("backbone").type() << ", "
+            << ex.trainer.threads << " thread(s)\n";
+  TrainSummary s = train(ex, TrainRunOptions{resume, !quiet});
+  if (s.interrupted) return 130;
+  double total = 0;
+  for (double e : s.epoch_seconds) total += e;
+  std::cout << "run directory: " << s.run_dir << "\n";
+  std::cout << "steps: " << s.steps;
+  if (!s.epoch_seconds.empty())
+    std::cout << ", mean epoch time: " << (total / s.epoch_seconds.size()) << " s";
+  std::cout << "\n" << "test metrics:\n" << format_eval_table(s.final_eval);
+  return 0;
+}
+
+int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
+             const std::string& output) {
+  Experiment ex = load_experiment(a);
+  configure_torch_threads(ex.trainer);
+  load_weights(ex, checkpoint);
+  auto data = ex.data->open(parse_split(split));
+  EvalResult r = evaluate(ex.model, ex.tasks, *data, ex.trainer.eval_batch_size);
+  std::cout << format_eval_table(r);
+  if (!output.empty()) {
+    nlohmann::ordered_json j;
+    for (const auto& [k, v] : r.flat()) j[k] = v;
+    write_file_atomic(output, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
+int cmd_predict(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
+                const std::string& output) {
+  Experiment ex = load_experiment(a);
+  configure_torch_threads(ex.trainer);
+  load_weights(ex, checkpoint);
+  bool jsonl = fs::path(output).extension() == ".jsonl" || fs::path(output).extension() == ".json";
+  auto data = ex.data->open(parse_split(split));
+  torch::NoGradGuard no_grad;
+  ex.model->eval();
+  std::ostringstream out;
+  if (!jsonl) {
+    out << "index";
+    for (const auto& t : ex.tasks) {
+      out << "," << t.name;
+      if (t.label.kind == LabelKind::kClass) out << "," << t.name << "_prob";
+    }
+    out << "\n";
+  }
+  const int64_t bs = ex.trainer.eval_batch_size;
+  for (int64_t i = 0; i < data->size(); i += bs) {
+    std::vector<int64_t> idx;
+    for (int64_t k = i; k < std::min(data->size(), i + bs); ++k) idx.push_back(k);
+    Batch b = data->batch(idx);
+    ModelOutput o = ex.model->forward(b.inputs);
+    std::vector<at::Tensor> preds, probs;
+    for (size_t t = 0; t < ex.tasks.size(); ++t) {
+      preds.push_back(ex.model->head(t)->predict(o.outputs[t]).to(at::kDouble).reshape({b.size, -1}));
+      probs.push_back(ex.tasks[t].label.kind == LabelKind::kClass
+                          ? std::get<0>(o.outputs[t].softmax(1).max(1)).to(at::kDouble)
+                          : at::Tensor());
+    }
+    for (int64_t r = 0; r < b.size; ++r) {
+      if (jsonl) {
+        nlohmann::ordered_json j;
+        j["index"] = idx[r];
+        for (size_t t = 0; t < ex.tasks.size(); ++t) {
+          const auto& spec = ex.tasks[t];
+          auto row = preds[t][r];
+          if (spec.label.kind == LabelKind::kClass) {
+            int64_t c = static_cast<int64_t>(row[0].item<double>());
+            nlohmann::ordered_json p;
+            p["class"] = c;
+            if (c < static_cast<int64_t>(spec.label.classes.size())) p["name"] = spec.label.classes[c];
+            p["prob"] = probs[t][r].item<double>();
+            j[spec.name] = p;
+          } else {
+            std::vector<double> v(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
+            if (v.size() == 1)
+              j[spec.name] = v[0];
+            else
+              j[spec.name] = v;
+          }
+        }
+        out << j.dump() << "\n";
+      } else {
+        out << idx[r];
+        for (size_t t = 0; t < ex.tasks.size(); ++t) {
+          auto row = preds[t][r];
+          for (int64_t k = 0; k < row.numel(); ++k) out << (k ? ";" : ",") << row[k].item<double>();
+          if (ex.tasks[t].label.kind == LabelKind::kClass) out << "," << probs[t][r].item<double>();
+        }
+        out << "\n";
+      }
+    }
+  }
+  write_file_atomic(output, out.str());
+  std::cerr << "mtl: wrote " << data->size() << " predictions to " << output << "\n";
+  return 0;
+}
+
+int64_t count(const std::vector<at::Tensor>& ps) {
+  int64_t n = 0;
+  for (const auto& p : ps) n += p.numel();
+  return n;
+}
+
+int cmd_inspect(const CommonArgs& a) {
+  Experiment ex = load_experiment(a);
+  auto bb = ex.config.root().child("model").component("backbone");
+  std::cout << "backbone: " << bb.type() << " -> " << ex.model->backbone()->output_dim() << " features, "
+            << count(ex.model->shared_parameters()) << " shared parameters\n";
+  std::cout << *ex.model->backbone() << "\n";
+  for (size_t t = 0; t < ex.tasks.size(); ++t) {
+    const auto& spec = ex.tasks[t];
+    std::cout << "task " << spec.name << ": head " << spec.head_type << " (label '" << spec.label.name << "', "
+              << to_string(spec.label.kind) << ", size " << spec.label.size << "), loss " << spec.loss_type
+              << ", weight " << spec.weight << ", " << count(ex.model->head_parameters(t)) << " parameters\n";
+    std::cout << "  " << *ex.model->head(t) << "\n";
+  }
+  int64_t shared = count(ex.model->shared_parameters()), total = count(ex.model->parameters());
+  std::cout << "parameters: " << total << " total, " << shared << " shared (trunk), " << (total - shared)
+            << " task-specific\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mtl: multi-task learning on LibTorch. Define tasks in YAML, train one shared trunk with a head per task."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mtl 0.1.0");
+
+  CommonArgs train_args, eval_args, predict_args, inspect_args;
+  std::string resume, eval_ckpt, eval_split = "test", eval_out, pred_ckpt, pred_split = "test", pred_out;
+  bool quiet = false;
+
+  auto* train_cmd = app.add_subcommand("train", "train a multi-task model from a YAML config");
+  add_common(train_cmd, train_args, /*config_required=*/false);
+  train_cmd->add_option("--resume", resume, "continue the run saved in RUN_DIR (config defaults to RUN_DIR/config.yaml)")
+      ->type_name("RUN_DIR");
+  train_cmd->add_flag("--quiet,-q", quiet, "no progress display");
+
+  auto* eval_cmd = app.add_subcommand("eval", "evaluate a checkpoint on the test split");
+  add_common(eval_cmd, eval_args);
+  eval_cmd->add_option("--checkpoint", eval_ckpt, "checkpoint file or run directory")->required();
+  eval_cmd->add_option("--split", eval_split, "train or test")->check(CLI::IsMember({"train", "test"}));
+  eval_cmd->add_option("--output", eval_out, "also write the metrics as JSON to this file");
+
+  auto* pred_cmd = app.add_subcommand("predict", "write per-task predictions (CSV, or JSONL for .jsonl)");
+  add_common(pred_cmd, predict_args);
+  pred_cmd->add_option("--checkpoint", pred_ckpt, "checkpoint file or run directory")->required();
+  pred_cmd->add_option("--output", pred_out, "output file (.csv or .jsonl)")->required();
+  pred_cmd->add_option("--split", pred_split, "train or test")->check(CLI::IsMember({"train", "test"}));
+
+  auto* inspect_cmd = app.add_subcommand("inspect", "show the backbone, heads and parameter counts");
+  add_common(inspect_cmd, inspect_args);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (*train_cmd) return cmd_train(train_args, resume, quiet);
+    if (*eval_cmd) return cmd_eval(eval_args, eval_ckpt, eval_split, eval_out);
+    if (*pred_cmd) return cmd_predict(predict_args, pred_ckpt, pred_split, pred_out);
+    if (*inspect_cmd) return cmd_inspect(inspect_args);
+  } catch (const mtl::Error& e) {
+    std::cerr << "mtl: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    std::cerr << "mtl: internal error: " << msg.substr(0, msg.find('\n')) << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "mtl: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
