@@ -1,0 +1,71 @@
+// ConfigNode: typed reads, defaults recorded in the resolved config, overrides, unknown keys.
+#include "mtl/config/config_node.h"
+
+#include "test_util.h"
+
+using mtl::Config;
+
+TEST(ConfigNode, ReadsTypedValuesAndDefaults) {
+  Config cfg = Config::from_string("a: {i: 3, d: 0.5, b: true, s: hi, v: [1, 2], w: [0.5, 1e-3]}\n", "t.yaml");
+  auto a = cfg.root().child("a");
+  EXPECT_EQ(a.get<int64_t>("i", 0), 3);
+  EXPECT_DOUBLE_EQ(a.get<double>("d", 0), 0.5);
+  EXPECT_TRUE(a.get<bool>("b", false));
+  EXPECT_EQ(a.get<std::string>("s", ""), "hi");
+  EXPECT_EQ(a.get<std::vector<int64_t>>("v", {}), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(a.get<std::vector<double>>("w", {}), (std::vector<double>{0.5, 1e-3}));
+  EXPECT_EQ(a.get<int64_t>("missing", 7), 7);
+  EXPECT_DOUBLE_EQ(a.get<double>("i", 0), 3.0);  // integers are numbers
+  cfg.check_unused();
+  // Defaults appear in the resolved config, which loads again to the same values.
+  Config again = Config::from_string(cfg.resolved_yaml(), "resolved.yaml");
+  EXPECT_EQ(again.root().child("a").get<int64_t>("missing", 0), 7);
+  EXPECT_EQ(again.root().child("a").get<std::string>("s", ""), "hi");
+}
+
+TEST(ConfigNode, ComponentShorthandAndList) {
+  Config cfg = Config::from_string("m: lenet\nl: [accuracy, {type: top_k_accuracy, k: 3}]\n");
+  auto m = cfg.root().component("m");
+  EXPECT_EQ(m.type(), "lenet");
+  auto l = cfg.root().components("l");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].type(), "accuracy");
+  EXPECT_EQ(l[1].type(), "top_k_accuracy");
+  EXPECT_EQ(l[1].get<int64_t>("k", 5), 3);
+  cfg.check_unused();
+  EXPECT_NE(cfg.resolved_yaml().find("top_k_accuracy"), std::string::npos);
+}
+
+TEST(ConfigNode, OverridesReplaceAndCreateValues) {
+  Config cfg = Config::from_string("trainer: {epochs: 10}\n", "t.yaml",
+                                   {"trainer.epochs=3", "trainer.seed=5", "optimizer.lr=0.1"});
+  EXPECT_EQ(cfg.root().child("trainer").get<int64_t>("epochs", 0), 3);
+  EXPECT_EQ(cfg.root().child("trainer").get<int64_t>("seed", 0), 5);
+  EXPECT_DOUBLE_EQ(cfg.root().child("optimizer").get<double>("lr", 0), 0.1);
+  // A bad overridden value is reported at the flag, not at a file position.
+  Config bad = Config::from_string("trainer: {epochs: 10}\n", "t.yaml", {"trainer.epochs=ten"});
+  EXPECT_MTL_ERROR(bad.root().child("trainer").get<int64_t>("epochs", 0), "--set trainer.epochs",
+                   "expected an integer", "'ten'");
+}
+
+TEST(ConfigNode, UnknownKeySuggestsNearMiss) {
+  Config cfg = Config::from_string("trainer:\n  epochs: 1\n  batch_sise: 3\n", "t.yaml");
+  auto t = cfg.root().child("trainer");
+  t.get<int64_t>("epochs", 1);
+  t.get<int64_t>("batch_size", 1);
+  EXPECT_MTL_ERROR(cfg.check_unused(), "t.yaml:3:3", "trainer.batch_sise", "unknown key 'batch_sise'",
+                   "did you mean 'batch_size'");
+}
+
+TEST(ConfigNode, ErrorsCarryLineAndColumn) {
+  Config cfg = Config::from_string("a:\n  x: [1, 2]\n", "f.yaml");
+  EXPECT_MTL_ERROR(cfg.root().child("a").get<int64_t>("x", 0), "f.yaml:2:6 (a.x)", "expected an integer",
+                   "a list");
+  EXPECT_MTL_ERROR(cfg.root().child("a").require<std::string>("y"), "f.yaml", "(a.y)", "missing required key 'y'");
+}
+
+TEST(ConfigNode, ChoiceListsAllowedValues) {
+  Config cfg = Config::from_string("o: {type: sgdd}\n", "f.yaml");
+  EXPECT_MTL_ERROR(cfg.root().child("o").choice("type", "sgd", {"sgd", "adam"}), "f.yaml:1:12", "(o.type)",
+                   "did you mean 'sgd'", "sgd, adam");
+}
