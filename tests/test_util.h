@@ -42,7 +42,7 @@ std::string fashion_mnist_dir();
     } catch (const mtl::Error& e_) {                                                 \
       thrown_ = true;                                                                \
       std::string msg_ = e_.what();                                                  \
-      for (const std::string& p_ : {__VA_ARGS__})                                    \
+      for (const std::string& p_ : std::initializer_list<std::string>{__VA_ARGS__})                                  \
         EXPECT_NE(msg_.find(p_), std::string::npos) << "message: " << msg_           \
                                                     << "\n  lacks: " << p_;          \
       EXPECT_EQ(msg_.find('\n'), std::string::npos) << "multi-line message: " << msg_; \

@@ -188,9 +188,11 @@ std::string ConfigNode::child_path(const std::string& key) const {
 
 std::string ConfigNode::where(const std::string& key) const {
   if (key.empty()) return state_->where(path_, anchor_);
-  YAML::Node v;
-  if (node_.IsMap()) v = const_cast<const YAML::Node&>(node_)[key];
-  if (v.IsDefined() && v.Mark().line >= 0) return state_->where(child_path(key), v);
+  if (node_.IsMap()) {
+    const YAML::Node& cn = node_;
+    YAML::Node v = cn[key];
+    if (v.IsDefined() && v.Mark().line >= 0) return state_->where(child_path(key), v);
+  }
   return state_->where(child_path(key), anchor_);
 }
 
@@ -429,7 +431,8 @@ ConfigNode ConfigNode::child(const std::string& key) const {
   YAML::Node v = lookup(key);
   if (v.IsDefined() && !v.IsNull() && !v.IsMap())
     throw Error(where(key), "expected a map of options, got " + describe(v));
-  if (!v.IsDefined() || v.IsNull()) v = YAML::Node(YAML::NodeType::Map);
+  // An absent section reads as an empty map (an absent key's node is a "zombie": never assign to it).
+  if (!v.IsDefined() || v.IsNull()) return ConfigNode(state_, YAML::Node(YAML::NodeType::Map), child_path(key), node_);
   return ConfigNode(state_, v, child_path(key));
 }
 

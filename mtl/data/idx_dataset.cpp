@@ -63,12 +63,14 @@ IdxOptions IdxOptions::from_config(const ConfigNode& node) {
                            "labels",
                            "expected the same labels as train (" + join(train_names) + "), got " + join(test_names));
 
-  ConfigNode nc = node.child("num_classes");
-  for (const auto& name : node.keys("num_classes")) {
-    bool known = std::find(train_names.begin(), train_names.end(), name) != train_names.end();
-    nc.check(known, name, "no label '" + name + "' in train.labels" + did_you_mean(name, train_names) +
-                              "; labels: " + join(train_names));
-    o.num_classes[name] = positive<int64_t>(nc, name, 1);
+  if (node.has("num_classes")) {
+    ConfigNode nc = node.child("num_classes");
+    for (const auto& name : node.keys("num_classes")) {
+      bool known = std::find(train_names.begin(), train_names.end(), name) != train_names.end();
+      nc.check(known, name, "no label '" + name + "' in train.labels" + did_you_mean(name, train_names) +
+                                "; labels: " + join(train_names));
+      o.num_classes[name] = positive<int64_t>(nc, name, 1);
+    }
   }
   o.normalize = node.get<bool>("normalize", o.normalize);
   return o;

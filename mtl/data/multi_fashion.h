@@ -24,9 +24,9 @@
 //     image  = element-wise max of the two items pasted on a zero 36x36 canvas (36 - 28 = 8)
 //     labels = the classes of left and right (always different)
 //
-// The built splits are cached as IDX files (uint8 images [N,36,36]; uint8 labels [N]) in the cache
-// directory, named by every parameter that changes them, e.g.
-//   multi_fashion_v1_s0_n120000_shift4_train_r1a2b3c4d-images-idx3-ubyte.gz
+// The built splits are cached as uncompressed IDX files (uint8 images [N,36,36]; uint8 labels [N]; 156 MB
+// for the default train split) in the cache directory, named by every parameter that changes them, e.g.
+//   multi_fashion_v1_s0_n120000_shift4_train_r1a2b3c4d-images-idx3-ubyte   (+ -left-/-right-labels-idx1-ubyte)
 // (r... = hash of the Fashion-MNIST root). Files are written atomically, so a crashed run leaves no
 // partial file; a cache file that fails to read is reported as an mtl::Error naming it, with the advice
 // to delete it (it is not silently rebuilt: that would hide a disk or concurrency problem).

@@ -66,6 +66,6 @@ TEST(ConfigNode, ErrorsCarryLineAndColumn) {
 
 TEST(ConfigNode, ChoiceListsAllowedValues) {
   Config cfg = Config::from_string("o: {type: sgdd}\n", "f.yaml");
-  EXPECT_MTL_ERROR(cfg.root().child("o").choice("type", "sgd", {"sgd", "adam"}), "f.yaml:1:12", "(o.type)",
+  EXPECT_MTL_ERROR(cfg.root().child("o").choice("type", "sgd", {"sgd", "adam"}), "f.yaml:1:11", "(o.type)",
                    "did you mean 'sgd'", "sgd, adam");
 }

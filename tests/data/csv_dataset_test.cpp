@@ -8,6 +8,8 @@
 #include "mtl/core/error.h"
 #include "test_util.h"
 
+using namespace std::string_literals;
+
 namespace {
 
 using mtl_test::TempDir;
@@ -129,7 +131,7 @@ TEST(CsvSource, DelimiterAndQuotedFields) {
   mtl::Batch b = m.source->open(mtl::Split::kTrain)->batch({0, 1});
   EXPECT_TRUE(torch::allclose(b.inputs.at("features"), torch::tensor({1.f, 2.f}).reshape({2, 1})));
   EXPECT_EQ(mtl::split_csv_line("a, \"b,c\" ,d,", ',', "w"), (std::vector<std::string>{"a", "b,c", "d", ""}));
-  EXPECT_MTL_ERROR(mtl::split_csv_line("a,\"b", ',', "f.csv:3"), "f.csv:3", "unterminated");
+  EXPECT_MTL_ERROR(mtl::split_csv_line("a,\"b", ',', "f.csv:3"), "f.csv:3"s, "unterminated"s);
 }
 
 TEST(CsvSource, RejectsBadFiles) {
@@ -141,52 +143,52 @@ TEST(CsvSource, RejectsBadFiles) {
     Made m = make("  train: " + dir.file(name) + "\n  test: " + test + "\n  labels: {y: {}}\n" + extra);
     return m.source->open(mtl::Split::kTrain);
   };
-  EXPECT_MTL_ERROR(open_with("empty.csv", ""), dir.file("empty.csv"), "empty CSV file");
-  EXPECT_MTL_ERROR(open_with("blank.csv", "\n \n"), dir.file("blank.csv"), "empty CSV file");
-  EXPECT_MTL_ERROR(open_with("header.csv", "x,y\n"), dir.file("header.csv"), "no data rows");
-  EXPECT_MTL_ERROR(open_with("nolabel.csv", "x,why\n1,a\n"), dir.file("nolabel.csv") + ":1", "no column 'y'",
-                   "label 'y'", "columns: x, why");
-  EXPECT_MTL_ERROR(open_with("nofeat.csv", "x,y\n1,a\n", "  features: [z]\n"), dir.file("nofeat.csv") + ":1",
-                   "no column 'z'", "feature");
-  EXPECT_MTL_ERROR(open_with("ragged.csv", "x,y\n1,a\n2,b\n3\n"), dir.file("ragged.csv") + ":4",
-                   "expected 2 fields", "got 1");
-  EXPECT_MTL_ERROR(open_with("nan.csv", "x,y\n1,a\n\n2x,b\n"), dir.file("nan.csv") + ":4", "column 'x'",
-                   "expected a number", "'2x'");
-  EXPECT_MTL_ERROR(open_with("missing.csv", "x,y\n,a\n"), dir.file("missing.csv") + ":2", "column 'x'");
-  EXPECT_MTL_ERROR(open_with("dup.csv", "x,x,y\n1,1,a\n"), dir.file("dup.csv") + ":1", "'x' appears twice");
-  EXPECT_MTL_ERROR(open_with("onlylabel.csv", "y\na\n"), dir.file("onlylabel.csv"), "no feature columns");
-  EXPECT_MTL_ERROR(open_with("noclass.csv", "x,y\n1,\n"), dir.file("noclass.csv") + ":2", "empty class value");
+  EXPECT_MTL_ERROR(open_with("empty.csv", ""), dir.file("empty.csv"), "empty CSV file"s);
+  EXPECT_MTL_ERROR(open_with("blank.csv", "\n \n"), dir.file("blank.csv"), "empty CSV file"s);
+  EXPECT_MTL_ERROR(open_with("header.csv", "x,y\n"), dir.file("header.csv"), "no data rows"s);
+  EXPECT_MTL_ERROR(open_with("nolabel.csv", "x,why\n1,a\n"), dir.file("nolabel.csv") + ":1"s, "no column 'y'"s,
+                   "label 'y'"s, "columns: x, why"s);
+  EXPECT_MTL_ERROR(open_with("nofeat.csv", "x,y\n1,a\n", "  features: [z]\n"), dir.file("nofeat.csv") + ":1"s,
+                   "no column 'z'"s, "feature"s);
+  EXPECT_MTL_ERROR(open_with("ragged.csv", "x,y\n1,a\n2,b\n3\n"), dir.file("ragged.csv") + ":4"s,
+                   "expected 2 fields"s, "got 1"s);
+  EXPECT_MTL_ERROR(open_with("nan.csv", "x,y\n1,a\n\n2x,b\n"), dir.file("nan.csv") + ":4"s, "column 'x'"s,
+                   "expected a number"s, "'2x'"s);
+  EXPECT_MTL_ERROR(open_with("missing.csv", "x,y\n,a\n"), dir.file("missing.csv") + ":2"s, "column 'x'"s);
+  EXPECT_MTL_ERROR(open_with("dup.csv", "x,x,y\n1,1,a\n"), dir.file("dup.csv") + ":1"s, "'x' appears twice"s);
+  EXPECT_MTL_ERROR(open_with("onlylabel.csv", "y\na\n"), dir.file("onlylabel.csv"), "no feature columns"s);
+  EXPECT_MTL_ERROR(open_with("noclass.csv", "x,y\n1,\n"), dir.file("noclass.csv") + ":2"s, "empty class value"s);
   Made m = make("  train: " + dir.file("nothere.csv") + "\n  test: " + test + "\n  labels: {y: {}}\n");
-  EXPECT_MTL_ERROR(m.source->schema(), dir.file("nothere.csv"), "cannot open");
+  EXPECT_MTL_ERROR(m.source->schema(), dir.file("nothere.csv"), "cannot open"s);
 }
 
 TEST(CsvSource, RealLabelMustBeNumeric) {
   Files f("x,w\n1,2.5\n2,heavy\n", "x,w\n1,1\n");
   Made m = make("  train: " + f.dir.file("train.csv") + "\n  test: " + f.dir.file("test.csv") +
                 "\n  labels: {weight: {column: w, kind: real}}\n");
-  EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("train.csv") + ":3", "column 'w'", "label 'weight'",
-                   "'heavy'");
+  EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("train.csv") + ":3"s, "column 'w'"s, "label 'weight'"s,
+                   "'heavy'"s);
 }
 
 TEST(CsvSource, UnknownTestClassNamesFileLineAndValue) {
   Files f(kTrain, "x1,x2,species,grade,weight\n5,30,dog,9,1\n5,30,fish,9,1\n");
   Made m = make(f.yaml());
   EXPECT_NO_THROW(m.source->open(mtl::Split::kTrain));
-  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.dir.file("test.csv") + ":3", "label 'species'",
-                   "class 'fish'", "known classes: bird, cat, dog");
+  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.dir.file("test.csv") + ":3"s, "label 'species'"s,
+                   "class 'fish'"s, "known classes: bird, cat, dog"s);
 }
 
 TEST(CsvSource, RejectsBadOptions) {
   Files f;
-  EXPECT_MTL_ERROR(make(f.yaml("  delimiter: \"ab\"\n")), "data.delimiter", "one character");
-  EXPECT_MTL_ERROR(make(f.yaml("  features: [x1, weight]\n")), "data.features", "'weight' is a label column");
-  EXPECT_MTL_ERROR(make(f.yaml("  features: [x1, x1]\n")), "data.features", "listed twice");
+  EXPECT_MTL_ERROR(make(f.yaml("  delimiter: \"ab\"\n")), "data.delimiter"s, "one character"s);
+  EXPECT_MTL_ERROR(make(f.yaml("  features: [x1, weight]\n")), "data.features"s, "'weight' is a label column"s);
+  EXPECT_MTL_ERROR(make(f.yaml("  features: [x1, x1]\n")), "data.features"s, "listed twice"s);
   EXPECT_MTL_ERROR(make("  train: a.csv\n  test: b.csv\n  labels: {y: {kind: regression}}\n"),
-                   "data.labels.y.kind", "'regression'", "class, real");
-  EXPECT_MTL_ERROR(make("  train: a.csv\n  test: b.csv\n"), "data.labels", "at least one label");
-  EXPECT_MTL_ERROR(make("  test: b.csv\n  labels: {y: {}}\n"), "data.train", "missing required key 'train'");
+                   "data.labels.y.kind"s, "'regression'"s, "class, real"s);
+  EXPECT_MTL_ERROR(make("  train: a.csv\n  test: b.csv\n"), "data.labels"s, "at least one label"s);
+  EXPECT_MTL_ERROR(make("  test: b.csv\n  labels: {y: {}}\n"), "data.train"s, "missing required key 'train'"s);
   EXPECT_MTL_ERROR(make("  train: a.csv\n  test: b.csv\n  labels: {y: {}, z: {column: y}}\n"),
-                   "data.labels.z.column", "used by two labels");
+                   "data.labels.z.column"s, "used by two labels"s);
   Made m = make(f.yaml("  standardise: true\n"));
-  EXPECT_MTL_ERROR(m.cfg.check_unused(), "standardise", "did you mean 'standardize'");
+  EXPECT_MTL_ERROR(m.cfg.check_unused(), "standardise"s, "did you mean 'standardize'"s);
 }

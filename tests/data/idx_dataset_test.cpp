@@ -6,6 +6,8 @@
 #include "mtl/data/idx.h"
 #include "test_util.h"
 
+using namespace std::string_literals;
+
 namespace {
 
 using mtl_test::TempDir;
@@ -92,7 +94,7 @@ TEST(IdxSource, CountMismatchNamesBothFiles) {
   mtl::write_idx(f.file("train", "digit"), torch::zeros({19}, torch::kByte));
   Made m = make(f.yaml());
   EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTrain), f.file("train", "digit"), f.file("train", "images"),
-                   "19 labels", "20 images");
+                   "19 labels"s, "20 images"s);
 }
 
 TEST(IdxSource, TestLabelOutsideTrainClassesIsNamed) {
@@ -100,35 +102,35 @@ TEST(IdxSource, TestLabelOutsideTrainClassesIsNamed) {
   mtl::write_idx(f.file("test", "digit"), torch::tensor({0, 1, 2, 7, 0, 1}, torch::kByte));
   Made m = make(f.yaml());
   EXPECT_NO_THROW(m.source->open(mtl::Split::kTrain));
-  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.file("test", "digit"), "example 3", "class 7", "[0, 3)",
-                   "num_classes.digit");
+  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.file("test", "digit"), "example 3"s, "class 7"s, "[0, 3)"s,
+                   "num_classes.digit"s);
 }
 
 TEST(IdxSource, TestImagesMustLookLikeTrainImages) {
   Files f;
   mtl::write_idx(f.file("test", "images"), torch::zeros({6, 9, 9}, torch::kByte));
   Made m = make(f.yaml());
-  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.file("test", "images"), "[1, 8, 8]", "[6, 9, 9]");
+  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTest), f.file("test", "images"), "[1, 8, 8]"s, "[6, 9, 9]"s);
 }
 
 TEST(IdxSource, RejectsBadFilesAndOptions) {
   Files f;
   {
     Made m = make(f.split_yaml("train", f.dir.file("nope.gz")) + f.split_yaml("test"));
-    EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("nope.gz"), "cannot open");
+    EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("nope.gz"), "cannot open"s);
   }
   {
     mtl::write_idx(f.dir.file("flat.gz"), torch::zeros({20, 64}, torch::kByte));
     Made m = make(f.split_yaml("train", f.dir.file("flat.gz")) + f.split_yaml("test"));
-    EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("flat.gz"), "[N, H, W] or [N, C, H, W]");
+    EXPECT_MTL_ERROR(m.source->schema(), f.dir.file("flat.gz"), "[N, H, W] or [N, C, H, W]"s);
   }
-  EXPECT_MTL_ERROR(make(f.split_yaml("train")), "data.test", "missing required key 'test'");
-  EXPECT_MTL_ERROR(make(f.yaml() + "  num_classes: {digt: 3}\n"), "data.num_classes.digt",
-                   "did you mean 'digit'");
-  EXPECT_MTL_ERROR(make(f.yaml() + "  num_classes: {digit: 0}\n"), "data.num_classes.digit", "positive");
+  EXPECT_MTL_ERROR(make(f.split_yaml("train")), "data.test"s, "missing required key 'test'"s);
+  EXPECT_MTL_ERROR(make(f.yaml() + "  num_classes: {digt: 3}\n"), "data.num_classes.digt"s,
+                   "did you mean 'digit'"s);
+  EXPECT_MTL_ERROR(make(f.yaml() + "  num_classes: {digit: 0}\n"), "data.num_classes.digit"s, "positive"s);
   EXPECT_MTL_ERROR(make(f.split_yaml("train") + "  test:\n    images: " + f.file("test", "images") +
                         "\n    labels: {digit: " + f.file("test", "digit") + "}\n"),
-                   "data.test.labels", "same labels as train");
+                   "data.test.labels"s, "same labels as train"s);
   Made m = make(f.yaml() + "  num_classes: {size: 3}\n");
-  EXPECT_MTL_ERROR(m.source->schema(), f.file("train", "size"), "holds real values");
+  EXPECT_MTL_ERROR(m.source->schema(), f.file("train", "size"), "holds real values"s);
 }

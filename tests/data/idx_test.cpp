@@ -8,6 +8,8 @@
 #include "mtl/core/error.h"
 #include "test_util.h"
 
+using namespace std::string_literals;
+
 namespace {
 
 using mtl_test::TempDir;
@@ -107,50 +109,50 @@ TEST(IdxFile, WriteIsAtomicAndOverwrites) {
 
 TEST(IdxFile, WriterRejectsWhatIdxCannotHold) {
   TempDir dir("idx");
-  EXPECT_MTL_ERROR(mtl::write_idx(dir.file("l"), torch::zeros({3}, torch::kLong)), dir.file("l"), "Long");
-  EXPECT_MTL_ERROR(mtl::write_idx(dir.file("s"), torch::zeros({}, torch::kByte)), dir.file("s"), "0-dim");
+  EXPECT_MTL_ERROR(mtl::write_idx(dir.file("l"), torch::zeros({3}, torch::kLong)), dir.file("l"), "Long"s);
+  EXPECT_MTL_ERROR(mtl::write_idx(dir.file("s"), torch::zeros({}, torch::kByte)), dir.file("s"), "0-dim"s);
   EXPECT_MTL_ERROR(mtl::write_idx(dir.file("nodir/x"), torch::zeros({3}, torch::kByte)), dir.file("nodir/x"),
-                   "cannot create");
+                   "cannot create"s);
 }
 
 TEST(IdxFile, RejectsMissingFile) {
   TempDir dir("idx");
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("absent.gz")), dir.file("absent.gz"), "cannot open",
-                   "No such file");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("absent.gz")), dir.file("absent.gz"), "cannot open"s,
+                   "No such file"s);
 }
 
 TEST(IdxFile, RejectsBadMagic) {
   TempDir dir("idx");
   mtl_test::write_file(dir.file("text"), "hello, this is not an IDX file");
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("text")), dir.file("text"), "not an IDX file", "magic");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("text")), dir.file("text"), "not an IDX file"s, "magic"s);
   mtl_test::write_file(dir.file("short"), bytes({0, 0}));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("short")), dir.file("short"), "magic");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("short")), dir.file("short"), "magic"s);
   mtl_test::write_file(dir.file("type"), bytes({0, 0, 0x07, 1, 0, 0, 0, 1, 0}));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("type")), dir.file("type"), "element type 0x07", "0x08 (uint8)");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("type")), dir.file("type"), "element type 0x07"s, "0x08 (uint8)"s);
   write_gzip(dir.file("text.gz"), "gzipped text, still not IDX");
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("text.gz")), dir.file("text.gz"), "magic");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("text.gz")), dir.file("text.gz"), "magic"s);
 }
 
 TEST(IdxFile, RejectsTruncatedHeaderAndPayload) {
   TempDir dir("idx");
   mtl_test::write_file(dir.file("hdr"), bytes({0, 0, 0x08, 3, 0, 0, 0, 10, 0, 0}));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("hdr")), dir.file("hdr"), "truncated IDX header");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("hdr")), dir.file("hdr"), "truncated IDX header"s);
   std::string full = valid_u8_file();
   mtl_test::write_file(dir.file("plain"), full.substr(0, full.size() - 3));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("plain")), dir.file("plain"), "truncated", "10 bytes");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("plain")), dir.file("plain"), "truncated"s, "10 bytes"s);
   write_gzip(dir.file("short.gz"), full.substr(0, full.size() - 3));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("short.gz")), dir.file("short.gz"), "truncated", "got 7");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("short.gz")), dir.file("short.gz"), "truncated"s, "got 7"s);
   // A header declaring ~4 GB in a tiny file is rejected before allocating anything.
   mtl_test::write_file(dir.file("huge"), bytes({0, 0, 0x08, 1, 0xFF, 0xFF, 0xFF, 0xF0, 1, 2, 3}));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("huge")), dir.file("huge"), "truncated");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("huge")), dir.file("huge"), "truncated"s);
 }
 
 TEST(IdxFile, RejectsTrailingBytes) {
   TempDir dir("idx");
   mtl_test::write_file(dir.file("plain"), valid_u8_file() + "x");
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("plain")), dir.file("plain"), "trailing bytes");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("plain")), dir.file("plain"), "trailing bytes"s);
   write_gzip(dir.file("extra.gz"), valid_u8_file() + "xyz");
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("extra.gz")), dir.file("extra.gz"), "trailing bytes");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("extra.gz")), dir.file("extra.gz"), "trailing bytes"s);
 }
 
 TEST(IdxFile, RejectsCorruptAndTruncatedGzip) {
@@ -163,13 +165,13 @@ TEST(IdxFile, RejectsCorruptAndTruncatedGzip) {
   std::string flipped = gz;
   for (size_t i = gz.size() / 2; i < gz.size() / 2 + 8; ++i) flipped[i] = static_cast<char>(~flipped[i]);
   mtl_test::write_file(dir.file("corrupt.gz"), flipped);
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("corrupt.gz")), dir.file("corrupt.gz"), "gzip");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("corrupt.gz")), dir.file("corrupt.gz"), "gzip"s);
 
   std::string bad_crc = gz;
   bad_crc[gz.size() - 6] = static_cast<char>(~bad_crc[gz.size() - 6]);  // inside the CRC-32 trailer
   mtl_test::write_file(dir.file("crc.gz"), bad_crc);
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("crc.gz")), dir.file("crc.gz"), "corrupt gzip stream");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("crc.gz")), dir.file("crc.gz"), "corrupt gzip stream"s);
 
   mtl_test::write_file(dir.file("cut.gz"), gz.substr(0, gz.size() / 2));
-  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("cut.gz")), dir.file("cut.gz"), "gzip stream ends early");
+  EXPECT_MTL_ERROR(mtl::read_idx(dir.file("cut.gz")), dir.file("cut.gz"), "gzip stream ends early"s);
 }

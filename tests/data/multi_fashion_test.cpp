@@ -13,6 +13,8 @@
 #include "mtl/data/idx.h"
 #include "test_util.h"
 
+using namespace std::string_literals;
+
 namespace {
 
 using mtl_test::TempDir;
@@ -78,19 +80,19 @@ TEST(MultiFashion, ReadsEveryOptionAndRecordsDefaults) {
 }
 
 TEST(MultiFashion, RejectsBadOptions) {
-  EXPECT_MTL_ERROR(make("multi_fashion", "  max_shift: 5\n"), "data.max_shift", "[0, 4]");
-  EXPECT_MTL_ERROR(make("multi_fashion", "  train_size: 0\n"), "data.train_size", "positive");
-  EXPECT_MTL_ERROR(make("multi_fashion", "  seed: abc\n"), "data.seed", "integer");
-  EXPECT_MTL_ERROR(make("multi_fashion", "  normalize: maybe\n"), "data.normalize", "true or false");
+  EXPECT_MTL_ERROR(make("multi_fashion", "  max_shift: 5\n"), "data.max_shift"s, "[0, 4]"s);
+  EXPECT_MTL_ERROR(make("multi_fashion", "  train_size: 0\n"), "data.train_size"s, "positive"s);
+  EXPECT_MTL_ERROR(make("multi_fashion", "  seed: abc\n"), "data.seed"s, "integer"s);
+  EXPECT_MTL_ERROR(make("multi_fashion", "  normalize: maybe\n"), "data.normalize"s, "true or false"s);
   Made m = make("multi_fashion", "  max_shfit: 2\n");
-  EXPECT_MTL_ERROR(m.cfg.check_unused(), "max_shfit", "did you mean 'max_shift'");
+  EXPECT_MTL_ERROR(m.cfg.check_unused(), "max_shfit"s, "did you mean 'max_shift'"s);
 }
 
 TEST(MultiFashion, MissingRootNamesTheFileAndThePackage) {
   TempDir cache("mf_cache");
   Made m = make("multi_fashion", "  root: /nonexistent/fm\n" + small(cache.path()));
-  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTrain), "/nonexistent/fm/train-images-idx3-ubyte.gz",
-                   "apt-get install dataset-fashion-mnist");
+  EXPECT_MTL_ERROR(m.source->open(mtl::Split::kTrain), "/nonexistent/fm/train-images-idx3-ubyte.gz"s,
+                   "apt-get install dataset-fashion-mnist"s);
 }
 
 TEST(MultiFashion, ResolvesTheCacheDirectory) {
@@ -270,7 +272,7 @@ TEST(MultiFashion, SecondOpenReadsTheCache) {
   mtl::MultiFashionData first = mtl::load_multi_fashion(o, mtl::Split::kTest, &from_cache);
   EXPECT_FALSE(from_cache);
   std::string prefix = mtl::multi_fashion_cache_prefix(o, mtl::Split::kTest);
-  for (const char* suffix : {"-images-idx3-ubyte.gz", "-left-labels-idx1-ubyte.gz", "-right-labels-idx1-ubyte.gz"})
+  for (const char* suffix : {"-images-idx3-ubyte", "-left-labels-idx1-ubyte", "-right-labels-idx1-ubyte"})
     EXPECT_TRUE(std::filesystem::exists(prefix + suffix)) << prefix + suffix;
   mtl::MultiFashionData second = mtl::load_multi_fashion(o, mtl::Split::kTest, &from_cache);
   EXPECT_TRUE(from_cache);
@@ -294,13 +296,13 @@ TEST(MultiFashion, CorruptCacheFileIsNamed) {
   o.cache_dir = cache.path();
   o.test_size = 300;
   mtl::load_multi_fashion(o, mtl::Split::kTest);
-  std::string images = mtl::multi_fashion_cache_prefix(o, mtl::Split::kTest) + "-images-idx3-ubyte.gz";
+  std::string images = mtl::multi_fashion_cache_prefix(o, mtl::Split::kTest) + "-images-idx3-ubyte";
   std::string bytes = mtl_test::read_file(images);
   mtl_test::write_file(images, bytes.substr(0, bytes.size() / 2));
-  EXPECT_MTL_ERROR(mtl::load_multi_fashion(o, mtl::Split::kTest), images, "delete it to rebuild");
+  EXPECT_MTL_ERROR(mtl::load_multi_fashion(o, mtl::Split::kTest), images, "delete it to rebuild"s);
   // A well-formed file of the wrong shape is caught too.
   mtl::write_idx(images, torch::zeros({300, 28, 28}, torch::kByte));
-  EXPECT_MTL_ERROR(mtl::load_multi_fashion(o, mtl::Split::kTest), images, "[300, 36, 36]");
+  EXPECT_MTL_ERROR(mtl::load_multi_fashion(o, mtl::Split::kTest), images, "[300, 36, 36]"s);
 }
 
 TEST(FashionMnist, OpensPlainFashionMnistWithLimits) {
@@ -322,7 +324,7 @@ TEST(FashionMnist, OpensPlainFashionMnistWithLimits) {
   EXPECT_EQ(b.targets.at("class")[1].item<int64_t>(), raw.labels[299].item<int64_t>());
 
   Made big = make("fashion_mnist", "  test_size: 10001\n");
-  EXPECT_MTL_ERROR(big.source->open(mtl::Split::kTest), "test_size 10001", "10000 examples");
+  EXPECT_MTL_ERROR(big.source->open(mtl::Split::kTest), "test_size 10001"s, "10000 examples"s);
 }
 
 // Full-size timing (run with --gtest_also_run_disabled_tests): build 120k, write the cache, reload it.

@@ -6,6 +6,8 @@
 #include "mtl/core/error.h"
 #include "test_util.h"
 
+using namespace std::string_literals;
+
 namespace {
 
 mtl::DatasetSchema image_schema(int64_t classes) {
@@ -65,13 +67,13 @@ TEST(TensorDataset, RejectsClassLabelsOutOfRange) {
   EXPECT_MTL_ERROR(mtl::TensorDataset(image_schema(3), images(),
                                       {{"digit", torch::tensor({0, 2, 3, 1})}, {"size", torch::zeros({4})}},
                                       {}, "data/train.gz"),
-                   "data/train.gz", "label 'digit'", "example 2", "class 3", "[0, 3)");
+                   "data/train.gz"s, "label 'digit'"s, "example 2"s, "class 3"s, "[0, 3)"s);
   EXPECT_MTL_ERROR(mtl::TensorDataset(image_schema(3), images(),
                                       {{"digit", torch::tensor({0, -1, 0, 1})}, {"size", torch::zeros({4})}}),
-                   "label 'digit'", "example 1", "class -1");
+                   "label 'digit'"s, "example 1"s, "class -1"s);
   EXPECT_MTL_ERROR(mtl::TensorDataset(image_schema(3), images(),
                                       {{"digit", torch::tensor({0, 1, 0})}, {"size", torch::zeros({4})}}),
-                   "label 'digit'", "3 values for 4 examples");
+                   "label 'digit'"s, "3 values for 4 examples"s);
 }
 
 TEST(TensorDataset, ConcurrentBatchesMatchSerialOnes) {
