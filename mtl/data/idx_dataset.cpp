@@ -79,7 +79,8 @@ IdxOptions IdxOptions::from_config(const ConfigNode& node) {
 DatasetSchema IdxSource::schema() const {
   std::call_once(schema_once_, [this] {
     DatasetSchema s;
-    s.inputs.push_back(InputInfo{"image", example_shape(read_idx_header(options_.train.images), options_.train.images)});
+    const std::string& images = options_.train.images;
+    s.inputs.push_back(InputInfo{"image", example_shape(read_idx_header(images), images)});
     for (const auto& [name, path] : options_.train.labels) {
       IdxHeader h = read_idx_header(path);
       LabelInfo info;
@@ -146,10 +147,11 @@ std::shared_ptr<Dataset> IdxSource::open(Split split) const {
       at::Tensor bad = ((y < 0) | (y >= info.size)).nonzero();
       if (bad.numel() > 0) {
         int64_t i = bad[0][0].item<int64_t>();
-        bool given = options_.num_classes.count(info.name) > 0;
+        std::string hint = options_.num_classes.count(info.name)
+                               ? ""
+                               : " (counted from the train labels; set data.num_classes." + info.name + ")";
         throw Error(path, "example " + std::to_string(i) + " has class " + std::to_string(y[i].item<int64_t>()) +
-                              ", expected a class in [0, " + std::to_string(info.size) + ")" +
-                              (given ? "" : " (counted from the train labels; set data.num_classes." + info.name + ")"));
+                              ", expected a class in [0, " + std::to_string(info.size) + ")" + hint);
       }
     } else {
       bool ok = is_float(y.scalar_type()) &&

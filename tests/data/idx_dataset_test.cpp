@@ -30,7 +30,8 @@ struct Files {
   TempDir dir{"idx_source"};
   Files(int64_t train_n = 20, int64_t test_n = 6) {
     torch::manual_seed(3);
-    for (auto [split, n] : {std::make_pair(std::string("train"), train_n), std::make_pair(std::string("test"), test_n)}) {
+    const std::pair<std::string, int64_t> splits[] = {{"train", train_n}, {"test", test_n}};
+    for (const auto& [split, n] : splits) {
       mtl::write_idx(file(split, "images"), torch::randint(0, 256, {n, 8, 8}, torch::kByte));
       mtl::write_idx(file(split, "digit"), torch::arange(n, torch::kByte).remainder(3));
       mtl::write_idx(file(split, "size"), torch::arange(n, torch::kFloat).mul(0.5));
