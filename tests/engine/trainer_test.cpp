@@ -43,7 +43,7 @@ TEST(Trainer, LearnsMultiFashionFarAboveChance) {
   mtl_test::TempDir dir("train_e2e");
   mtl::Experiment ex = make(config_text(dir.file("cache"), 6000, 1000),
                             {"trainer.run_dir=" + dir.file("run"), "trainer.batch_size=32", "trainer.threads=2",
-                             "trainer.epochs=3", "optimizer.lr=0.05", "tasks.left.head.dropout=0",
+                             "trainer.epochs=3", "optimizer.lr=0.01", "tasks.left.head.dropout=0",
                              "tasks.right.head.dropout=0"});
   mtl::TrainSummary s = mtl::train(ex, mtl::TrainRunOptions{"", false});
   double left = s.final_eval.value("left", "accuracy"), right = s.final_eval.value("right", "accuracy");
