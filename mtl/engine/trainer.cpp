@@ -69,6 +69,11 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   const size_t T = ex.tasks.size();
   configure_torch_threads(tr);
 
+  // Data first: a missing or corrupt file stops the run before anything is written.
+  std::shared_ptr<Dataset> train_data = ex.data->open(Split::kTrain);
+  std::shared_ptr<Dataset> test_data = ex.data->open(Split::kTest);
+  if (train_data->size() == 0) throw Error(ex.config.file(), "the training split is empty");
+
   // Run directory: never overwrite an earlier run unless resuming it.
   bool resuming = !options.resume_dir.empty();
   std::string run_dir = resuming ? options.resume_dir : fresh_run_dir(tr.run_dir);
@@ -80,9 +85,6 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
                     ex.config.resolved_yaml());
 
-  std::shared_ptr<Dataset> train_data = ex.data->open(Split::kTrain);
-  std::shared_ptr<Dataset> test_data = ex.data->open(Split::kTest);
-  if (train_data->size() == 0) throw Error(ex.config.file(), "the training split is empty");
 
   std::vector<at::Tensor> params = ex.model->parameters();
   for (auto& p : ex.weighting->parameters()) params.push_back(p);

@@ -3,8 +3,7 @@
 
 #include <iostream>
 
-#include "backbones/backbone.h"
-#include "mtl/config/config_node.h"
+#include "mtl/mtl.h"
 
 int main() {
   mtl::Config cfg = mtl::Config::from_string("backbone: {type: lenet}\n");

@@ -1,0 +1,22 @@
+// mtl: multi-task learning on LibTorch. The one header an application needs:
+//   mtl::Experiment ex = mtl::build_experiment(mtl::Config::load("configs/multi_fashion.yaml"));
+//   mtl::TrainSummary s = mtl::train(ex, {});
+//   std::cout << mtl::format_eval_table(s.final_eval);
+#pragma once
+
+#include "backbones/backbone.h"
+#include "heads/head.h"
+#include "mtl/config/config_node.h"
+#include "mtl/core/batch.h"
+#include "mtl/core/error.h"
+#include "mtl/core/registry.h"
+#include "mtl/core/task.h"
+#include "mtl/data/dataset.h"
+#include "mtl/engine/engine.h"
+#include "mtl/engine/evaluate.h"
+#include "mtl/engine/experiment.h"
+#include "mtl/engine/trainer.h"
+#include "mtl/io/checkpoint.h"
+#include "mtl/metrics/metric.h"
+#include "mtl/model/multi_task_model.h"
+#include "mtl/weighting/weighting.h"
