@@ -55,6 +55,18 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
             "expected a positive thread count or 'auto', got '" + threads + "'");
     o.threads = v;
   }
+  std::string intra = n.get<std::string>("intra_op_threads", "auto");
+  if (intra == "auto") {
+    o.intra_op_threads = std::max<int64_t>(1, physical_cores() / o.threads);
+  } else {
+    char* end = nullptr;
+    long v = std::strtol(intra.c_str(), &end, 10);
+    n.check(*end == '\0' && v > 0 && v <= 1024, "intra_op_threads",
+            "expected a positive thread count or 'auto', got '" + intra + "'");
+    o.intra_op_threads = v;
+  }
+  o.loader_workers = in_range<int64_t>(n, "loader_workers", o.loader_workers, 0, 64);
+  o.prefetch = in_range<int64_t>(n, "prefetch", o.prefetch, 1, 1024);
   o.seed = n.get<int64_t>("seed", o.seed);
   o.run_dir = n.get<std::string>("run_dir", "runs/" + name);
   n.check(!o.run_dir.empty(), "run_dir", "expected a directory path");
@@ -176,14 +188,38 @@ Experiment build_experiment(const Config& config) {
   torch::manual_seed(static_cast<uint64_t>(ex.trainer.seed));
   ConfigNode model = root.child("model");
   ConfigNode bb = model.component("backbone");
-  Backbone backbone = backbone_registry().get(bb.type(), bb.where("type"))(bb, ex.schema);
-  std::vector<Head> heads;
+  const BackboneFactory& make_backbone = backbone_registry().get(bb.type(), bb.where("type"));
+  std::vector<std::string> names_in_order = ex.task_names();
+  std::vector<std::string> head_types;
+  std::vector<LabelInfo> labels;
   for (const auto& spec : ex.tasks) {
-    ConfigNode h = tasks.child(spec.name).child("head");
-    HeadContext ctx{backbone->output_dim(), spec.label};
-    heads.push_back(head_registry().get(spec.head_type).make(h, ctx));
+    head_types.push_back(spec.head_type);
+    labels.push_back(spec.label);
   }
-  ex.model = MultiTaskModel(backbone, ex.task_names(), heads);
+  DatasetSchema schema = ex.schema;
+  auto build_model = [bb, make_backbone, tasks, names_in_order, head_types, labels, schema]() {
+    Backbone backbone = make_backbone(bb, schema);
+    std::vector<Head> heads;
+    for (size_t t = 0; t < names_in_order.size(); ++t) {
+      ConfigNode h = tasks.child(names_in_order[t]).child("head");
+      HeadContext ctx{backbone->output_dim(), labels[t]};
+      heads.push_back(head_registry().get(head_types[t]).make(h, ctx));
+    }
+    return MultiTaskModel(backbone, names_in_order, heads);
+  };
+  ex.model = build_model();
+  ex.make_model = [build_model]() {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state();
+    }
+    MultiTaskModel m = build_model();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return m;
+  };
 
   config.check_unused();
   return ex;

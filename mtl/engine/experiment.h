@@ -3,6 +3,7 @@
 // bad config fails in well under a second, before anything is written.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,10 @@ struct TrainerOptions {
   int64_t max_steps = 0;            // 0 = no limit; else stop after this many optimizer steps
   int64_t batch_size = 256;
   int64_t eval_batch_size = 1024;
-  int64_t threads = 0;              // resolved: >= 1
+  int64_t threads = 0;              // worker threads of the engine (resolved: >= 1)
+  int64_t intra_op_threads = 0;     // OpenMP/BLAS threads per worker (resolved: >= 1)
+  int64_t loader_workers = 1;       // threads collating batches ahead of the engine
+  int64_t prefetch = 4;             // batches prepared ahead
   int64_t seed = 0;
   std::string run_dir;              // default runs/<config name>
   int64_t eval_interval = 1;        // epochs between evaluations on the test split (0 = only at the end)
@@ -38,6 +42,9 @@ struct Experiment {
   DatasetSchema schema;
   std::vector<TaskSpec> tasks;
   MultiTaskModel model{nullptr};
+  /// Builds another model of the same architecture (fresh weights; the global RNG is left untouched):
+  /// the parallel engine's per-thread replicas for models with buffers.
+  std::function<MultiTaskModel()> make_model;
   std::unique_ptr<Weighting> weighting;
   OptimizerOptions optimizer;
   SchedulerOptions scheduler;

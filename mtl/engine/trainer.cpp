@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "mtl/data/loader.h"
 #include "mtl/data/sampler.h"
 #include "mtl/engine/engine.h"
+#include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/progress.h"
 #include "mtl/io/atomic_file.h"
 #include "mtl/io/checkpoint.h"
@@ -59,7 +61,8 @@ std::string fresh_run_dir(const std::string& base) {
 }
 
 void configure_torch_threads(const TrainerOptions& trainer) {
-  at::set_num_threads(static_cast<int>(trainer.threads));
+  // The main thread (evaluation, serial work) may use every core the workers use.
+  at::set_num_threads(static_cast<int>(trainer.threads * trainer.intra_op_threads));
   at::globalContext().setDeterministicAlgorithms(trainer.deterministic, /*warn_only=*/true);
 }
 
@@ -89,7 +92,9 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   std::vector<at::Tensor> params = ex.model->parameters();
   for (auto& p : ex.weighting->parameters()) params.push_back(p);
   std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(ex.optimizer, params);
-  std::unique_ptr<GradientEngine> engine = make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+  ParallelEngineOptions popts{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
+                              static_cast<uint64_t>(tr.seed)};
+  std::unique_ptr<GradientEngine> engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
 
   const int64_t spe = batches_per_epoch(train_data->size(), tr.batch_size, tr.drop_last);
   if (spe == 0) throw Error(ex.config.file(), "trainer.batch_size is larger than the training split with drop_last");
@@ -116,11 +121,16 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   while (pos.step < total_steps) {
     auto epoch_start = std::chrono::steady_clock::now();
     auto batches = make_batches(epoch_permutation(train_data->size(), tr.seed, pos.epoch), tr.batch_size, tr.drop_last);
-    progress.start_epoch(pos.epoch, epochs, static_cast<int64_t>(batches.size()), pos.batch_in_epoch);
+    const int64_t epoch_batches = static_cast<int64_t>(batches.size());
+    progress.start_epoch(pos.epoch, epochs, epoch_batches, pos.batch_in_epoch);
+    // The loader serves the rest of this epoch (and at most the steps left) in order.
+    int64_t last = std::min<int64_t>(epoch_batches, pos.batch_in_epoch + (total_steps - pos.step));
+    std::vector<std::vector<int64_t>> todo(batches.begin() + pos.batch_in_epoch, batches.begin() + last);
+    Loader loader(train_data, std::move(todo), LoaderOptions{tr.loader_workers, tr.prefetch});
     int64_t samples = 0;
     evaluated_at_end = false;
-    while (pos.batch_in_epoch < static_cast<int64_t>(batches.size()) && pos.step < total_steps) {
-      Batch batch = train_data->batch(batches[pos.batch_in_epoch]);
+    Batch batch;
+    while (pos.step < total_steps && loader.next(batch)) {
       StepContext ctx{pos.step, pos.epoch};
       double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
       set_learning_rate(*optimizer, lr);
@@ -159,9 +169,10 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
         return summary;
       }
     }
-    bool epoch_done = pos.batch_in_epoch >= static_cast<int64_t>(batches.size());
+    bool epoch_done = pos.batch_in_epoch >= epoch_batches;
     summary.epoch_seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count());
+    summary.data_wait_seconds += loader.wait_seconds();
     progress.end_epoch(loss_info(ex.tasks, pos.epoch_loss_sum, pos.epoch_examples));
     if (epoch_done) {
       std::vector<double> mean(T, 0.0);
@@ -171,6 +182,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
         v.emplace_back(ex.tasks[t].name + "/loss", mean[t]);
       }
       v.emplace_back("seconds", summary.epoch_seconds.back());
+      v.emplace_back("data_wait_share", loader.wait_seconds() / std::max(1e-9, summary.epoch_seconds.back()));
       log.write("epoch", pos.step, pos.epoch, v);
       ex.weighting->on_epoch_end(mean);
       bool last = pos.step >= total_steps;

@@ -22,6 +22,7 @@ struct TrainSummary {
   EvalResult final_eval;
   int64_t steps = 0;
   std::vector<double> epoch_seconds;  // wall time of each epoch run in this process
+  double data_wait_seconds = 0.0;     // time the engine waited for the loader
   bool interrupted = false;           // stopped by Ctrl-C (a checkpoint was written)
 };
 

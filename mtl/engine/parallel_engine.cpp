@@ -1,0 +1,215 @@
+#include "mtl/engine/parallel_engine.h"
+
+#include "mtl/core/threads.h"
+
+namespace mtl {
+
+std::vector<int64_t> shard_offsets(int64_t batch_size, int shards) {
+  std::vector<int64_t> off(shards + 1, 0);
+  for (int i = 0; i < shards; ++i) off[i + 1] = off[i] + batch_size / shards + (i < batch_size % shards ? 1 : 0);
+  return off;
+}
+
+namespace {
+
+struct WorkerState {
+  MultiTaskModel model{nullptr};         // the shared model, or a replica aliasing its parameters
+  std::vector<at::Tensor> losses;        // per task, with graph (phase 1 -> phase 2)
+  std::vector<double> loss_values;
+  std::vector<at::Tensor> grads;         // per trainable parameter (kWeightedLoss / head grads)
+  at::Tensor task_rows;                  // [T, P] shared-parameter gradients (kSharedTaskGrads)
+};
+
+at::Tensor flatten(const std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& like) {
+  std::vector<at::Tensor> flat;
+  for (size_t k = 0; k < like.size(); ++k)
+    flat.push_back(grads[k].defined() ? grads[k].reshape(-1) : at::zeros({like[k].numel()}, like[k].options()));
+  return at::cat(flat);
+}
+
+class ParallelEngine : public GradientEngine {
+ public:
+  ParallelEngine(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighting& weighting,
+                 ParallelEngineOptions options, std::function<MultiTaskModel()> make_replica)
+      : model_(std::move(model)), tasks_(tasks), weighting_(weighting), options_(options),
+        pool_(options.threads, [n = options.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); }) {
+    workers_.resize(options_.threads);
+    bool has_buffers = !model_->buffers().empty();
+    for (int i = 0; i < options_.threads; ++i) {
+      if (has_buffers && options_.threads > 1) {
+        TORCH_CHECK(make_replica, "a model with buffers (BatchNorm) needs replicas for parallel training");
+        workers_[i].model = make_replica();
+        alias_parameters(workers_[i].model);
+      } else {
+        workers_[i].model = model_;
+      }
+    }
+    params_ = trainable(model_);
+    shared_ = model_->shared_parameters();
+  }
+
+  StepResult compute_gradients(const Batch& batch, const StepContext& ctx) override {
+    const int n = options_.threads;
+    const size_t T = tasks_.size();
+    std::vector<int64_t> off = shard_offsets(batch.size, n);
+    const double B = static_cast<double>(batch.size);
+    for (auto& w : workers_) w.model->train(model_->is_training());
+
+    // Phase 1: forward and per-task losses of each shard.
+    pool_.run([&](int i) {
+      WorkerState& w = workers_[i];
+      w.losses.assign(T, at::Tensor());
+      w.loss_values.assign(T, 0.0);
+      if (off[i + 1] == off[i]) return;
+      torch::AutoGradMode grad_mode(true);
+      Batch shard = batch.slice(off[i], off[i + 1]);
+      ModelOutput out = w.model->forward(shard.inputs);
+      w.losses = task_losses(tasks_, out.outputs, shard);
+      for (size_t t = 0; t < T; ++t)
+        if (w.losses[t].defined()) w.loss_values[t] = w.losses[t].item<double>();
+    });
+
+    StepResult r;
+    r.losses.assign(T, 0.0);
+    r.present.assign(T, false);
+    for (int i = 0; i < n; ++i)  // fixed order
+      for (size_t t = 0; t < T; ++t)
+        if (workers_[i].losses[t].defined()) {
+          r.present[t] = true;
+          r.losses[t] += workers_[i].loss_values[t] * double(off[i + 1] - off[i]) / B;
+        }
+    r.weights = weighting_.loss_weights(r.losses, ctx);
+    for (size_t t = 0; t < T; ++t)
+      if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
+
+    const bool per_task = weighting_.needs() == GradientKind::kSharedTaskGrads;
+    TORCH_CHECK(weighting_.needs() != GradientKind::kRepresentationGrads,
+                "gradients w.r.t. the shared representation are not supported by this engine yet");
+
+    // Phase 2: backward into thread-local buffers.
+    pool_.run([&](int i) {
+      WorkerState& w = workers_[i];
+      w.grads.clear();
+      w.task_rows = at::Tensor();
+      if (off[i + 1] == off[i]) return;
+      torch::AutoGradMode grad_mode(true);
+      const double scale = double(off[i + 1] - off[i]) / B;
+      std::vector<at::Tensor> wparams = trainable(w.model);
+      at::Tensor objective;
+      for (size_t t = 0; t < T; ++t) {
+        if (!w.losses[t].defined()) continue;
+        at::Tensor term = w.losses[t] * (r.weights[t] * scale);
+        objective = objective.defined() ? objective + term : term;
+      }
+      if (!objective.defined()) return;
+      if (per_task) {
+        std::vector<at::Tensor> wshared = w.model->shared_parameters();
+        std::vector<at::Tensor> rows;
+        for (size_t t = 0; t < T; ++t) {
+          if (!w.losses[t].defined()) {
+            rows.push_back(at::zeros({numel(wshared)}, wshared[0].options()));
+            continue;
+          }
+          auto g = torch::autograd::grad({w.losses[t] * scale}, wshared, {}, /*retain_graph=*/true,
+                                         /*create_graph=*/false, /*allow_unused=*/true);
+          rows.push_back(flatten(g, wshared));
+        }
+        w.task_rows = at::stack(rows);
+      }
+      w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                      /*allow_unused=*/true);
+      w.losses.clear();  // frees the graph
+    });
+
+    // Deterministic reduction in worker order.
+    for (size_t k = 0; k < params_.size(); ++k) {
+      at::Tensor sum;
+      for (int i = 0; i < n; ++i) {
+        if (workers_[i].grads.empty() || !workers_[i].grads[k].defined()) continue;
+        sum = sum.defined() ? sum + workers_[i].grads[k] : workers_[i].grads[k].clone();
+      }
+      params_[k].mutable_grad() = sum;
+    }
+    if (per_task) {
+      at::Tensor G;
+      for (int i = 0; i < n; ++i) {
+        if (!workers_[i].task_rows.defined()) continue;
+        G = G.defined() ? G + workers_[i].task_rows : workers_[i].task_rows.clone();
+      }
+      if (G.defined()) {
+        at::Tensor combined = weighting_.combine(G, r.losses, ctx);
+        int64_t pos = 0;
+        for (auto& p : shared_) {
+          p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();
+          pos += p.numel();
+        }
+      }
+    }
+    average_buffers();
+    return r;
+  }
+
+ private:
+  static std::vector<at::Tensor> trainable(const MultiTaskModel& m) {
+    std::vector<at::Tensor> out;
+    for (const auto& p : m->parameters())
+      if (p.requires_grad()) out.push_back(p);
+    return out;
+  }
+  static int64_t numel(const std::vector<at::Tensor>& ts) {
+    int64_t n = 0;
+    for (const auto& t : ts) n += t.numel();
+    return n;
+  }
+
+  // Replica parameters share storage with the model's, so optimizer updates reach every replica.
+  void alias_parameters(MultiTaskModel& replica) {
+    torch::NoGradGuard no_grad;
+    auto mine = model_->named_parameters();
+    for (auto& kv : replica->named_parameters()) {
+      kv.value().set_data(mine[kv.key()]);
+      kv.value().set_requires_grad(mine[kv.key()].requires_grad());
+    }
+    auto bufs = model_->named_buffers();
+    for (auto& kv : replica->named_buffers()) kv.value().copy_(bufs[kv.key()]);
+  }
+
+  // Running statistics: the model gets the mean over workers; every replica restarts from it.
+  void average_buffers() {
+    if (workers_.empty() || workers_[0].model.get() == model_.get()) return;
+    torch::NoGradGuard no_grad;
+    auto target = model_->named_buffers();
+    std::vector<torch::OrderedDict<std::string, at::Tensor>> reps;
+    for (auto& w : workers_) reps.push_back(w.model->named_buffers());
+    for (auto& kv : target) {
+      at::Tensor& b = kv.value();
+      if (at::isFloatingType(b.scalar_type())) {
+        at::Tensor acc = at::zeros_like(b, at::kDouble);
+        for (auto& r : reps) acc += r[kv.key()].to(at::kDouble);
+        b.copy_(acc / double(reps.size()));
+      } else {
+        b.copy_(reps[0][kv.key()]);  // counters (num_batches_tracked) agree
+      }
+      for (auto& r : reps) r[kv.key()].copy_(b);
+    }
+  }
+
+  MultiTaskModel model_;
+  const std::vector<TaskSpec>& tasks_;
+  Weighting& weighting_;
+  ParallelEngineOptions options_;
+  WorkerPool pool_;
+  std::vector<WorkerState> workers_;
+  std::vector<at::Tensor> params_, shared_;
+};
+
+}  // namespace
+
+std::unique_ptr<GradientEngine> make_parallel_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
+                                                     Weighting& weighting, ParallelEngineOptions options,
+                                                     std::function<MultiTaskModel()> make_replica) {
+  TORCH_CHECK(options.threads >= 1, "at least one worker thread");
+  return std::make_unique<ParallelEngine>(std::move(model), tasks, weighting, options, std::move(make_replica));
+}
+
+}  // namespace mtl
