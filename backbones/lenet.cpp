@@ -1,6 +1,7 @@
 #include "backbones/lenet.h"
 
 #include "mtl/config/config_node.h"
+#include "mtl/core/random.h"
 
 namespace mtl {
 
@@ -18,7 +19,7 @@ at::Tensor LeNetBackboneImpl::forward(const TensorMap& inputs) {
   x = torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
   x = torch::relu(torch::max_pool2d(conv2_->forward(x), 2));
   x = x.reshape({x.size(0), flat_});
-  if (options_.dropout > 0) x = torch::dropout(x, options_.dropout, is_training());
+  if (options_.dropout > 0) x = mtl::dropout(x, options_.dropout, is_training());
   return torch::relu(fc_->forward(x));
 }
 

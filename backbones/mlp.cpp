@@ -1,6 +1,7 @@
 #include "backbones/mlp.h"
 
 #include "mtl/config/config_node.h"
+#include "mtl/core/random.h"
 
 namespace mtl {
 
@@ -19,7 +20,6 @@ MlpBackboneImpl::MlpBackboneImpl(const MlpOptions& options, int64_t in_features)
   for (int64_t h : options.hidden) {
     layers_->push_back(torch::nn::Linear(d, h));
     append_activation(layers_, options.activation);
-    if (options.dropout > 0) layers_->push_back(torch::nn::Dropout(options.dropout));
     d = h;
   }
   out_dim_ = d;
@@ -29,7 +29,13 @@ MlpBackboneImpl::MlpBackboneImpl(const MlpOptions& options, int64_t in_features)
 at::Tensor MlpBackboneImpl::forward(const TensorMap& inputs) {
   at::Tensor x = inputs.at(options_.input);
   x = x.reshape({x.size(0), -1});
-  return layers_->forward(x);
+  // Dropout after each activation, from the thread's random stream (see mtl/core/random.h).
+  for (auto& layer : *layers_) {
+    x = layer.forward(x);
+    if (options_.dropout > 0 && !layer.ptr()->as<torch::nn::LinearImpl>())
+      x = mtl::dropout(x, options_.dropout, is_training());
+  }
+  return x;
 }
 
 std::vector<std::string> MlpBackboneImpl::block_names() const {

@@ -1,5 +1,7 @@
 #include "heads/mlp_head.h"
 
+#include "mtl/core/random.h"
+
 #include "mtl/config/config_node.h"
 
 namespace mtl {
@@ -34,7 +36,7 @@ at::Tensor MlpHeadImpl::forward(const at::Tensor& features) {
   const double p = options_.dropout;
   at::Tensor x = features;
   for (const auto& layer : *hidden_) {
-    if (p > 0) x = torch::dropout(x, p, is_training());
+    if (p > 0) x = mtl::dropout(x, p, is_training());
     x = layer->as<torch::nn::LinearImpl>()->forward(x);
     if (options_.activation == "relu")
       x = torch::relu(x);
@@ -43,7 +45,7 @@ at::Tensor MlpHeadImpl::forward(const at::Tensor& features) {
     else
       x = torch::tanh(x);
   }
-  if (p > 0) x = torch::dropout(x, p, is_training());
+  if (p > 0) x = mtl::dropout(x, p, is_training());
   return out_->forward(x);
 }
 

@@ -1,5 +1,6 @@
 #include "mtl/engine/parallel_engine.h"
 
+#include "mtl/core/random.h"
 #include "mtl/core/threads.h"
 
 namespace mtl {
@@ -62,6 +63,8 @@ class ParallelEngine : public GradientEngine {
       w.loss_values.assign(T, 0.0);
       if (off[i + 1] == off[i]) return;
       torch::AutoGradMode grad_mode(true);
+      // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
+      ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
       Batch shard = batch.slice(off[i], off[i + 1]);
       ModelOutput out = w.model->forward(shard.inputs);
       w.losses = task_losses(tasks_, out.outputs, shard);

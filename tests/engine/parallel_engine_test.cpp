@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "mtl/core/random.h"
 #include "mtl/engine/experiment.h"
 #include "mtl/engine/trainer.h"
 #include "test_util.h"
@@ -157,12 +158,35 @@ TEST(ParallelEngine, BatchNormRunningStatsAreTheMeanOverShards) {
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << got << expected;
 }
 
+TEST(ParallelEngine, DropoutMasksComeFromTheThreadsOwnStream) {
+  at::Tensor x = torch::ones({1000});
+  at::Tensor a, b, c;
+  {
+    mtl::ThreadGeneratorScope s(mtl::make_generator(1, 2, 3));
+    a = mtl::dropout(x, 0.5, true);
+  }
+  {
+    mtl::ThreadGeneratorScope s(mtl::make_generator(1, 2, 3));
+    b = mtl::dropout(x, 0.5, true);
+  }
+  {
+    mtl::ThreadGeneratorScope s(mtl::make_generator(1, 2, 4));
+    c = mtl::dropout(x, 0.5, true);
+  }
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, c));
+  EXPECT_NEAR(a.mean().item<double>(), 1.0, 0.1);  // inverted dropout keeps the expectation
+  EXPECT_TRUE(torch::equal(mtl::dropout(x, 0.5, false), x));
+}
+
+// With dropout in trunk and head, two workers and two loader threads: still bitwise reproducible.
 TEST(ParallelEngine, SameSeedSameThreadsGivesBitwiseIdenticalWeights) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("parallel_det");
   auto run = [&](const std::string& name) {
     std::string yaml = "data: {type: multi_fashion, train_size: 400, test_size: 50, cache_dir: '" + dir.file("c") +
-                       "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right}}\n" +
+                       "'}\nmodel: {backbone: {type: lenet, dropout: 0.3}}\n" +
+                       "tasks: {left: {label: left, head: {hidden: [16], dropout: 0.5}}, right: {label: right}}\n" +
                        "trainer: {epochs: 1, batch_size: 37, threads: 2, loader_workers: 2, run_dir: '" +
                        dir.file(name) + "'}\n";
     mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "d.yaml"));
