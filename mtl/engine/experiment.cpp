@@ -164,6 +164,12 @@ Experiment build_experiment(const Config& config) {
   // Cheap sections first, so their mistakes surface before anything is built.
   ex.trainer = parse_trainer(root.child("trainer"), ex.name);
   ex.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
+  ConfigNode engine = root.child("engine");
+  ex.trainer.mode = engine.choice("mode", ex.trainer.mode, {"sync", "async"});
+  ex.trainer.balance = engine.choice("balance", ex.trainer.balance, {"static", "dynamic"});
+  if (ex.trainer.mode == "async")
+    engine.check(ex.optimizer.type == "sgd", "mode",
+                 "async (Hogwild!) updates support optimizer.type sgd only, got '" + ex.optimizer.type + "'");
   ex.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
 
   ConfigNode data = root.component("data");
@@ -183,6 +189,10 @@ Experiment build_experiment(const Config& config) {
     wctx.task_weights.push_back(t.weight);
   }
   ex.weighting = weighting_registry().get(method, w.where("method"))(w, wctx);
+  if (ex.trainer.mode == "async")
+    w.check(ex.weighting->needs() == GradientKind::kWeightedLoss, "method",
+            "engine.mode async works with loss-based weighting methods only; '" + method +
+                "' needs per-task gradients (use engine.mode sync)");
 
   // Same seed => same initial weights.
   torch::manual_seed(static_cast<uint64_t>(ex.trainer.seed));

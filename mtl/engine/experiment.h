@@ -33,6 +33,9 @@ struct TrainerOptions {
   int64_t log_interval = 50;        // optimizer steps between metrics-log lines
   bool deterministic = true;
   bool drop_last = false;
+  // engine section
+  std::string mode = "sync";       // sync: one optimizer step per batch; async: Hogwild! lock-free updates
+  std::string balance = "static";  // static: equal shards; dynamic: shards follow each worker's speed
 };
 
 struct Experiment {

@@ -1,5 +1,8 @@
 #include "mtl/engine/parallel_engine.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "mtl/core/random.h"
 #include "mtl/core/threads.h"
 
@@ -11,6 +14,29 @@ std::vector<int64_t> shard_offsets(int64_t batch_size, int shards) {
   return off;
 }
 
+std::vector<int64_t> balanced_shard_offsets(int64_t batch_size, const std::vector<double>& speeds) {
+  const int n = static_cast<int>(speeds.size());
+  double total = 0;
+  for (double s : speeds) total += std::max(s, 1e-12);
+  int64_t floor_each = batch_size >= n ? 1 : 0;  // keep every worker measured
+  int64_t rest = batch_size - floor_each * n;
+  std::vector<int64_t> size(n, floor_each);
+  std::vector<std::pair<double, int>> frac;
+  int64_t used = 0;
+  for (int i = 0; i < n; ++i) {
+    double exact = rest * std::max(speeds[i], 1e-12) / total;
+    int64_t whole = static_cast<int64_t>(exact);
+    size[i] += whole;
+    used += whole;
+    frac.emplace_back(exact - whole, -i);
+  }
+  std::sort(frac.rbegin(), frac.rend());  // largest remainder first, lower index on ties
+  for (int64_t k = 0; k < rest - used; ++k) size[-frac[k].second] += 1;
+  std::vector<int64_t> off(n + 1, 0);
+  for (int i = 0; i < n; ++i) off[i + 1] = off[i] + size[i];
+  return off;
+}
+
 namespace {
 
 struct WorkerState {
@@ -19,7 +45,13 @@ struct WorkerState {
   std::vector<double> loss_values;
   std::vector<at::Tensor> grads;         // per trainable parameter (kWeightedLoss / head grads)
   at::Tensor task_rows;                  // [T, P] shared-parameter gradients (kSharedTaskGrads)
+  double seconds = 0.0;                  // time spent on this step's shard
+  double speed = 0.0;                    // smoothed examples/s (dynamic balance)
 };
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 at::Tensor flatten(const std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& like) {
   std::vector<at::Tensor> flat;
@@ -53,14 +85,21 @@ class ParallelEngine : public GradientEngine {
     const int n = options_.threads;
     const size_t T = tasks_.size();
     std::vector<int64_t> off = shard_offsets(batch.size, n);
+    if (options_.dynamic_balance && workers_[0].speed > 0) {
+      std::vector<double> speeds;
+      for (auto& w : workers_) speeds.push_back(w.speed);
+      off = balanced_shard_offsets(batch.size, speeds);
+    }
     const double B = static_cast<double>(batch.size);
     for (auto& w : workers_) w.model->train(model_->is_training());
 
     // Phase 1: forward and per-task losses of each shard.
     pool_.run([&](int i) {
       WorkerState& w = workers_[i];
+      auto start = std::chrono::steady_clock::now();
       w.losses.assign(T, at::Tensor());
       w.loss_values.assign(T, 0.0);
+      w.seconds = 0.0;
       if (off[i + 1] == off[i]) return;
       torch::AutoGradMode grad_mode(true);
       // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
@@ -70,6 +109,7 @@ class ParallelEngine : public GradientEngine {
       w.losses = task_losses(tasks_, out.outputs, shard);
       for (size_t t = 0; t < T; ++t)
         if (w.losses[t].defined()) w.loss_values[t] = w.losses[t].item<double>();
+      w.seconds += seconds_since(start);
     });
 
     StepResult r;
@@ -92,6 +132,7 @@ class ParallelEngine : public GradientEngine {
     // Phase 2: backward into thread-local buffers.
     pool_.run([&](int i) {
       WorkerState& w = workers_[i];
+      auto start = std::chrono::steady_clock::now();
       w.grads.clear();
       w.task_rows = at::Tensor();
       if (off[i + 1] == off[i]) return;
@@ -122,7 +163,14 @@ class ParallelEngine : public GradientEngine {
       w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
                                       /*allow_unused=*/true);
       w.losses.clear();  // frees the graph
+      w.seconds += seconds_since(start);
     });
+    for (int i = 0; i < n; ++i) {
+      WorkerState& w = workers_[i];
+      if (w.seconds <= 0 || off[i + 1] == off[i]) continue;
+      double s = double(off[i + 1] - off[i]) / w.seconds;
+      w.speed = w.speed > 0 ? 0.7 * w.speed + 0.3 * s : s;
+    }
 
     // Deterministic reduction in worker order.
     for (size_t k = 0; k < params_.size(); ++k) {

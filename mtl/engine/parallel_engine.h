@@ -30,6 +30,7 @@ struct ParallelEngineOptions {
   int threads = 1;             // worker threads
   int intra_op_threads = 1;    // OpenMP/BLAS threads per worker (threads x intra_op <= cores)
   uint64_t seed = 0;
+  bool dynamic_balance = false;  // shard sizes follow each worker's measured examples/s
 };
 
 /// `make_replica` builds a fresh model of the same architecture (needed only when the model has
@@ -40,5 +41,8 @@ std::unique_ptr<GradientEngine> make_parallel_engine(MultiTaskModel model, const
 
 /// Shard boundaries: shard i is rows [offsets[i], offsets[i+1]).
 std::vector<int64_t> shard_offsets(int64_t batch_size, int shards);
+/// Shard boundaries with sizes proportional to `speeds` (largest remainders; every shard >= 1 row
+/// when batch_size >= shards).
+std::vector<int64_t> balanced_shard_offsets(int64_t batch_size, const std::vector<double>& speeds);
 
 }  // namespace mtl

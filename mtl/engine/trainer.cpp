@@ -8,6 +8,7 @@
 
 #include "mtl/data/loader.h"
 #include "mtl/data/sampler.h"
+#include "mtl/engine/async_engine.h"
 #include "mtl/engine/engine.h"
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/progress.h"
@@ -93,8 +94,15 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   for (auto& p : ex.weighting->parameters()) params.push_back(p);
   std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(ex.optimizer, params);
   ParallelEngineOptions popts{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
-                              static_cast<uint64_t>(tr.seed)};
-  std::unique_ptr<GradientEngine> engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
+                              static_cast<uint64_t>(tr.seed), tr.balance == "dynamic"};
+  std::unique_ptr<GradientEngine> engine;
+  if (tr.mode == "async") {
+    if (!ex.model->buffers().empty())
+      throw Error(ex.config.file(), "engine.mode async does not support models with buffers such as BatchNorm "
+                                    "running statistics (use norm: none, or engine.mode sync)");
+  } else {
+    engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
+  }
 
   const int64_t spe = batches_per_epoch(train_data->size(), tr.batch_size, tr.drop_last);
   if (spe == 0) throw Error(ex.config.file(), "trainer.batch_size is larger than the training split with drop_last");
@@ -129,13 +137,9 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     Loader loader(train_data, std::move(todo), LoaderOptions{tr.loader_workers, tr.prefetch});
     int64_t samples = 0;
     evaluated_at_end = false;
-    Batch batch;
-    while (pos.step < total_steps && loader.next(batch)) {
-      StepContext ctx{pos.step, pos.epoch};
-      double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
-      set_learning_rate(*optimizer, lr);
-      StepResult r = engine->compute_gradients(batch, ctx);
-      optimizer->step();
+    bool stopped = false;
+    // Bookkeeping after each update (sync: in order; async: serialised by the async runner).
+    auto after_step = [&](const Batch& batch, const StepResult& r, double lr) -> bool {
       ++pos.step;
       ++pos.batch_in_epoch;
       samples += batch.size;
@@ -160,14 +164,33 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
       bool interrupted = g_interrupted.load();
       if ((tr.checkpoint_interval > 0 && pos.step % tr.checkpoint_interval == 0) || interrupted)
         save_checkpoint(ckpt_path, refs, pos);
-      if (interrupted) {
-        progress.end_epoch("interrupted");
-        std::cerr << "interrupted: checkpoint written to " << ckpt_path << "; continue with --resume " << run_dir
-                  << "\n";
-        summary.interrupted = true;
-        summary.steps = pos.step;
-        return summary;
+      if (interrupted) stopped = true;
+      return !interrupted;
+    };
+    if (tr.mode == "async") {
+      run_async(ex.model, ex.tasks, *ex.weighting, ex.optimizer,
+                AsyncOptions{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
+                             static_cast<uint64_t>(tr.seed)},
+                loader, pos.step, pos.epoch,
+                [&](int64_t step) { return scheduled_lr(ex.scheduler, ex.optimizer.lr, step, spe, total_steps); },
+                after_step, ex.make_model);
+    } else {
+      Batch batch;
+      while (!stopped && pos.step < total_steps && loader.next(batch)) {
+        StepContext ctx{pos.step, pos.epoch};
+        double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
+        set_learning_rate(*optimizer, lr);
+        StepResult r = engine->compute_gradients(batch, ctx);
+        optimizer->step();
+        after_step(batch, r, lr);
       }
+    }
+    if (stopped) {
+      progress.end_epoch("interrupted");
+      std::cerr << "interrupted: checkpoint written to " << ckpt_path << "; continue with --resume " << run_dir << "\n";
+      summary.interrupted = true;
+      summary.steps = pos.step;
+      return summary;
     }
     bool epoch_done = pos.batch_in_epoch >= epoch_batches;
     summary.epoch_seconds.push_back(

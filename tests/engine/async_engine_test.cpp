@@ -1,0 +1,76 @@
+// Async (Hogwild!) mode and dynamic load balancing.
+#include <torch/torch.h>
+
+#include "mtl/engine/parallel_engine.h"
+#include "mtl/engine/trainer.h"
+#include "test_util.h"
+
+namespace {
+double mean_accuracy(const mtl::EvalResult& e) {
+  return (e.value("left", "accuracy") + e.value("right", "accuracy")) / 2;
+}
+}  // namespace
+
+// Measured on 2 cores: async trails sync by 2-4 points after 3 short epochs (stale gradients with
+// momentum 0.9); the target is 1 point, not met yet. This guards against regressions.
+TEST(AsyncEngine, TrainsMultiFashionNearSync) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("async");
+  auto run = [&](const std::string& mode) {
+    std::string yaml = "data: {type: multi_fashion, train_size: 12000, test_size: 4000, cache_dir: '" + dir.file("c") +
+                       "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right}}\n" +
+                       "optimizer: {type: sgd, lr: 0.01, momentum: 0.9}\nengine: {mode: " + mode + "}\n" +
+                       "trainer: {epochs: 3, batch_size: 64, threads: 2, intra_op_threads: 1, run_dir: '" +
+                       dir.file(mode) + "'}\n";
+    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "a.yaml"));
+    return mean_accuracy(mtl::train(ex, {"", false}).final_eval);
+  };
+  double sync = run("sync"), async = run("async");
+  std::cout << "mean test accuracy: sync " << sync << ", async " << async << "\n";
+  EXPECT_GT(async, 0.5);  // chance is 0.1
+  EXPECT_GT(async, sync - 0.08);
+}
+
+TEST(AsyncEngine, RefusesWhatItCannotDo) {
+  std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
+  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+                       base + "optimizer: {type: adam}\nengine: {mode: async}\n", "a.yaml")),
+                   "a.yaml", "engine.mode", "sgd only");
+  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(base + "engine: {mode: hogwild}\n", "a.yaml")),
+                   "a.yaml:4:16", "engine.mode", "sync, async");
+}
+
+TEST(DynamicBalance, ShardSizesFollowSpeeds) {
+  EXPECT_EQ(mtl::balanced_shard_offsets(100, {1.0, 1.0}), (std::vector<int64_t>{0, 50, 100}));
+  EXPECT_EQ(mtl::balanced_shard_offsets(100, {3.0, 1.0}), (std::vector<int64_t>{0, 75, 100}));
+  // Every worker keeps at least one example so its speed stays measured.
+  EXPECT_EQ(mtl::balanced_shard_offsets(10, {1000.0, 1.0}), (std::vector<int64_t>{0, 9, 10}));
+  auto off = mtl::balanced_shard_offsets(257, {1.0, 2.0, 3.0});
+  EXPECT_EQ(off.back(), 257);
+  for (size_t i = 0; i + 1 < off.size(); ++i) EXPECT_GE(off[i + 1] - off[i], 1);
+}
+
+TEST(DynamicBalance, GradientsStayTheFullBatchGradient) {
+  std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\n"
+                     "tasks: {left: {label: left}, right: {label: right}}\ntrainer: {threads: 1}\n";
+  mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "d.yaml"));
+  torch::manual_seed(3);
+  mtl::Batch b;
+  b.size = 23;
+  b.inputs["image"] = torch::randn({23, 1, 36, 36});
+  b.targets["left"] = torch::randint(0, 10, {23}, torch::kLong);
+  b.targets["right"] = torch::randint(0, 10, {23}, torch::kLong);
+  auto serial = mtl::make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+  serial->compute_gradients(b, {});
+  std::vector<at::Tensor> ref;
+  for (auto& p : ex.model->parameters()) ref.push_back(p.grad().clone());
+  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {2, 1, 0, true}, ex.make_model);
+  for (int step = 0; step < 4; ++step) {  // after the first step, shards follow measured speeds
+    engine->compute_gradients(b, {});
+    auto params = ex.model->parameters();
+    for (size_t k = 0; k < params.size(); ++k) {
+      double err = (params[k].grad() - ref[k]).abs().max().item<double>();
+      EXPECT_LE(err, 1e-5 * std::max(1e-12, ref[k].abs().max().item<double>())) << "step " << step << " param " << k;
+    }
+  }
+}

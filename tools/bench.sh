@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Training-throughput benchmark, one command: builds build/mtl_bench if needed, then measures mtl (MultiLeNet
+# and a wide MLP on MultiFashion, at 1..cores worker threads and at 1 worker x cores intra-op threads), the
+# single-thread sgemm peak and the plain PyTorch baseline (tools/bench_pytorch.py, run with a Python that
+# has torch), and prints one table. Arguments go to mtl_bench, e.g.
+#   bash tools/bench.sh --steps 40 --json bench.json
+#   bash tools/bench.sh --models lenet --max-threads 1
+# Environment: MTL_BENCH_PYTHON (default /usr/bin/python3, Debian's python3-torch: the same LibTorch).
+# Run it on an otherwise idle machine: every configuration waits (up to --max-wait s) for idle cores, and
+# the table's "bg cores" column shows how busy other processes kept the machine anyway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${MTL_BENCH_PYTHON:-/usr/bin/python3}"
+
+if [ ! -f build/CMakeCache.txt ]; then
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build build --target mtl_bench -j "$(nproc)" >&2
+
+baseline=(--pytorch tools/bench_pytorch.py --python "$python")
+if ! "$python" -c "import torch, numpy" 2>/dev/null; then
+  echo "bench.sh: $python cannot import torch and numpy (apt-get install python3-torch); no PyTorch baseline" >&2
+  baseline=()
+fi
+exec build/mtl_bench "${baseline[@]}" "$@"

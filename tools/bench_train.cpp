@@ -1,0 +1,559 @@
+// mtl_bench: training-throughput benchmark of mtl's parallel engine on MultiFashion.
+//
+// Measures steady-state training steps (loader -> ParallelEngine::compute_gradients -> optimizer step) for
+// the MultiLeNet hard-sharing model of configs/multi_fashion.yaml and for a compute-bound wide MLP, at
+// worker threads 1..cores (1 intra-op thread each) and at 1 worker x cores intra-op threads; the
+// single-thread sgemm peak of this machine; and the plain PyTorch baseline (tools/bench_pytorch.py: same
+// models, data and steps). Prints one table (and writes JSON
+// with --json). Every configuration runs in its own child process (this executable with --run, or the
+// Python script), so each gets a fresh heap and its own peak RSS, and only once the cores are idle.
+//   build/mtl_bench                                   # mtl rows only
+//   build/mtl_bench --pytorch tools/bench_pytorch.py --json bench.json
+//   build/mtl_bench --print-data-prefix               # the train split's IDX cache files (for the baseline)
+// tools/bench.sh builds this and runs it with the baseline, in one command.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/error.h"
+#include "mtl/data/loader.h"
+#include "mtl/data/multi_fashion.h"
+#include "mtl/data/sampler.h"
+#include "mtl/engine/experiment.h"
+#include "mtl/engine/parallel_engine.h"
+#include "mtl/engine/trainer.h"
+#include "mtl/optim/optimizer.h"
+
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct BenchArgs {
+  std::string config = "configs/multi_fashion.yaml";
+  int64_t steps = 60;
+  int64_t warmup = 5;
+  int64_t train_size = 0;  // 0 = the config's
+  int64_t max_threads = 0;  // 0 = physical cores
+  std::vector<std::string> models{"lenet", "mlp"};
+  std::vector<int64_t> mlp_hidden{2048, 2048};
+  std::string run;          // child mode: "model:workers:intra"
+  std::string pytorch;      // tools/bench_pytorch.py ("" = no baseline)
+  std::string python = "/usr/bin/python3";  // a Python with torch (Debian's python3-torch)
+  double max_wait = 30;     // seconds to wait for an idle machine before each configuration
+  std::string json_path;
+  bool print_data_prefix = false;
+};
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+// ------------------------------------------------------------------ analytical FLOPs
+
+// Training FLOPs per example: forward MACs x 2 FLOP/MAC x 3 (backward ~= 2x forward: gradients w.r.t.
+// inputs and weights). Pooling, activations and losses are ignored (a few percent for MultiLeNet).
+double lenet_train_flops() {
+  const double c1 = 10, c2 = 20, out = 50, heads = 2, classes = 10;
+  const double conv1 = 28.0 * 28 * c1 * (1 * 9 * 9);   // 36x36 -> 28x28, kernel 9
+  const double conv2 = 10.0 * 10 * c2 * (c1 * 5 * 5);  // 14x14 -> 10x10, kernel 5
+  const double fc = (c2 * 5 * 5) * out;                 // 500 -> 50
+  const double head = heads * out * classes;
+  return 3.0 * 2.0 * (conv1 + conv2 + fc + head);
+}
+
+double mlp_train_flops(const std::vector<int64_t>& hidden) {
+  double macs = 0, d = 36 * 36;
+  for (int64_t h : hidden) {
+    macs += d * double(h);
+    d = double(h);
+  }
+  macs += 2 * d * 10;  // two 10-class heads
+  return 3.0 * 2.0 * macs;
+}
+
+double train_flops(const std::string& model, const BenchArgs& a) {
+  return model == "lenet" ? lenet_train_flops() : mlp_train_flops(a.mlp_hidden);
+}
+
+std::vector<std::string> model_overrides(const std::string& model, const BenchArgs& a) {
+  if (model == "lenet") return {};  // the config's own model
+  if (model == "mlp") {
+    std::string hidden;
+    for (int64_t h : a.mlp_hidden) hidden += (hidden.empty() ? "" : ", ") + std::to_string(h);
+    return {"model.backbone={type: mlp, hidden: [" + hidden + "]}"};
+  }
+  throw std::runtime_error("unknown model '" + model + "' (known: lenet, mlp)");
+}
+
+std::string model_label(const std::string& model, const BenchArgs& a) {
+  if (model == "lenet") return "MultiLeNet";
+  std::string s = "MLP";
+  for (int64_t h : a.mlp_hidden) s += "-" + std::to_string(h);
+  return s;
+}
+
+// ------------------------------------------------------------------ sgemm peak
+
+// Best-of-reps GFLOP/s of an n x n float matmul at `threads` intra-op threads.
+double sgemm_gflops(int threads, int64_t n = 1024, int reps = 10) {
+  at::set_num_threads(threads);
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n}), c = at::empty({n, n});
+  for (int i = 0; i < 3; ++i) at::mm_out(c, a, b);
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = clock_type::now();
+    at::mm_out(c, a, b);
+    best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * double(n) * double(n) * double(n) / best / 1e9;
+}
+
+// ------------------------------------------------------------------ one configuration (child process)
+
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return 0.0;
+}
+
+// CPU seconds all processes have spent busy since boot (/proc/stat, first line).
+double system_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return (user + nice + system + irq + softirq + steal) / double(sysconf(_SC_CLK_TCK));
+}
+
+double minor_page_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_minflt);
+}
+
+double self_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// Cores kept busy by *other* processes over `seconds` (a benchmark needs this near 0).
+double background_cores(double seconds) {
+  const double busy0 = system_busy_seconds(), self0 = self_cpu_seconds();
+  auto t0 = clock_type::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return ((system_busy_seconds() - busy0) - (self_cpu_seconds() - self0)) / seconds_since(t0);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, sep)) out.push_back(part);
+  return out;
+}
+
+std::vector<std::string> data_overrides(const BenchArgs& a) {
+  if (a.train_size > 0) return {"data.train_size=" + std::to_string(a.train_size)};
+  return {};
+}
+
+json run_one(const BenchArgs& a) {
+  std::vector<std::string> spec = split(a.run, ':');
+  if (spec.size() != 3) throw std::runtime_error("--run expects model:workers:intra, got '" + a.run + "'");
+  const std::string model = spec[0];
+  const int workers = std::stoi(spec[1]), intra = std::stoi(spec[2]);
+
+  std::vector<std::string> sets = model_overrides(model, a);
+  for (auto& s : data_overrides(a)) sets.push_back(s);
+  sets.push_back("trainer.threads=" + std::to_string(workers));
+  sets.push_back("trainer.intra_op_threads=" + std::to_string(intra));
+  mtl::Experiment ex = mtl::build_experiment(mtl::Config::load(a.config, sets));
+  mtl::configure_torch_threads(ex.trainer);
+
+  std::shared_ptr<mtl::Dataset> data = ex.data->open(mtl::Split::kTrain);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = mtl::make_optimizer(ex.optimizer, ex.model->parameters());
+  const uint64_t seed = static_cast<uint64_t>(ex.trainer.seed);
+  std::unique_ptr<mtl::GradientEngine> engine =
+      mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {workers, intra, seed}, ex.make_model);
+  ex.model->train();
+
+  // Full batches only, epoch after epoch if the split is small.
+  const int64_t total = a.warmup + a.steps;
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t epoch = 0; static_cast<int64_t>(batches.size()) < total; ++epoch) {
+    auto more = mtl::make_batches(mtl::epoch_permutation(data->size(), seed, epoch), ex.trainer.batch_size, true);
+    if (more.empty()) throw std::runtime_error("trainer.batch_size exceeds the training split");
+    batches.insert(batches.end(), more.begin(), more.end());
+  }
+  batches.resize(total);
+  mtl::Loader loader(data, std::move(batches), {ex.trainer.loader_workers, ex.trainer.prefetch});
+
+  double wait = 0, grads = 0, optim = 0;
+  std::vector<double> losses;
+  int64_t samples = 0;
+  clock_type::time_point timed_start = clock_type::now();
+  double busy0 = 0, self0 = 0, faults0 = 0;
+  mtl::Batch batch;
+  for (int64_t step = 0; step < total; ++step) {
+    if (step == a.warmup) {
+      timed_start = clock_type::now();
+      busy0 = system_busy_seconds();
+      self0 = self_cpu_seconds();
+      faults0 = minor_page_faults();
+    }
+    auto t0 = clock_type::now();
+    if (!loader.next(batch)) throw std::runtime_error("the loader ran out of batches");
+    auto t1 = clock_type::now();
+    mtl::StepResult r = engine->compute_gradients(batch, mtl::StepContext{step, 0});
+    auto t2 = clock_type::now();
+    optimizer->step();
+    auto t3 = clock_type::now();
+    if (step < a.warmup) continue;
+    wait += std::chrono::duration<double>(t1 - t0).count();
+    grads += std::chrono::duration<double>(t2 - t1).count();
+    optim += std::chrono::duration<double>(t3 - t2).count();
+    losses.push_back(r.total_loss);
+    samples += batch.size;
+  }
+  const double wall = seconds_since(timed_start);
+  const double self_cpu = self_cpu_seconds() - self0;
+  const double faults = minor_page_faults() - faults0;
+  const double background = (system_busy_seconds() - busy0 - self_cpu) / wall;
+
+  // Loss trend over the timed steps: means of the first and last fifth (single steps are noisy).
+  const size_t k = std::max<size_t>(1, losses.size() / 5);
+  double first = 0, last = 0;
+  for (size_t i = 0; i < k; ++i) {
+    first += losses[i] / double(k);
+    last += losses[losses.size() - k + i] / double(k);
+  }
+  json j;
+  j["framework"] = "mtl";
+  j["model"] = model;
+  j["workers"] = workers;
+  j["intra_op_threads"] = intra;
+  j["threads"] = workers * intra;
+  j["batch_size"] = ex.trainer.batch_size;
+  j["train_size"] = data->size();
+  j["warmup"] = a.warmup;
+  j["steps"] = a.steps;
+  j["seconds"] = wall;
+  j["samples_per_s"] = double(samples) / wall;
+  j["step_ms"] = 1e3 * wall / double(a.steps);
+  j["wait_ms"] = 1e3 * wait / double(a.steps);
+  j["gradients_ms"] = 1e3 * grads / double(a.steps);
+  j["optimizer_ms"] = 1e3 * optim / double(a.steps);
+  j["stall_share"] = wait / wall;
+  j["peak_rss_mb"] = peak_rss_mb();
+  j["page_faults_per_step"] = faults / double(a.steps);  // fresh memory the allocator got from the kernel
+  j["cpu_cores_used"] = self_cpu / wall;    // this process, including spinning OpenMP threads
+  j["background_cores"] = std::max(0.0, background);  // other processes during the timed steps
+  j["first_loss"] = losses.front();
+  j["last_loss"] = losses.back();
+  j["first_fifth_loss"] = first;
+  j["last_fifth_loss"] = last;
+  j["trains"] = last < first;
+  return j;
+}
+
+// ------------------------------------------------------------------ driver
+
+std::string self_exe() {
+  std::array<char, 4096> buf{};
+  ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0) throw std::runtime_error("cannot resolve /proc/self/exe");
+  return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `cmd` (a child benchmark process) and returns the last JSON line it prints on stdout.
+json run_child(const std::string& cmd) {
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot start " + cmd);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  std::string last;
+  for (const auto& line : split(out, '\n'))
+    if (!line.empty() && line[0] == '{') last = line;
+  if (status != 0 || last.empty())
+    throw std::runtime_error("benchmark child failed (status " + std::to_string(status) + "): " + cmd);
+  return json::parse(last);
+}
+
+std::string mtl_command(const BenchArgs& a, const std::string& model, int workers, int intra) {
+  std::ostringstream cmd;
+  cmd << shell_quote(self_exe()) << " --run " << model << ":" << workers << ":" << intra << " --config "
+      << shell_quote(a.config) << " --steps " << a.steps << " --warmup " << a.warmup << " --train-size "
+      << a.train_size << " --mlp-hidden";
+  for (int64_t h : a.mlp_hidden) cmd << " " << h;
+  return cmd.str();
+}
+
+std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model,
+                            int threads) {
+  std::ostringstream cmd;
+  cmd << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data " << shell_quote(data_prefix)
+      << " --model " << model << " --one-threads " << threads << " --steps " << a.steps << " --warmup "
+      << a.warmup << " --mlp-hidden ";
+  for (size_t i = 0; i < a.mlp_hidden.size(); ++i) cmd << (i ? "," : "") << a.mlp_hidden[i];
+  return cmd.str();
+}
+
+// The train split's IDX cache prefix, building the cache if it is missing (the baseline reads it).
+std::string data_prefix(const BenchArgs& a) {
+  mtl::Experiment ex = mtl::build_experiment(mtl::Config::load(a.config, data_overrides(a)));
+  auto* source = dynamic_cast<const mtl::MultiFashionSource*>(ex.data.get());
+  if (!source) throw std::runtime_error(a.config + " does not use MultiFashion data");
+  std::string prefix = mtl::multi_fashion_cache_prefix(source->options(), mtl::Split::kTrain);
+  std::ifstream probe(prefix + "-images-idx3-ubyte");
+  if (!probe) mtl::load_multi_fashion(source->options(), mtl::Split::kTrain);
+  return prefix;
+}
+
+// Waits (up to `max_wait` seconds) until other processes leave the cores idle: timings taken while
+// something else runs are meaningless, worst of all for OpenMP, whose threads spin at every barrier.
+void wait_until_quiet(double max_wait) {
+  const double threshold = 0.15;  // cores busy with other work
+  auto t0 = clock_type::now();
+  double bg = background_cores(0.5);
+  bool said = false;
+  while (bg > threshold && seconds_since(t0) < max_wait) {
+    if (!said) std::cerr << "(waiting for other processes: " << fixed(bg, 2) << " cores busy) " << std::flush;
+    said = true;
+    bg = background_cores(1.0);
+  }
+  if (bg > threshold) std::cerr << "(going ahead with " << fixed(bg, 2) << " cores busy) " << std::flush;
+}
+
+std::string setting_label(const json& r) {
+  if (r["framework"] == "pytorch") return "pytorch set_num_threads(" + std::to_string(r["threads"].get<int>()) + ")";
+  int w = r["workers"].get<int>(), i = r["intra_op_threads"].get<int>();
+  return "mtl " + std::to_string(w) + (w == 1 ? " worker  x " : " workers x ") + std::to_string(i) + " intra";
+}
+
+int driver(const BenchArgs& a) {
+  const int cores = static_cast<int>(a.max_threads > 0 ? a.max_threads : mtl::physical_cores());
+  std::cerr << "mtl_bench: " << cores << " physical cores; " << a.warmup << " warmup + " << a.steps
+            << " timed steps per configuration\n";
+  std::cerr << "  sgemm 1024^3 ... " << std::flush;
+  wait_until_quiet(a.max_wait);
+  const double peak1 = sgemm_gflops(1);
+  const double peak_all = sgemm_gflops(cores);
+  std::cerr << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1) << " at " << cores << "\n";
+
+  std::string prefix = a.pytorch.empty() ? "" : data_prefix(a);
+  std::vector<json> rows;
+  auto report = [](const json& r) {
+    std::cerr << fixed(r["samples_per_s"].get<double>(), 0) << " samples/s, loss "
+              << fixed(r["first_loss"].get<double>(), 3) << " -> " << fixed(r["last_loss"].get<double>(), 3)
+              << ", background " << fixed(r["background_cores"].get<double>(), 2) << " cores\n";
+  };
+  for (const std::string& model : a.models) {
+    model_overrides(model, a);  // rejects an unknown name before any run
+    std::vector<std::pair<int, int>> settings;
+    for (int w = 1; w <= cores; ++w) settings.push_back({w, 1});
+    if (cores > 1) settings.push_back({1, cores});
+    for (auto [w, i] : settings) {
+      std::cerr << "  mtl " << model << " workers=" << w << " intra=" << i << " ... " << std::flush;
+      wait_until_quiet(a.max_wait);
+      rows.push_back(run_child(mtl_command(a, model, w, i)));
+      report(rows.back());
+    }
+    if (a.pytorch.empty()) continue;
+    for (int k = 1; k <= cores; ++k) {
+      std::cerr << "  pytorch " << model << " set_num_threads(" << k << ") ... " << std::flush;
+      wait_until_quiet(a.max_wait);
+      rows.push_back(run_child(pytorch_command(a, prefix, model, k)));
+      report(rows.back());
+    }
+  }
+
+  // Derived columns: speed-up against the same framework's 1-thread row, GFLOP/s, share of peak.
+  for (json& r : rows) {
+    double base = 0;
+    for (const json& o : rows)
+      if (o["framework"] == r["framework"] && o["model"] == r["model"] && o["threads"] == 1)
+        base = o["samples_per_s"].get<double>();
+    const double sps = r["samples_per_s"].get<double>();
+    const int threads = r["threads"].get<int>();
+    r["speedup"] = base > 0 ? sps / base : 0.0;
+    r["efficiency"] = base > 0 ? sps / base / threads : 0.0;
+    r["gflops"] = sps * train_flops(r["model"].get<std::string>(), a) / 1e9;
+    r["peak_share"] = r["gflops"].get<double>() / (peak1 * threads);
+  }
+
+  std::ostringstream out;
+  out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
+      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores
+      << " physical cores\n";
+  out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, "
+      << fixed(peak_all, 1) << " GFLOP/s at " << cores << " threads\n";
+  for (const std::string& model : a.models)
+    out << "training FLOPs per example (3 x forward, 2 FLOP/MAC): " << model_label(model, a) << " "
+        << fixed(train_flops(model, a) / 1e6, 2) << " MFLOP\n";
+  out << "\n";
+  out << std::left << std::setw(14) << "model" << std::setw(30) << "setting" << std::right << std::setw(10)
+      << "samples/s" << std::setw(9) << "speedup" << std::setw(7) << "eff." << std::setw(9) << "GFLOP/s"
+      << std::setw(12) << "%peak*thr" << std::setw(9) << "stall%" << std::setw(9) << "RSS MB" << std::setw(18)
+      << "loss first->last" << std::setw(9) << "bg cores" << "\n";
+  for (const json& r : rows) {
+    out << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30) << setting_label(r)
+        << std::right << std::setw(10) << fixed(r["samples_per_s"].get<double>(), 0) << std::setw(9)
+        << fixed(r["speedup"].get<double>(), 2) << std::setw(7) << fixed(r["efficiency"].get<double>(), 2)
+        << std::setw(9) << fixed(r["gflops"].get<double>(), 1) << std::setw(12)
+        << fixed(100 * r["peak_share"].get<double>(), 1) << std::setw(9)
+        << fixed(100 * r["stall_share"].get<double>(), 1) << std::setw(9)
+        << fixed(r["peak_rss_mb"].get<double>(), 0) << std::setw(18)
+        << (fixed(r["first_fifth_loss"].get<double>(), 3) + "->" + fixed(r["last_fifth_loss"].get<double>(), 3))
+        << std::setw(9) << fixed(r["background_cores"].get<double>(), 2) << "\n";
+  }
+
+  // Where an mtl step's time goes.
+  out << "loss first->last: mean total loss of the first and last fifth of the timed steps; bg cores: cores kept "
+         "busy by other processes meanwhile (should be ~0)\n";
+  out << "\nmtl step time (ms) = loader wait + gradients (engine) + optimizer step; CPU cores this process used\n";
+  for (const json& r : rows) {
+    if (r["framework"] != "mtl") continue;
+    out << "  " << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30) << setting_label(r)
+        << std::right << fixed(r["step_ms"].get<double>(), 1) << " = " << fixed(r["wait_ms"].get<double>(), 2)
+        << " + " << fixed(r["gradients_ms"].get<double>(), 1) << " + " << fixed(r["optimizer_ms"].get<double>(), 2)
+        << "; " << fixed(r["cpu_cores_used"].get<double>(), 2) << " cores\n";
+  }
+
+  json summary = json::object();
+  out << "\n";
+  for (const std::string& model : a.models) {
+    const json* best[2] = {nullptr, nullptr};  // mtl, pytorch
+    const json *one = nullptr, *two = nullptr;
+    for (const json& r : rows) {
+      if (r["model"] != model) continue;
+      int f = r["framework"] == "mtl" ? 0 : 1;
+      if (!best[f] || r["samples_per_s"].get<double>() > (*best[f])["samples_per_s"].get<double>()) best[f] = &r;
+      if (f == 0 && r["intra_op_threads"] == 1 && r["workers"] == 1) one = &r;
+      if (f == 0 && r["intra_op_threads"] == 1 && r["workers"] == 2) two = &r;
+    }
+    json s;
+    const std::string name = model_label(model, a);
+    if (best[0]) {
+      out << name << ": mtl best " << fixed((*best[0])["samples_per_s"].get<double>(), 0) << " samples/s ("
+          << setting_label(*best[0]) << ")";
+      s["mtl_best_samples_per_s"] = (*best[0])["samples_per_s"];
+      s["mtl_best_setting"] = setting_label(*best[0]);
+      if (best[1]) {
+        const double ratio = (*best[0])["samples_per_s"].get<double>() / (*best[1])["samples_per_s"].get<double>();
+        out << " / PyTorch best " << fixed((*best[1])["samples_per_s"].get<double>(), 0) << " ("
+            << setting_label(*best[1]) << ") = " << fixed(ratio, 2);
+        s["pytorch_best_samples_per_s"] = (*best[1])["samples_per_s"];
+        s["pytorch_best_setting"] = setting_label(*best[1]);
+        s["mtl_over_pytorch"] = ratio;
+      }
+      out << "\n";
+    }
+    if (one && two) {
+      const double sp = (*two)["samples_per_s"].get<double>() / (*one)["samples_per_s"].get<double>();
+      out << name << ": mtl 2 workers vs 1 worker: speed-up " << fixed(sp, 2) << " (efficiency "
+          << fixed(sp / 2, 2) << ")\n";
+      s["mtl_2_vs_1_worker_speedup"] = sp;
+    }
+    summary[model] = s;
+  }
+  for (const json& r : rows)
+    if (!r["trains"].get<bool>())
+      out << "WARNING: " << model_label(r["model"].get<std::string>(), a) << " " << setting_label(r)
+          << ": the loss did not decrease over the timed steps\n";
+  for (const json& r : rows)
+    if (r["background_cores"].get<double>() > 0.25)
+      out << "WARNING: " << model_label(r["model"].get<std::string>(), a) << " " << setting_label(r) << ": other "
+          << "processes kept " << fixed(r["background_cores"].get<double>(), 2) << " cores busy; its timing is unreliable\n";
+  std::cout << out.str() << std::flush;
+
+  if (!a.json_path.empty()) {
+    json j;
+    j["cores"] = cores;
+    j["sgemm_gflops_1_thread"] = peak1;
+    j["sgemm_gflops_all_threads"] = peak_all;
+    j["train_flops_per_example"] = json::object();
+    for (const std::string& model : a.models) j["train_flops_per_example"][model] = train_flops(model, a);
+    j["warmup"] = a.warmup;
+    j["steps"] = a.steps;
+    j["rows"] = rows;
+    j["summary"] = summary;
+    std::ofstream f(a.json_path);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error("cannot write " + a.json_path);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchArgs a;
+  CLI::App app{"mtl_bench: training throughput of mtl's parallel engine on MultiFashion (see tools/bench.sh)"};
+  app.add_option("--config", a.config, "base config (MultiLeNet on MultiFashion)");
+  app.add_option("--steps", a.steps, "timed steps per configuration")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", a.warmup, "untimed steps before timing")->check(CLI::NonNegativeNumber);
+  app.add_option("--train-size", a.train_size, "data.train_size override (0 = the config's)");
+  app.add_option("--max-threads", a.max_threads, "largest thread count (0 = physical cores)");
+  app.add_option("--models", a.models, "models to run: lenet, mlp")->delimiter(',');
+  app.add_option("--mlp-hidden", a.mlp_hidden, "hidden widths of the wide MLP");
+  app.add_option("--pytorch", a.pytorch, "the PyTorch baseline script (tools/bench_pytorch.py); empty = none");
+  app.add_option("--python", a.python, "Python interpreter with torch for the baseline");
+  app.add_option("--max-wait", a.max_wait, "seconds to wait for idle cores before each configuration");
+  app.add_option("--json", a.json_path, "also write the results as JSON to this file");
+  app.add_flag("--print-data-prefix", a.print_data_prefix,
+               "build or load the MultiFashion train split and print its IDX cache prefix");
+  app.add_option("--run", a.run, "(internal) run one configuration model:workers:intra, print one JSON line");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (a.print_data_prefix) {
+      std::cout << data_prefix(a) << "\n";
+      return 0;
+    }
+    if (!a.run.empty()) {
+      std::cout << run_one(a).dump() << "\n";
+      return 0;
+    }
+    return driver(a);
+  } catch (const mtl::Error& e) {
+    std::cerr << "mtl_bench: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mtl_bench: error: " << e.what() << "\n";
+    return 1;
+  }
+}
