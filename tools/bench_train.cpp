@@ -4,11 +4,12 @@
 // the MultiLeNet hard-sharing model of configs/multi_fashion.yaml and for a compute-bound wide MLP, at
 // worker threads 1..cores (1 intra-op thread each) and at 1 worker x cores intra-op threads; the
 // single-thread sgemm peak of this machine; and the plain PyTorch baseline (tools/bench_pytorch.py: same
-// models, data and steps). Prints one table (and writes JSON
-// with --json). Every configuration runs in its own child process (this executable with --run, or the
-// Python script), so each gets a fresh heap and its own peak RSS, and only once the cores are idle.
+// models, data and steps). Prints one table (and writes JSON with --json). Every configuration runs in its
+// own child process (this executable with --run, or the Python script), so each gets a fresh heap and its
+// own peak RSS, and only once the cores are idle.
 //   build/mtl_bench                                   # mtl rows only
 //   build/mtl_bench --pytorch tools/bench_pytorch.py --json bench.json
+//   build/mtl_bench --tuned-malloc                    # children keep freed memory (see kTunedMalloc)
 //   build/mtl_bench --print-data-prefix               # the train split's IDX cache files (for the baseline)
 // tools/bench.sh builds this and runs it with the baseline, in one command.
 #include <CLI/CLI.hpp>
@@ -50,14 +51,16 @@ struct BenchArgs {
   std::string config = "configs/multi_fashion.yaml";
   int64_t steps = 60;
   int64_t warmup = 5;
-  int64_t train_size = 0;  // 0 = the config's
+  int64_t train_size = 0;   // 0 = the config's
   int64_t max_threads = 0;  // 0 = physical cores
   std::vector<std::string> models{"lenet", "mlp"};
+  std::vector<std::string> sets;  // extra --set overrides for every mtl run
   std::vector<int64_t> mlp_hidden{2048, 2048};
-  std::string run;          // child mode: "model:workers:intra"
-  std::string pytorch;      // tools/bench_pytorch.py ("" = no baseline)
+  std::string run;                          // child mode: "model:workers:intra"
+  std::string pytorch;                      // tools/bench_pytorch.py ("" = no baseline)
   std::string python = "/usr/bin/python3";  // a Python with torch (Debian's python3-torch)
-  double max_wait = 30;     // seconds to wait for an idle machine before each configuration
+  double max_wait = 30;                     // seconds to wait for an idle machine before each configuration
+  bool tuned_malloc = false;                // run the children with kTunedMalloc
   std::string json_path;
   bool print_data_prefix = false;
 };
@@ -80,7 +83,7 @@ double lenet_train_flops() {
   const double c1 = 10, c2 = 20, out = 50, heads = 2, classes = 10;
   const double conv1 = 28.0 * 28 * c1 * (1 * 9 * 9);   // 36x36 -> 28x28, kernel 9
   const double conv2 = 10.0 * 10 * c2 * (c1 * 5 * 5);  // 14x14 -> 10x10, kernel 5
-  const double fc = (c2 * 5 * 5) * out;                 // 500 -> 50
+  const double fc = (c2 * 5 * 5) * out;                // 500 -> 50
   const double head = heads * out * classes;
   return 3.0 * 2.0 * (conv1 + conv2 + fc + head);
 }
@@ -191,17 +194,19 @@ json run_one(const BenchArgs& a) {
   const int workers = std::stoi(spec[1]), intra = std::stoi(spec[2]);
 
   std::vector<std::string> sets = model_overrides(model, a);
+  for (const auto& s : a.sets) sets.push_back(s);
   for (auto& s : data_overrides(a)) sets.push_back(s);
   sets.push_back("trainer.threads=" + std::to_string(workers));
   sets.push_back("trainer.intra_op_threads=" + std::to_string(intra));
   mtl::Experiment ex = mtl::build_experiment(mtl::Config::load(a.config, sets));
+  if (ex.trainer.mode != "sync") throw std::runtime_error("mtl_bench times the sync engine (engine.mode: sync)");
   mtl::configure_torch_threads(ex.trainer);
 
   std::shared_ptr<mtl::Dataset> data = ex.data->open(mtl::Split::kTrain);
   std::unique_ptr<torch::optim::Optimizer> optimizer = mtl::make_optimizer(ex.optimizer, ex.model->parameters());
   const uint64_t seed = static_cast<uint64_t>(ex.trainer.seed);
-  std::unique_ptr<mtl::GradientEngine> engine =
-      mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {workers, intra, seed}, ex.make_model);
+  std::unique_ptr<mtl::GradientEngine> engine = mtl::make_parallel_engine(
+      ex.model, ex.tasks, *ex.weighting, {workers, intra, seed, ex.trainer.balance == "dynamic"}, ex.make_model);
   ex.model->train();
 
   // Full batches only, epoch after epoch if the split is small.
@@ -273,8 +278,8 @@ json run_one(const BenchArgs& a) {
   j["stall_share"] = wait / wall;
   j["peak_rss_mb"] = peak_rss_mb();
   j["page_faults_per_step"] = faults / double(a.steps);  // fresh memory the allocator got from the kernel
-  j["cpu_cores_used"] = self_cpu / wall;    // this process, including spinning OpenMP threads
-  j["background_cores"] = std::max(0.0, background);  // other processes during the timed steps
+  j["cpu_cores_used"] = self_cpu / wall;                 // this process, including spinning OpenMP threads
+  j["background_cores"] = std::max(0.0, background);     // other processes during the timed steps
   j["first_loss"] = losses.front();
   j["last_loss"] = losses.back();
   j["first_fifth_loss"] = first;
@@ -298,6 +303,14 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// glibc malloc settings that keep freed memory in the process: by default every large tensor is a fresh
+// mmap whose pages fault in again on every step (glibc's dynamic threshold adapts only partly), and page
+// faults are expensive, in a VM most of all, and serialise threads of one process in the kernel.
+constexpr const char* kTunedMalloc =
+    "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
+
+std::string child_env(const BenchArgs& a) { return a.tuned_malloc ? std::string(kTunedMalloc) + " " : ""; }
+
 // Runs `cmd` (a child benchmark process) and returns the last JSON line it prints on stdout.
 json run_child(const std::string& cmd) {
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -316,19 +329,19 @@ json run_child(const std::string& cmd) {
 
 std::string mtl_command(const BenchArgs& a, const std::string& model, int workers, int intra) {
   std::ostringstream cmd;
-  cmd << shell_quote(self_exe()) << " --run " << model << ":" << workers << ":" << intra << " --config "
-      << shell_quote(a.config) << " --steps " << a.steps << " --warmup " << a.warmup << " --train-size "
-      << a.train_size << " --mlp-hidden";
+  cmd << child_env(a) << shell_quote(self_exe()) << " --run " << model << ":" << workers << ":" << intra << " --config "
+      << shell_quote(a.config) << " --steps " << a.steps << " --warmup " << a.warmup << " --train-size " << a.train_size
+      << " --mlp-hidden";
   for (int64_t h : a.mlp_hidden) cmd << " " << h;
+  for (const auto& s : a.sets) cmd << " --set " << shell_quote(s);
   return cmd.str();
 }
 
-std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model,
-                            int threads) {
+std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model, int threads) {
   std::ostringstream cmd;
-  cmd << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data " << shell_quote(data_prefix)
-      << " --model " << model << " --one-threads " << threads << " --steps " << a.steps << " --warmup "
-      << a.warmup << " --mlp-hidden ";
+  cmd << child_env(a) << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data "
+      << shell_quote(data_prefix) << " --model " << model << " --one-threads " << threads << " --steps " << a.steps
+      << " --warmup " << a.warmup << " --mlp-hidden ";
   for (size_t i = 0; i < a.mlp_hidden.size(); ++i) cmd << (i ? "," : "") << a.mlp_hidden[i];
   return cmd.str();
 }
@@ -368,7 +381,9 @@ std::string setting_label(const json& r) {
 int driver(const BenchArgs& a) {
   const int cores = static_cast<int>(a.max_threads > 0 ? a.max_threads : mtl::physical_cores());
   std::cerr << "mtl_bench: " << cores << " physical cores; " << a.warmup << " warmup + " << a.steps
-            << " timed steps per configuration\n";
+            << " timed steps per configuration" << (a.tuned_malloc ? "; children run with " : "")
+            << (a.tuned_malloc ? kTunedMalloc : "") << "\n";
+  for (const std::string& model : a.models) model_overrides(model, a);  // rejects an unknown name first
   std::cerr << "  sgemm 1024^3 ... " << std::flush;
   wait_until_quiet(a.max_wait);
   const double peak1 = sgemm_gflops(1);
@@ -383,7 +398,6 @@ int driver(const BenchArgs& a) {
               << ", background " << fixed(r["background_cores"].get<double>(), 2) << " cores\n";
   };
   for (const std::string& model : a.models) {
-    model_overrides(model, a);  // rejects an unknown name before any run
     std::vector<std::pair<int, int>> settings;
     for (int w = 1; w <= cores; ++w) settings.push_back({w, 1});
     if (cores > 1) settings.push_back({1, cores});
@@ -418,10 +432,10 @@ int driver(const BenchArgs& a) {
 
   std::ostringstream out;
   out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
-      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores
-      << " physical cores\n";
-  out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, "
-      << fixed(peak_all, 1) << " GFLOP/s at " << cores << " threads\n";
+      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores\n";
+  out << "allocator: " << (a.tuned_malloc ? kTunedMalloc : "glibc malloc defaults") << "\n";
+  out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1)
+      << " GFLOP/s at " << cores << " threads\n";
   for (const std::string& model : a.models)
     out << "training FLOPs per example (3 x forward, 2 FLOP/MAC): " << model_label(model, a) << " "
         << fixed(train_flops(model, a) / 1e6, 2) << " MFLOP\n";
@@ -429,29 +443,35 @@ int driver(const BenchArgs& a) {
   out << std::left << std::setw(14) << "model" << std::setw(30) << "setting" << std::right << std::setw(10)
       << "samples/s" << std::setw(9) << "speedup" << std::setw(7) << "eff." << std::setw(9) << "GFLOP/s"
       << std::setw(12) << "%peak*thr" << std::setw(9) << "stall%" << std::setw(9) << "RSS MB" << std::setw(18)
-      << "loss first->last" << std::setw(9) << "bg cores" << "\n";
+      << "loss first->last" << std::setw(9) << "bg cores"
+      << "\n";
   for (const json& r : rows) {
-    out << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30) << setting_label(r)
-        << std::right << std::setw(10) << fixed(r["samples_per_s"].get<double>(), 0) << std::setw(9)
+    out << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30)
+        << setting_label(r) << std::right << std::setw(10) << fixed(r["samples_per_s"].get<double>(), 0) << std::setw(9)
         << fixed(r["speedup"].get<double>(), 2) << std::setw(7) << fixed(r["efficiency"].get<double>(), 2)
         << std::setw(9) << fixed(r["gflops"].get<double>(), 1) << std::setw(12)
         << fixed(100 * r["peak_share"].get<double>(), 1) << std::setw(9)
-        << fixed(100 * r["stall_share"].get<double>(), 1) << std::setw(9)
-        << fixed(r["peak_rss_mb"].get<double>(), 0) << std::setw(18)
+        << fixed(100 * r["stall_share"].get<double>(), 1) << std::setw(9) << fixed(r["peak_rss_mb"].get<double>(), 0)
+        << std::setw(18)
         << (fixed(r["first_fifth_loss"].get<double>(), 3) + "->" + fixed(r["last_fifth_loss"].get<double>(), 3))
         << std::setw(9) << fixed(r["background_cores"].get<double>(), 2) << "\n";
   }
 
   // Where an mtl step's time goes.
+  out << "stall%: mtl: share of the step spent waiting in Loader::next(); pytorch: share spent gathering and "
+         "normalising the batch inline\n";
   out << "loss first->last: mean total loss of the first and last fifth of the timed steps; bg cores: cores kept "
          "busy by other processes meanwhile (should be ~0)\n";
-  out << "\nmtl step time (ms) = loader wait + gradients (engine) + optimizer step; CPU cores this process used\n";
+  out << "\nwhere the time goes: step ms (mtl: loader wait + gradients + optimizer step), CPU cores the process "
+         "kept busy, page faults per step\n";
   for (const json& r : rows) {
-    if (r["framework"] != "mtl") continue;
-    out << "  " << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30) << setting_label(r)
-        << std::right << fixed(r["step_ms"].get<double>(), 1) << " = " << fixed(r["wait_ms"].get<double>(), 2)
-        << " + " << fixed(r["gradients_ms"].get<double>(), 1) << " + " << fixed(r["optimizer_ms"].get<double>(), 2)
-        << "; " << fixed(r["cpu_cores_used"].get<double>(), 2) << " cores\n";
+    out << "  " << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30)
+        << setting_label(r) << std::right << std::setw(6) << fixed(r["step_ms"].get<double>(), 1) << " ms";
+    if (r["framework"] == "mtl")
+      out << " = " << fixed(r["wait_ms"].get<double>(), 2) << " + " << fixed(r["gradients_ms"].get<double>(), 1)
+          << " + " << fixed(r["optimizer_ms"].get<double>(), 2);
+    out << "; " << fixed(r["cpu_cores_used"].get<double>(), 2) << " cores; "
+        << fixed(r["page_faults_per_step"].get<double>(), 0) << " faults\n";
   }
 
   json summary = json::object();
@@ -485,8 +505,8 @@ int driver(const BenchArgs& a) {
     }
     if (one && two) {
       const double sp = (*two)["samples_per_s"].get<double>() / (*one)["samples_per_s"].get<double>();
-      out << name << ": mtl 2 workers vs 1 worker: speed-up " << fixed(sp, 2) << " (efficiency "
-          << fixed(sp / 2, 2) << ")\n";
+      out << name << ": mtl 2 workers vs 1 worker: speed-up " << fixed(sp, 2) << " (efficiency " << fixed(sp / 2, 2)
+          << ")\n";
       s["mtl_2_vs_1_worker_speedup"] = sp;
     }
     summary[model] = s;
@@ -498,7 +518,8 @@ int driver(const BenchArgs& a) {
   for (const json& r : rows)
     if (r["background_cores"].get<double>() > 0.25)
       out << "WARNING: " << model_label(r["model"].get<std::string>(), a) << " " << setting_label(r) << ": other "
-          << "processes kept " << fixed(r["background_cores"].get<double>(), 2) << " cores busy; its timing is unreliable\n";
+          << "processes kept " << fixed(r["background_cores"].get<double>(), 2)
+          << " cores busy; its timing is unreliable\n";
   std::cout << out.str() << std::flush;
 
   if (!a.json_path.empty()) {
@@ -510,6 +531,7 @@ int driver(const BenchArgs& a) {
     for (const std::string& model : a.models) j["train_flops_per_example"][model] = train_flops(model, a);
     j["warmup"] = a.warmup;
     j["steps"] = a.steps;
+    j["allocator"] = a.tuned_malloc ? kTunedMalloc : "default";
     j["rows"] = rows;
     j["summary"] = summary;
     std::ofstream f(a.json_path);
@@ -531,8 +553,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-threads", a.max_threads, "largest thread count (0 = physical cores)");
   app.add_option("--models", a.models, "models to run: lenet, mlp")->delimiter(',');
   app.add_option("--mlp-hidden", a.mlp_hidden, "hidden widths of the wide MLP");
+  app.add_option("--set", a.sets, "config override for every mtl run, e.g. --set engine.balance=dynamic")
+      ->type_name("KEY=VALUE");
   app.add_option("--pytorch", a.pytorch, "the PyTorch baseline script (tools/bench_pytorch.py); empty = none");
   app.add_option("--python", a.python, "Python interpreter with torch for the baseline");
+  app.add_flag("--tuned-malloc", a.tuned_malloc, "run every configuration with " + std::string(kTunedMalloc));
   app.add_option("--max-wait", a.max_wait, "seconds to wait for idle cores before each configuration");
   app.add_option("--json", a.json_path, "also write the results as JSON to this file");
   app.add_flag("--print-data-prefix", a.print_data_prefix,

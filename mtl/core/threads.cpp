@@ -5,9 +5,10 @@
 namespace mtl {
 
 void set_intra_op_threads_for_this_thread(int n) {
-  // LibTorch initialises a thread's OpenMP thread count lazily, at its first parallel op, from the global
-  // setting; run one op first so that this per-thread setting is not overwritten later.
-  at::ones({2}).add_(1);
+  // LibTorch initialises a thread's OpenMP thread count lazily, from the global setting, the first time the
+  // thread asks for it (get_num_threads, or a large enough op); trigger that now so that the per-thread
+  // count below is not overwritten later. (A tiny op does not reach that code path.)
+  (void)at::get_num_threads();
   omp_set_num_threads(n < 1 ? 1 : n);
 }
 

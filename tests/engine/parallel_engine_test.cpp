@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "mtl/core/random.h"
+#include "mtl/core/threads.h"
 #include "mtl/engine/experiment.h"
 #include "mtl/engine/trainer.h"
 #include "test_util.h"
@@ -196,4 +197,18 @@ TEST(ParallelEngine, SameSeedSameThreadsGivesBitwiseIdenticalWeights) {
   mtl::Experiment a = run("a"), b = run("b");
   auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   for (auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+}
+
+// Worker threads keep their own intra-op thread count even after LibTorch's lazy per-thread setup ran
+// (it used to reset them to the global count: 4 BLAS threads on 2 cores with 2 workers).
+TEST(WorkerPool, IntraOpThreadCountSticksPerWorker) {
+  at::set_num_threads(2);
+  std::vector<int> seen(2, -1);
+  mtl::WorkerPool pool(2, [](int) { mtl::set_intra_op_threads_for_this_thread(1); });
+  pool.run([&](int i) {
+    at::Tensor a = torch::rand({256, 256});
+    (void)at::mm(a, a).sum().item<float>();
+    seen[i] = at::get_num_threads();
+  });
+  EXPECT_EQ(seen, (std::vector<int>{1, 1}));
 }
