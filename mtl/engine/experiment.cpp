@@ -37,6 +37,16 @@ std::string default_head_for(LabelKind k) {
   return "classification";
 }
 
+// A positive thread count, or "auto" for `automatic`.
+int64_t thread_count(const ConfigNode& n, const std::string& key, int64_t automatic) {
+  std::string text = n.get<std::string>(key, "auto");
+  if (text == "auto") return automatic;
+  char* end = nullptr;
+  long v = std::strtol(text.c_str(), &end, 10);
+  n.check(*end == '\0' && v > 0 && v <= 1024, key, "expected a positive thread count or 'auto', got '" + text + "'");
+  return v;
+}
+
 TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
   TrainerOptions o;
   o.epochs = non_negative<int64_t>(n, "epochs", o.epochs);
@@ -44,27 +54,8 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
   n.check(o.epochs > 0 || o.max_steps > 0, "epochs", "set epochs > 0 or max_steps > 0");
   o.batch_size = positive<int64_t>(n, "batch_size", o.batch_size);
   o.eval_batch_size = positive<int64_t>(n, "eval_batch_size", o.eval_batch_size);
-  // threads: a positive count or "auto" (physical cores).
-  std::string threads = n.get<std::string>("threads", "auto");
-  if (threads == "auto") {
-    o.threads = physical_cores();
-  } else {
-    char* end = nullptr;
-    long v = std::strtol(threads.c_str(), &end, 10);
-    n.check(*end == '\0' && v > 0 && v <= 1024, "threads",
-            "expected a positive thread count or 'auto', got '" + threads + "'");
-    o.threads = v;
-  }
-  std::string intra = n.get<std::string>("intra_op_threads", "auto");
-  if (intra == "auto") {
-    o.intra_op_threads = std::max<int64_t>(1, physical_cores() / o.threads);
-  } else {
-    char* end = nullptr;
-    long v = std::strtol(intra.c_str(), &end, 10);
-    n.check(*end == '\0' && v > 0 && v <= 1024, "intra_op_threads",
-            "expected a positive thread count or 'auto', got '" + intra + "'");
-    o.intra_op_threads = v;
-  }
+  o.threads = thread_count(n, "threads", physical_cores());
+  o.intra_op_threads = thread_count(n, "intra_op_threads", std::max<int64_t>(1, physical_cores() / o.threads));
   o.loader_workers = in_range<int64_t>(n, "loader_workers", o.loader_workers, 0, 64);
   o.prefetch = in_range<int64_t>(n, "prefetch", o.prefetch, 1, 1024);
   o.seed = n.get<int64_t>("seed", o.seed);
