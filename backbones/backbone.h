@@ -25,6 +25,10 @@ class BackboneImpl : public torch::nn::Module {
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 
+/// Stores every 4-D parameter (convolution weights) of `module` channels-last (NHWC strides): with the
+/// activations in channels_last too, LibTorch's oneDNN convolutions and pools skip layout reorders.
+void use_channels_last(torch::nn::Module& module);
+
 /// Picks the input a backbone reads: the configured `input` key, or the only input the dataset has.
 const InputInfo& select_input(const ConfigNode& options, const DatasetSchema& schema);
 

@@ -24,6 +24,14 @@ Registry<BackboneFactory>& backbone_registry() {
   return r;
 }
 
+void use_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    // Not p.contiguous(ChannelsLast): with one input channel that is a no-op (NCHW strides are also valid
+    // NHWC strides there), and LibTorch, seeing NCHW strides, then runs the layer in NCHW.
+    if (p.dim() == 4) p.set_data(at::empty(p.sizes(), p.options().memory_format(at::MemoryFormat::ChannelsLast)).copy_(p));
+}
+
 const InputInfo& select_input(const ConfigNode& options, const DatasetSchema& schema) {
   std::vector<std::string> names;
   for (const auto& i : schema.inputs) names.push_back(i.name);

@@ -12,10 +12,12 @@ LeNetBackboneImpl::LeNetBackboneImpl(const LeNetOptions& o) : options_(o) {
   int64_t h2 = ((h - 8) / 2 - 4) / 2, w2 = ((w - 8) / 2 - 4) / 2;
   flat_ = o.channels2 * h2 * w2;
   fc_ = register_module("fc", torch::nn::Linear(flat_, o.out_features));
+  if (o.channels_last) use_channels_last(*this);
 }
 
 at::Tensor LeNetBackboneImpl::forward(const TensorMap& inputs) {
   at::Tensor x = inputs.at(options_.input);
+  if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   x = torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
   x = torch::relu(torch::max_pool2d(conv2_->forward(x), 2));
   x = x.reshape({x.size(0), flat_});
@@ -39,6 +41,8 @@ Backbone make_lenet_backbone(const ConfigNode& n, const DatasetSchema& schema) {
   o.out_features = positive<int64_t>(n, "out_features", o.out_features);
   o.dropout = n.get<double>("dropout", o.dropout);
   n.check(o.dropout >= 0 && o.dropout < 1, "dropout", "expected a value in [0, 1)");
+  o.channels_last = n.choice("memory_format", std::string("channels_last"), {"channels_last", "contiguous"}) ==
+                    "channels_last";
   return std::make_shared<LeNetBackboneImpl>(o);
 }
 

@@ -51,10 +51,13 @@ ResNetBackboneImpl::ResNetBackboneImpl(const ResNetOptions& o) : options_(o) {
       in = o.channels[s];
     }
   }
+  if (o.channels_last) use_channels_last(*this);
 }
 
 at::Tensor ResNetBackboneImpl::forward(const TensorMap& inputs) {
-  at::Tensor x = stem_->forward(inputs.at(options_.input));
+  at::Tensor x = inputs.at(options_.input);
+  if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  x = stem_->forward(x);
   if (stem_bn_) x = stem_bn_->forward(x);
   x = torch::relu(x);
   for (const auto& block : *blocks_) x = block->as<BasicBlock>()->forward(x);
@@ -80,6 +83,8 @@ Backbone make_resnet_backbone(const ConfigNode& n, const DatasetSchema& schema) 
   for (int64_t c : o.channels) n.check(c > 0, "channels", "expected positive stage widths");
   o.blocks = positive<int64_t>(n, "blocks", o.blocks);
   o.norm = n.choice("norm", o.norm, {"batch", "none"});
+  o.channels_last = n.choice("memory_format", std::string("channels_last"), {"channels_last", "contiguous"}) ==
+                    "channels_last";
   return std::make_shared<ResNetBackboneImpl>(o);
 }
 

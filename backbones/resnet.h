@@ -2,7 +2,7 @@
 // A 3x3 stem, then one stage per entry of `channels` (the first at stride 1, the others at stride 2),
 // each of `blocks` basic blocks (two 3x3 convolutions + identity or 1x1 projection shortcut), then global
 // average pooling to `channels.back()` features.
-//   model: {backbone: {type: resnet, channels: [16, 32, 64], blocks: 1, norm: batch}}
+//   model: {backbone: {type: resnet, channels: [16, 32, 64], blocks: 1, norm: batch, memory_format: channels_last}}
 #pragma once
 
 #include <torch/nn/modules/batchnorm.h>
@@ -19,6 +19,7 @@ struct ResNetOptions {
   std::vector<int64_t> channels{16, 32, 64};
   int64_t blocks = 1;
   std::string norm = "batch";  // batch | none
+  bool channels_last = true;   // NHWC activations (faster on CPU; same function)
 };
 
 class BasicBlockImpl : public torch::nn::Module {

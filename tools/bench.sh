@@ -4,7 +4,7 @@
 # single-thread sgemm peak and the plain PyTorch baseline (tools/bench_pytorch.py, run with a Python that
 # has torch), and prints one table. Arguments go to mtl_bench, e.g.
 #   bash tools/bench.sh --steps 40 --json bench.json
-#   bash tools/bench.sh --tuned-malloc          # glibc malloc keeps freed memory (no page faults per step)
+#   bash tools/bench.sh --default-malloc        # glibc malloc defaults (mtl otherwise tunes it at startup)
 #   bash tools/bench.sh --models lenet --max-threads 1 --set engine.balance=dynamic
 # Environment: MTL_BENCH_PYTHON (default /usr/bin/python3, Debian's python3-torch: the same LibTorch).
 # Run it on an otherwise idle machine: every configuration waits (up to --max-wait s) for idle cores, and

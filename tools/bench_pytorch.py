@@ -95,6 +95,9 @@ def run_one(args):
     left = torch.from_numpy(read_idx(args.data + "-left-labels-idx1-ubyte").astype(np.int64))
     right = torch.from_numpy(read_idx(args.data + "-right-labels-idx1-ubyte").astype(np.int64))
     model = MultiLeNet() if args.model == "lenet" else WideMlp(args.mlp_hidden)
+    channels_last = args.memory_format == "channels_last"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -110,6 +113,8 @@ def run_one(args):
         t0 = time.perf_counter()
         idx = order[step * bs:(step + 1) * bs]
         x = images.index_select(0, idx).float().div_(255.0).sub_(0.5).div_(0.5)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y_left, y_right = left.index_select(0, idx), right.index_select(0, idx)
         t1 = time.perf_counter()
         out_left, out_right = model(x)
@@ -129,7 +134,7 @@ def run_one(args):
     k = max(1, len(losses) // 5)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     return {
-        "framework": "pytorch", "model": args.model, "threads": args.threads, "workers": 1,
+        "framework": "pytorch", "model": args.model, "memory_format": args.memory_format, "threads": args.threads, "workers": 1,
         "intra_op_threads": args.threads, "batch_size": bs, "train_size": n, "warmup": args.warmup,
         "steps": args.steps, "seconds": wall, "samples_per_s": samples / wall,
         "step_ms": 1e3 * wall / args.steps, "stall_share": data_time / wall, "peak_rss_mb": peak_rss_mb(),
@@ -148,6 +153,8 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--mlp-hidden", default="2048,2048")
+    p.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"],
+                   help="tensor layout: contiguous (NCHW, the plain loop) or channels_last (NHWC)")
     p.add_argument("--model", help=argparse.SUPPRESS)  # child mode: one model ...
     p.add_argument("--one-threads", type=int, help=argparse.SUPPRESS)  # ... at one thread count
     args = p.parse_args()
@@ -174,7 +181,8 @@ def main():
         for k in threads:
             cmd = [sys.executable, os.path.abspath(__file__), "--data", args.data, "--model", model,
                    "--one-threads", str(k), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--batch-size", str(args.batch_size), "--mlp-hidden", ",".join(map(str, args.mlp_hidden))]
+                   "--batch-size", str(args.batch_size), "--mlp-hidden", ",".join(map(str, args.mlp_hidden)),
+                   "--memory-format", args.memory_format]
             print(f"  pytorch {model} threads={k} ... ", end="", file=sys.stderr, flush=True)
             out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
             row = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])

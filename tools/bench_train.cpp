@@ -9,7 +9,7 @@
 // own peak RSS, and only once the cores are idle.
 //   build/mtl_bench                                   # mtl rows only
 //   build/mtl_bench --pytorch tools/bench_pytorch.py --json bench.json
-//   build/mtl_bench --tuned-malloc                    # children keep freed memory (see kTunedMalloc)
+//   build/mtl_bench --default-malloc                  # glibc malloc defaults for both frameworks
 //   build/mtl_bench --print-data-prefix               # the train split's IDX cache files (for the baseline)
 // tools/bench.sh builds this and runs it with the baseline, in one command.
 #include <CLI/CLI.hpp>
@@ -60,7 +60,7 @@ struct BenchArgs {
   std::string pytorch;                      // tools/bench_pytorch.py ("" = no baseline)
   std::string python = "/usr/bin/python3";  // a Python with torch (Debian's python3-torch)
   double max_wait = 30;                     // seconds to wait for an idle machine before each configuration
-  bool tuned_malloc = false;                // run the children with kTunedMalloc
+  bool default_malloc = false;              // glibc defaults everywhere (else mtl tunes itself, Python gets kTunedMalloc)
   std::string json_path;
   bool print_data_prefix = false;
 };
@@ -305,11 +305,19 @@ std::string shell_quote(const std::string& s) {
 
 // glibc malloc settings that keep freed memory in the process: by default every large tensor is a fresh
 // mmap whose pages fault in again on every step (glibc's dynamic threshold adapts only partly), and page
-// faults are expensive, in a VM most of all, and serialise threads of one process in the kernel.
+// faults are expensive, in a VM most of all, and serialise threads of one process in the kernel. mtl sets
+// the same values itself at startup (mtl/core/allocator.h); the PyTorch baseline gets them through the
+// environment, so that both frameworks run on the same allocator settings.
 constexpr const char* kTunedMalloc =
     "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
 
-std::string child_env(const BenchArgs& a) { return a.tuned_malloc ? std::string(kTunedMalloc) + " " : ""; }
+std::string mtl_env(const BenchArgs& a) { return a.default_malloc ? "MTL_MALLOC_TUNING=0 " : ""; }
+std::string pytorch_env(const BenchArgs& a) { return a.default_malloc ? "" : std::string(kTunedMalloc) + " "; }
+std::string allocator_label(const BenchArgs& a) {
+  return a.default_malloc ? "glibc malloc defaults for both (MTL_MALLOC_TUNING=0)"
+                          : "mmap threshold 32 MiB, trim threshold 1 GiB for both (mtl: mallopt; PyTorch: " +
+                                std::string(kTunedMalloc) + ")";
+}
 
 // Runs `cmd` (a child benchmark process) and returns the last JSON line it prints on stdout.
 json run_child(const std::string& cmd) {
@@ -329,7 +337,7 @@ json run_child(const std::string& cmd) {
 
 std::string mtl_command(const BenchArgs& a, const std::string& model, int workers, int intra) {
   std::ostringstream cmd;
-  cmd << child_env(a) << shell_quote(self_exe()) << " --run " << model << ":" << workers << ":" << intra << " --config "
+  cmd << mtl_env(a) << shell_quote(self_exe()) << " --run " << model << ":" << workers << ":" << intra << " --config "
       << shell_quote(a.config) << " --steps " << a.steps << " --warmup " << a.warmup << " --train-size " << a.train_size
       << " --mlp-hidden";
   for (int64_t h : a.mlp_hidden) cmd << " " << h;
@@ -337,10 +345,12 @@ std::string mtl_command(const BenchArgs& a, const std::string& model, int worker
   return cmd.str();
 }
 
-std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model, int threads) {
+std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model, int threads,
+                            const std::string& memory_format) {
   std::ostringstream cmd;
-  cmd << child_env(a) << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data "
-      << shell_quote(data_prefix) << " --model " << model << " --one-threads " << threads << " --steps " << a.steps
+  cmd << pytorch_env(a) << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data "
+      << shell_quote(data_prefix) << " --model " << model << " --one-threads " << threads
+      << " --memory-format " << memory_format << " --steps " << a.steps
       << " --warmup " << a.warmup << " --mlp-hidden ";
   for (size_t i = 0; i < a.mlp_hidden.size(); ++i) cmd << (i ? "," : "") << a.mlp_hidden[i];
   return cmd.str();
@@ -373,7 +383,9 @@ void wait_until_quiet(double max_wait) {
 }
 
 std::string setting_label(const json& r) {
-  if (r["framework"] == "pytorch") return "pytorch set_num_threads(" + std::to_string(r["threads"].get<int>()) + ")";
+  if (r["framework"] == "pytorch")
+    return std::string(r.value("memory_format", "contiguous") == "channels_last" ? "pytorch NHWC" : "pytorch") +
+           " set_num_threads(" + std::to_string(r["threads"].get<int>()) + ")";
   int w = r["workers"].get<int>(), i = r["intra_op_threads"].get<int>();
   return "mtl " + std::to_string(w) + (w == 1 ? " worker  x " : " workers x ") + std::to_string(i) + " intra";
 }
@@ -381,8 +393,7 @@ std::string setting_label(const json& r) {
 int driver(const BenchArgs& a) {
   const int cores = static_cast<int>(a.max_threads > 0 ? a.max_threads : mtl::physical_cores());
   std::cerr << "mtl_bench: " << cores << " physical cores; " << a.warmup << " warmup + " << a.steps
-            << " timed steps per configuration" << (a.tuned_malloc ? "; children run with " : "")
-            << (a.tuned_malloc ? kTunedMalloc : "") << "\n";
+            << " timed steps per configuration; allocator: " << allocator_label(a) << "\n";
   for (const std::string& model : a.models) model_overrides(model, a);  // rejects an unknown name first
   std::cerr << "  sgemm 1024^3 ... " << std::flush;
   wait_until_quiet(a.max_wait);
@@ -408,19 +419,25 @@ int driver(const BenchArgs& a) {
       report(rows.back());
     }
     if (a.pytorch.empty()) continue;
-    for (int k = 1; k <= cores; ++k) {
-      std::cerr << "  pytorch " << model << " set_num_threads(" << k << ") ... " << std::flush;
-      wait_until_quiet(a.max_wait);
-      rows.push_back(run_child(pytorch_command(a, prefix, model, k)));
-      report(rows.back());
-    }
+    // The plain loop (NCHW, as written in every tutorial), and for convolutional models also the loop with
+    // channels_last tensors, the memory format mtl's conv backbones use: the fair per-op comparison.
+    std::vector<std::string> formats{"contiguous"};
+    if (model == "lenet") formats.push_back("channels_last");
+    for (const std::string& format : formats)
+      for (int k = 1; k <= cores; ++k) {
+        std::cerr << "  pytorch " << model << " " << format << " set_num_threads(" << k << ") ... " << std::flush;
+        wait_until_quiet(a.max_wait);
+        rows.push_back(run_child(pytorch_command(a, prefix, model, k, format)));
+        report(rows.back());
+      }
   }
 
   // Derived columns: speed-up against the same framework's 1-thread row, GFLOP/s, share of peak.
   for (json& r : rows) {
     double base = 0;
     for (const json& o : rows)
-      if (o["framework"] == r["framework"] && o["model"] == r["model"] && o["threads"] == 1)
+      if (o["framework"] == r["framework"] && o["model"] == r["model"] && o["threads"] == 1 &&
+          o.value("memory_format", "") == r.value("memory_format", ""))
         base = o["samples_per_s"].get<double>();
     const double sps = r["samples_per_s"].get<double>();
     const int threads = r["threads"].get<int>();
@@ -433,7 +450,7 @@ int driver(const BenchArgs& a) {
   std::ostringstream out;
   out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
       << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores\n";
-  out << "allocator: " << (a.tuned_malloc ? kTunedMalloc : "glibc malloc defaults") << "\n";
+  out << "allocator: " << allocator_label(a) << "\n";
   out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1)
       << " GFLOP/s at " << cores << " threads\n";
   for (const std::string& model : a.models)
@@ -477,11 +494,11 @@ int driver(const BenchArgs& a) {
   json summary = json::object();
   out << "\n";
   for (const std::string& model : a.models) {
-    const json* best[2] = {nullptr, nullptr};  // mtl, pytorch
+    const json* best[3] = {nullptr, nullptr, nullptr};  // mtl, plain pytorch, pytorch channels_last
     const json *one = nullptr, *two = nullptr;
     for (const json& r : rows) {
       if (r["model"] != model) continue;
-      int f = r["framework"] == "mtl" ? 0 : 1;
+      int f = r["framework"] == "mtl" ? 0 : r.value("memory_format", "contiguous") == "channels_last" ? 2 : 1;
       if (!best[f] || r["samples_per_s"].get<double>() > (*best[f])["samples_per_s"].get<double>()) best[f] = &r;
       if (f == 0 && r["intra_op_threads"] == 1 && r["workers"] == 1) one = &r;
       if (f == 0 && r["intra_op_threads"] == 1 && r["workers"] == 2) two = &r;
@@ -500,6 +517,13 @@ int driver(const BenchArgs& a) {
         s["pytorch_best_samples_per_s"] = (*best[1])["samples_per_s"];
         s["pytorch_best_setting"] = setting_label(*best[1]);
         s["mtl_over_pytorch"] = ratio;
+      }
+      if (best[2]) {
+        const double ratio = (*best[0])["samples_per_s"].get<double>() / (*best[2])["samples_per_s"].get<double>();
+        out << " / PyTorch NHWC best " << fixed((*best[2])["samples_per_s"].get<double>(), 0) << " ("
+            << setting_label(*best[2]) << ") = " << fixed(ratio, 2);
+        s["pytorch_nhwc_best_samples_per_s"] = (*best[2])["samples_per_s"];
+        s["mtl_over_pytorch_nhwc"] = ratio;
       }
       out << "\n";
     }
@@ -531,7 +555,7 @@ int driver(const BenchArgs& a) {
     for (const std::string& model : a.models) j["train_flops_per_example"][model] = train_flops(model, a);
     j["warmup"] = a.warmup;
     j["steps"] = a.steps;
-    j["allocator"] = a.tuned_malloc ? kTunedMalloc : "default";
+    j["allocator"] = allocator_label(a);
     j["rows"] = rows;
     j["summary"] = summary;
     std::ofstream f(a.json_path);
@@ -557,7 +581,9 @@ int main(int argc, char** argv) {
       ->type_name("KEY=VALUE");
   app.add_option("--pytorch", a.pytorch, "the PyTorch baseline script (tools/bench_pytorch.py); empty = none");
   app.add_option("--python", a.python, "Python interpreter with torch for the baseline");
-  app.add_flag("--tuned-malloc", a.tuned_malloc, "run every configuration with " + std::string(kTunedMalloc));
+  app.add_flag("--default-malloc", a.default_malloc,
+               "glibc malloc defaults for every configuration (default: mtl's mallopt tuning, and " +
+                   std::string(kTunedMalloc) + " for PyTorch)");
   app.add_option("--max-wait", a.max_wait, "seconds to wait for idle cores before each configuration");
   app.add_option("--json", a.json_path, "also write the results as JSON to this file");
   app.add_flag("--print-data-prefix", a.print_data_prefix,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "mtl/core/allocator.h"
 #include "mtl/data/loader.h"
 #include "mtl/data/sampler.h"
 #include "mtl/engine/async_engine.h"
@@ -62,6 +63,7 @@ std::string fresh_run_dir(const std::string& base) {
 }
 
 void configure_torch_threads(const TrainerOptions& trainer) {
+  configure_allocator();
   // The main thread (evaluation, serial work) may use every core the workers use.
   at::set_num_threads(static_cast<int>(trainer.threads * trainer.intra_op_threads));
   at::globalContext().setDeterministicAlgorithms(trainer.deterministic, /*warn_only=*/true);

@@ -31,7 +31,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options);
 /// `base` if it does not exist or is empty, else base-2, base-3, ... (earlier runs are never overwritten).
 std::string fresh_run_dir(const std::string& base);
 
-/// Sets intra-op threads and determinism for a run.
+/// Sets intra-op threads and determinism for a run, and tunes malloc (configure_allocator).
 void configure_torch_threads(const TrainerOptions& trainer);
 
 }  // namespace mtl

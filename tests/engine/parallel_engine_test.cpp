@@ -54,12 +54,14 @@ std::vector<at::Tensor> grads_of(mtl::MultiTaskModel& m) {
   return g;
 }
 
-void expect_close(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, const std::string& what) {
+void expect_close(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, const std::string& what,
+                  double tolerance) {
   ASSERT_EQ(a.size(), b.size());
+  // Relative error of each parameter's gradient as a vector: ||a - b|| / ||b||.
   for (size_t k = 0; k < a.size(); ++k) {
-    double scale = std::max(1e-12, b[k].abs().max().item<double>());
-    double err = (a[k] - b[k]).abs().max().item<double>();
-    EXPECT_LE(err / scale, 1e-5) << what << ": parameter " << k << " relative error " << err / scale;
+    double scale = std::max(1e-300, b[k].to(at::kDouble).norm().item<double>());
+    double err = (a[k].to(at::kDouble) - b[k].to(at::kDouble)).norm().item<double>();
+    EXPECT_LE(err / scale, tolerance) << what << ": parameter " << k << " relative error " << err / scale;
   }
 }
 
@@ -70,22 +72,37 @@ TEST(ParallelEngine, ShardsCoverTheBatch) {
   EXPECT_EQ(mtl::shard_offsets(2, 4), (std::vector<int64_t>{0, 1, 2, 2, 2}));
 }
 
+// In float64 the engine's sharding, shard-size weighting and reduction must reproduce the full-batch
+// gradient to rounding (1e-10); in float32, LibTorch's kernels round shard sums differently from the
+// full-batch sum (measured up to 1.1e-5 on the BatchNorm biases of resnet, whose gradients cancel), so the
+// production-precision check allows 2e-5.
 TEST(ParallelEngine, WeightedLossGradientsMatchFullBatchForEveryBackbone) {
-  for (std::string bb : {"{type: mlp, hidden: [16]}", "lenet", "{type: resnet, channels: [4, 8], norm: none}",
-                         "{type: resnet, channels: [4, 8], norm: batch}"}) {
-    bool batch_norm = bb.find("norm: batch") != std::string::npos;
-    mtl::Experiment ex = make(bb);
-    // Training-mode BatchNorm normalises per shard (documented); its gradient equality holds in eval mode.
-    if (batch_norm) ex.model->eval();
-    mtl::Batch batch = random_batch(11);
-    auto serial = mtl::make_serial_engine(ex.model, ex.tasks, *ex.weighting);
-    auto ref_result = serial->compute_gradients(batch, {});
-    auto reference = grads_of(ex.model);
-    for (int threads : {1, 2, 3, 4}) {
-      auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {threads, 1, 0}, ex.make_model);
-      auto r = engine->compute_gradients(batch, {});
-      expect_close(grads_of(ex.model), reference, bb + " threads " + std::to_string(threads));
-      for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.losses[t], ref_result.losses[t], 1e-6);
+  for (auto dtype : {at::kDouble, at::kFloat}) {
+    const double tolerance = dtype == at::kDouble ? 1e-10 : 2e-5;
+    for (std::string bb : {"{type: mlp, hidden: [16]}", "lenet", "{type: resnet, channels: [4, 8], norm: none}",
+                           "{type: resnet, channels: [4, 8], norm: batch}"}) {
+      bool batch_norm = bb.find("norm: batch") != std::string::npos;
+      mtl::Experiment ex = make(bb);
+      ex.model->to(dtype);
+      auto make_replica = [&] {
+        mtl::MultiTaskModel m = ex.make_model();
+        m->to(dtype);
+        return m;
+      };
+      // Training-mode BatchNorm normalises per shard (documented); its gradient equality holds in eval mode.
+      if (batch_norm) ex.model->eval();
+      mtl::Batch batch = random_batch(11);
+      batch.inputs["image"] = batch.inputs["image"].to(dtype);
+      auto serial = mtl::make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+      auto ref_result = serial->compute_gradients(batch, {});
+      auto reference = grads_of(ex.model);
+      for (int threads : {1, 2, 3, 4}) {
+        auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {threads, 1, 0}, make_replica);
+        auto r = engine->compute_gradients(batch, {});
+        std::string what = bb + " " + std::string(c10::toString(dtype)) + " threads " + std::to_string(threads);
+        expect_close(grads_of(ex.model), reference, what, tolerance);
+        for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.losses[t], ref_result.losses[t], 1e-6) << what;
+      }
     }
   }
 }
