@@ -43,6 +43,7 @@ struct WorkerState {
   MultiTaskModel model{nullptr};         // the shared model, or a replica aliasing its parameters
   std::vector<at::Tensor> losses;        // per task, with graph (phase 1 -> phase 2)
   std::vector<double> loss_values;
+  std::vector<bool> present;             // per task: has labels in this shard
   std::vector<at::Tensor> grads;         // per trainable parameter (kWeightedLoss / head grads)
   at::Tensor task_rows;                  // [T, P] shared-parameter gradients (kSharedTaskGrads)
   double seconds = 0.0;                  // time spent on this step's shard
@@ -93,12 +94,21 @@ class ParallelEngine : public GradientEngine {
     const double B = static_cast<double>(batch.size);
     for (auto& w : workers_) w.model->train(model_->is_training());
 
+    const bool per_task = weighting_.needs() == GradientKind::kSharedTaskGrads;
+    TORCH_CHECK(weighting_.needs() != GradientKind::kRepresentationGrads,
+                "gradients w.r.t. the shared representation are not supported by this engine yet");
+    StepResult r;
+    // Weights known before the forward pass: forward and backward of each shard in one pool run.
+    const bool fused = !per_task && weighting_.weights_ignore_step_losses();
+    if (fused) r.weights = weighting_.loss_weights({}, ctx);
+
     // Phase 1: forward and per-task losses of each shard.
-    pool_.run([&](int i) {
+    auto forward = [&](int i) {
       WorkerState& w = workers_[i];
       auto start = std::chrono::steady_clock::now();
       w.losses.assign(T, at::Tensor());
       w.loss_values.assign(T, 0.0);
+      w.present.assign(T, false);
       w.seconds = 0.0;
       if (off[i + 1] == off[i]) return;
       torch::AutoGradMode grad_mode(true);
@@ -108,29 +118,15 @@ class ParallelEngine : public GradientEngine {
       ModelOutput out = w.model->forward(shard.inputs);
       w.losses = task_losses(tasks_, out.outputs, shard);
       for (size_t t = 0; t < T; ++t)
-        if (w.losses[t].defined()) w.loss_values[t] = w.losses[t].item<double>();
-      w.seconds += seconds_since(start);
-    });
-
-    StepResult r;
-    r.losses.assign(T, 0.0);
-    r.present.assign(T, false);
-    for (int i = 0; i < n; ++i)  // fixed order
-      for (size_t t = 0; t < T; ++t)
-        if (workers_[i].losses[t].defined()) {
-          r.present[t] = true;
-          r.losses[t] += workers_[i].loss_values[t] * double(off[i + 1] - off[i]) / B;
+        if (w.losses[t].defined()) {
+          w.present[t] = true;
+          w.loss_values[t] = w.losses[t].item<double>();
         }
-    r.weights = weighting_.loss_weights(r.losses, ctx);
-    for (size_t t = 0; t < T; ++t)
-      if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
-
-    const bool per_task = weighting_.needs() == GradientKind::kSharedTaskGrads;
-    TORCH_CHECK(weighting_.needs() != GradientKind::kRepresentationGrads,
-                "gradients w.r.t. the shared representation are not supported by this engine yet");
+      w.seconds += seconds_since(start);
+    };
 
     // Phase 2: backward into thread-local buffers.
-    pool_.run([&](int i) {
+    auto backward = [&](int i) {
       WorkerState& w = workers_[i];
       auto start = std::chrono::steady_clock::now();
       w.grads.clear();
@@ -164,7 +160,28 @@ class ParallelEngine : public GradientEngine {
                                       /*allow_unused=*/true);
       w.losses.clear();  // frees the graph
       w.seconds += seconds_since(start);
-    });
+    };
+
+    if (fused) {
+      pool_.run([&](int i) {
+        forward(i);
+        backward(i);
+      });
+    } else {
+      pool_.run(forward);
+    }
+    r.losses.assign(T, 0.0);
+    r.present.assign(T, false);
+    for (int i = 0; i < n; ++i)  // fixed order
+      for (size_t t = 0; t < T; ++t)
+        if (workers_[i].present[t]) {
+          r.present[t] = true;
+          r.losses[t] += workers_[i].loss_values[t] * double(off[i + 1] - off[i]) / B;
+        }
+    if (!fused) r.weights = weighting_.loss_weights(r.losses, ctx);
+    for (size_t t = 0; t < T; ++t)
+      if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
+    if (!fused) pool_.run(backward);
     for (int i = 0; i < n; ++i) {
       WorkerState& w = workers_[i];
       if (w.seconds <= 0 || off[i + 1] == off[i]) continue;

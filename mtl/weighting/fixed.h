@@ -11,6 +11,7 @@ class FixedWeighting : public Weighting {
  public:
   explicit FixedWeighting(std::vector<double> weights);
   std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override;
+  bool weights_ignore_step_losses() const override { return true; }
 
  private:
   std::vector<double> weights_;

@@ -41,6 +41,11 @@ class Weighting {
   /// Coefficients w_t of each task's loss for this step, given full-batch mean losses.
   virtual std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) = 0;
 
+  /// True when loss_weights() does not look at this step's losses (fixed weights, or weights from earlier
+  /// epochs or from the strategy's own state). The engine then calls loss_weights() with an *empty* loss
+  /// vector before the forward pass and runs each shard's forward and backward in one go (one barrier per
+  /// step instead of two).
+  virtual bool weights_ignore_step_losses() const { return false; }
   /// Gradient-based methods: per-task shared gradients [T, P] -> one shared gradient [P].
   virtual at::Tensor combine(const at::Tensor& task_grads, const std::vector<double>& losses,
                              const StepContext& ctx);

@@ -30,6 +30,20 @@ class RecordingSum : public mtl::Weighting {
   size_t T_;
 };
 
+// A loss-based strategy whose weights depend on this step's full-batch losses (w_t = L_t / sum L): the engine
+// must run forward, reduce the losses, then backward (the two-phase path).
+class LossProportional : public mtl::Weighting {
+ public:
+  std::vector<double> loss_weights(const std::vector<double>& losses, const mtl::StepContext&) override {
+    EXPECT_FALSE(losses.empty());
+    double sum = 0;
+    for (double l : losses) sum += l;
+    std::vector<double> w;
+    for (double l : losses) w.push_back(l / sum);
+    return w;
+  }
+};
+
 // Two class tasks and one real-valued task on random images; `backbone` is a YAML component.
 mtl::Experiment make(const std::string& backbone) {
   std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: " + backbone + "}\n" +
@@ -104,6 +118,24 @@ TEST(ParallelEngine, WeightedLossGradientsMatchFullBatchForEveryBackbone) {
         for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.losses[t], ref_result.losses[t], 1e-6) << what;
       }
     }
+  }
+}
+
+TEST(ParallelEngine, LossDependentWeightsUseTheFullBatchLosses) {
+  mtl::Experiment ex = make("lenet");
+  ex.model->to(at::kDouble);
+  mtl::Batch batch = random_batch(11);
+  batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
+  LossProportional weighting;
+  auto serial = mtl::make_serial_engine(ex.model, ex.tasks, weighting);
+  auto ref = serial->compute_gradients(batch, {});
+  auto reference = grads_of(ex.model);
+  EXPECT_NE(ref.weights[0], ref.weights[1]);
+  for (int threads : {2, 3}) {
+    auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, weighting, {threads, 1, 0}, ex.make_model);
+    auto r = engine->compute_gradients(batch, {});
+    for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.weights[t], ref.weights[t], 1e-12);
+    expect_close(grads_of(ex.model), reference, "loss-proportional threads " + std::to_string(threads), 1e-10);
   }
 }
 
