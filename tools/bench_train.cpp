@@ -60,6 +60,7 @@ struct BenchArgs {
   std::string pytorch;                      // tools/bench_pytorch.py ("" = no baseline)
   std::string python = "/usr/bin/python3";  // a Python with torch (Debian's python3-torch)
   double max_wait = 30;                     // seconds to wait for an idle machine before each configuration
+  int repeats = 3;                          // runs per configuration (the median is reported)
   bool default_malloc = false;              // glibc defaults everywhere (else mtl tunes itself, Python gets kTunedMalloc)
   std::string json_path;
   bool print_data_prefix = false;
@@ -382,6 +383,13 @@ void wait_until_quiet(double max_wait) {
   if (bg > threshold) std::cerr << "(going ahead with " << fixed(bg, 2) << " cores busy) " << std::flush;
 }
 
+// "min-max" of a row's runs (samples/s, in thousands).
+std::string run_range(const json& r) {
+  std::vector<double> v = r.value("samples_per_s_runs", std::vector<double>{r["samples_per_s"].get<double>()});
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fixed(*lo / 1000, 1) + "-" + fixed(*hi / 1000, 1) + "k";
+}
+
 std::string setting_label(const json& r) {
   if (r["framework"] == "pytorch")
     return std::string(r.value("memory_format", "contiguous") == "channels_last" ? "pytorch NHWC" : "pytorch") +
@@ -393,7 +401,8 @@ std::string setting_label(const json& r) {
 int driver(const BenchArgs& a) {
   const int cores = static_cast<int>(a.max_threads > 0 ? a.max_threads : mtl::physical_cores());
   std::cerr << "mtl_bench: " << cores << " physical cores; " << a.warmup << " warmup + " << a.steps
-            << " timed steps per configuration; allocator: " << allocator_label(a) << "\n";
+            << " timed steps per configuration, " << a.repeats << " runs each; allocator: " << allocator_label(a)
+            << "\n";
   for (const std::string& model : a.models) model_overrides(model, a);  // rejects an unknown name first
   std::cerr << "  sgemm 1024^3 ... " << std::flush;
   wait_until_quiet(a.max_wait);
@@ -408,28 +417,46 @@ int driver(const BenchArgs& a) {
               << fixed(r["first_loss"].get<double>(), 3) << " -> " << fixed(r["last_loss"].get<double>(), 3)
               << ", background " << fixed(r["background_cores"].get<double>(), 2) << " cores\n";
   };
+  // Every configuration runs `repeats` times, round-robin (so that a slow spell of the machine hits all of
+  // them alike); each table row is the run with the median throughput, with every run's figure kept.
+  struct Job {
+    std::string label, command;
+  };
+  std::vector<Job> jobs;
   for (const std::string& model : a.models) {
     std::vector<std::pair<int, int>> settings;
     for (int w = 1; w <= cores; ++w) settings.push_back({w, 1});
     if (cores > 1) settings.push_back({1, cores});
-    for (auto [w, i] : settings) {
-      std::cerr << "  mtl " << model << " workers=" << w << " intra=" << i << " ... " << std::flush;
-      wait_until_quiet(a.max_wait);
-      rows.push_back(run_child(mtl_command(a, model, w, i)));
-      report(rows.back());
-    }
+    for (auto [w, i] : settings)
+      jobs.push_back({"mtl " + model + " workers=" + std::to_string(w) + " intra=" + std::to_string(i),
+                      mtl_command(a, model, w, i)});
     if (a.pytorch.empty()) continue;
     // The plain loop (NCHW, as written in every tutorial), and for convolutional models also the loop with
     // channels_last tensors, the memory format mtl's conv backbones use: the fair per-op comparison.
     std::vector<std::string> formats{"contiguous"};
     if (model == "lenet") formats.push_back("channels_last");
     for (const std::string& format : formats)
-      for (int k = 1; k <= cores; ++k) {
-        std::cerr << "  pytorch " << model << " " << format << " set_num_threads(" << k << ") ... " << std::flush;
-        wait_until_quiet(a.max_wait);
-        rows.push_back(run_child(pytorch_command(a, prefix, model, k, format)));
-        report(rows.back());
-      }
+      for (int k = 1; k <= cores; ++k)
+        jobs.push_back({"pytorch " + model + " " + format + " set_num_threads(" + std::to_string(k) + ")",
+                        pytorch_command(a, prefix, model, k, format)});
+  }
+  std::vector<std::vector<json>> runs(jobs.size());
+  for (int rep = 0; rep < a.repeats; ++rep)
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      std::cerr << "  [" << rep + 1 << "/" << a.repeats << "] " << jobs[j].label << " ... " << std::flush;
+      wait_until_quiet(a.max_wait);
+      runs[j].push_back(run_child(jobs[j].command));
+      report(runs[j].back());
+    }
+  for (auto& rs : runs) {
+    std::vector<double> sps;
+    for (const json& r : rs) sps.push_back(r["samples_per_s"].get<double>());
+    std::sort(rs.begin(), rs.end(), [](const json& x, const json& y) {
+      return x["samples_per_s"].get<double>() < y["samples_per_s"].get<double>();
+    });
+    json median = rs[rs.size() / 2];
+    median["samples_per_s_runs"] = sps;
+    rows.push_back(median);
   }
 
   // Derived columns: speed-up against the same framework's 1-thread row, GFLOP/s, share of peak.
@@ -449,7 +476,8 @@ int driver(const BenchArgs& a) {
 
   std::ostringstream out;
   out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
-      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores\n";
+      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores; "
+      << "median of " << a.repeats << " runs per row (range in 'runs')\n";
   out << "allocator: " << allocator_label(a) << "\n";
   out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1)
       << " GFLOP/s at " << cores << " threads\n";
@@ -458,13 +486,14 @@ int driver(const BenchArgs& a) {
         << fixed(train_flops(model, a) / 1e6, 2) << " MFLOP\n";
   out << "\n";
   out << std::left << std::setw(14) << "model" << std::setw(30) << "setting" << std::right << std::setw(10)
-      << "samples/s" << std::setw(9) << "speedup" << std::setw(7) << "eff." << std::setw(9) << "GFLOP/s"
+      << "samples/s" << std::setw(14) << "runs" << std::setw(9) << "speedup" << std::setw(7) << "eff." << std::setw(9) << "GFLOP/s"
       << std::setw(12) << "%peak*thr" << std::setw(9) << "stall%" << std::setw(9) << "RSS MB" << std::setw(18)
       << "loss first->last" << std::setw(9) << "bg cores"
       << "\n";
   for (const json& r : rows) {
     out << std::left << std::setw(14) << model_label(r["model"].get<std::string>(), a) << std::setw(30)
-        << setting_label(r) << std::right << std::setw(10) << fixed(r["samples_per_s"].get<double>(), 0) << std::setw(9)
+        << setting_label(r) << std::right << std::setw(10) << fixed(r["samples_per_s"].get<double>(), 0)
+        << std::setw(14) << run_range(r) << std::setw(9)
         << fixed(r["speedup"].get<double>(), 2) << std::setw(7) << fixed(r["efficiency"].get<double>(), 2)
         << std::setw(9) << fixed(r["gflops"].get<double>(), 1) << std::setw(12)
         << fixed(100 * r["peak_share"].get<double>(), 1) << std::setw(9)
@@ -584,6 +613,8 @@ int main(int argc, char** argv) {
   app.add_flag("--default-malloc", a.default_malloc,
                "glibc malloc defaults for every configuration (default: mtl's mallopt tuning, and " +
                    std::string(kTunedMalloc) + " for PyTorch)");
+  app.add_option("--repeats", a.repeats, "runs per configuration, round-robin; the table shows the median")
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-wait", a.max_wait, "seconds to wait for idle cores before each configuration");
   app.add_option("--json", a.json_path, "also write the results as JSON to this file");
   app.add_flag("--print-data-prefix", a.print_data_prefix,

@@ -80,6 +80,17 @@ class ParallelEngine : public GradientEngine {
     }
     params_ = trainable(model_);
     shared_ = model_->shared_parameters();
+    // Parameter groups for the parallel reduction: contiguous, about total/threads elements each.
+    for (const auto& p : params_) total_numel_ += p.numel();
+    reduce_groups_.assign(options_.threads + 1, params_.size());
+    reduce_groups_[0] = 0;
+    int64_t seen = 0;
+    int group = 1;
+    for (size_t k = 0; k < params_.size() && group < options_.threads; ++k) {
+      seen += params_[k].numel();
+      while (group < options_.threads && seen >= total_numel_ * group / options_.threads)
+        reduce_groups_[group++] = k + 1;
+    }
   }
 
   StepResult compute_gradients(const Batch& batch, const StepContext& ctx) override {
@@ -189,14 +200,28 @@ class ParallelEngine : public GradientEngine {
       w.speed = w.speed > 0 ? 0.7 * w.speed + 0.3 * s : s;
     }
 
-    // Deterministic reduction in worker order.
-    for (size_t k = 0; k < params_.size(); ++k) {
+    // Deterministic reduction: every parameter's gradient is the sum over workers in worker order, whoever
+    // computes it. Large models split the parameters between the workers (contiguous groups of about equal
+    // size); small ones reduce on this thread, where another pool round trip would cost more than it saves.
+    auto reduce = [&](size_t k) {
       at::Tensor sum;
+      int terms = 0;
       for (int i = 0; i < n; ++i) {
         if (workers_[i].grads.empty() || !workers_[i].grads[k].defined()) continue;
-        sum = sum.defined() ? sum + workers_[i].grads[k] : workers_[i].grads[k].clone();
+        const at::Tensor& g = workers_[i].grads[k];
+        // The first addition is out of place: never write into a tensor autograd handed out (it may be
+        // shared with another parameter's gradient).
+        sum = terms == 0 ? g : terms == 1 ? sum + g : sum.add_(g);
+        ++terms;
       }
       params_[k].mutable_grad() = sum;
+    };
+    if (n > 1 && total_numel_ >= kParallelReduceNumel) {
+      pool_.run([&](int i) {
+        for (size_t k = reduce_groups_[i]; k < reduce_groups_[i + 1]; ++k) reduce(k);
+      });
+    } else {
+      for (size_t k = 0; k < params_.size(); ++k) reduce(k);
     }
     if (per_task) {
       at::Tensor G;
@@ -269,6 +294,9 @@ class ParallelEngine : public GradientEngine {
   WorkerPool pool_;
   std::vector<WorkerState> workers_;
   std::vector<at::Tensor> params_, shared_;
+  int64_t total_numel_ = 0;
+  std::vector<size_t> reduce_groups_;  // worker i reduces parameters [reduce_groups_[i], reduce_groups_[i + 1])
+  static constexpr int64_t kParallelReduceNumel = 1 << 20;
 };
 
 }  // namespace
