@@ -18,8 +18,12 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool bat
     bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
   }
   if (stride != 1 || in != out) {
-    proj_ = register_module(
-        "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+    // The projection is a 1x1 convolution with stride `stride`; it runs as a subsample followed by a
+    // stride-1 1x1 convolution (the same function and the same weights). LibTorch 1.13's oneDNN 2.6 path
+    // for strided 1x1 convolutions in channels-last memory corrupts the heap in backward when more than one
+    // OpenMP thread runs it (plain PyTorch reproduces it: 4->8 channels, batch 11, 36x36, two threads).
+    proj_stride_ = stride;
+    proj_ = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).bias(false)));
     if (batch_norm) proj_bn_ = register_module("proj_bn", torch::nn::BatchNorm2d(out));
   }
 }
@@ -32,7 +36,8 @@ at::Tensor BasicBlockImpl::forward(const at::Tensor& x) {
   if (bn2_) y = bn2_->forward(y);
   at::Tensor shortcut = x;
   if (proj_) {
-    shortcut = proj_->forward(x);
+    at::Tensor sub = proj_stride_ == 1 ? x : x.slice(2, 0, c10::nullopt, proj_stride_).slice(3, 0, c10::nullopt, proj_stride_);
+    shortcut = proj_->forward(sub);
     if (proj_bn_) shortcut = proj_bn_->forward(shortcut);
   }
   return torch::relu(y + shortcut);

@@ -30,6 +30,7 @@ class BasicBlockImpl : public torch::nn::Module {
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, proj_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, proj_bn_{nullptr};
+  int64_t proj_stride_ = 1;
 };
 TORCH_MODULE(BasicBlock);
 

@@ -59,6 +59,37 @@ TEST(Backbone, ResNetStagesAndPooling) {
   EXPECT_EQ(nobn->buffers().size(), 0u);
 }
 
+// Channels-last float with two OpenMP threads against the contiguous float64 model with the same weights.
+// Odd batch and image sizes; the strided projection shortcut is where LibTorch 1.13's oneDNN 2.6 corrupted
+// the heap (strided 1x1 convolution, channels-last, more than one thread) before resnet sub-sampled first.
+TEST(Backbone, ResNetChannelsLastMatchesContiguousWithTwoThreads) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  for (int64_t batch : {11, 3}) {
+    auto fast = make("backbone: {type: resnet, channels: [4, 8, 16], norm: none}", image_schema(1, 35, 35));
+    auto ref = make("backbone: {type: resnet, channels: [4, 8, 16], norm: none, memory_format: contiguous}",
+                    image_schema(1, 35, 35));
+    ref->to(at::kDouble);
+    {
+      torch::NoGradGuard no_grad;
+      auto fp = fast->named_parameters();
+      for (auto& kv : ref->named_parameters()) kv.value().copy_(fp[kv.key()]);
+    }
+    torch::manual_seed(batch);
+    at::Tensor x = torch::randn({batch, 1, 35, 35});
+    at::Tensor w = torch::randn({batch, 16});
+    (fast->forward({{"image", x}}) * w).sum().backward();
+    (ref->forward({{"image", x.to(at::kDouble)}}) * w.to(at::kDouble)).sum().backward();
+    auto rp = ref->named_parameters();
+    for (auto& kv : fast->named_parameters()) {
+      at::Tensor want = rp[kv.key()].grad();
+      double err = (kv.value().grad().to(at::kDouble) - want).norm().item<double>();
+      EXPECT_LE(err, 1e-4 * std::max(1e-6, want.norm().item<double>())) << kv.key() << " batch " << batch;
+    }
+  }
+  at::set_num_threads(saved);
+}
+
 TEST(Backbone, InputSelection) {
   mtl::DatasetSchema two;
   two.inputs.push_back({"image", {1, 36, 36}});
