@@ -1,6 +1,6 @@
-// Asynchronous training (engine.mode: async), Hogwild!-style: each worker thread takes the next batch,
-// computes its gradient against the shared weights and applies its own SGD(+momentum) update to them
-// without locks. No worker waits for another, so a slow or busy core never stalls the rest; the price
+// Asynchronous training (engine.mode: async), Hogwild!-style: each batch is split into one shard per worker
+// as in sync mode; each worker thread takes the next shard, computes that shard's share of the gradient and
+// applies its own SGD(+momentum) update to the shared weights at once, without locks. No worker waits for another, so a slow or busy core never stalls the rest; the price
 // is stale gradients and lost updates, and results that depend on timing (not bitwise reproducible).
 // Each worker computes its gradient on a private snapshot of the weights taken at the start of its step
 // (a consistent read: the other workers' in-place updates cannot tear a forward/backward pass), then
@@ -22,6 +22,9 @@ struct AsyncOptions {
   int threads = 1;
   int intra_op_threads = 1;
   uint64_t seed = 0;
+  /// Evaluate each shard's gradient at the weights advanced by the other workers' expected momentum
+  /// steps (a DANA-style delay correction; engine.lookahead).
+  bool lookahead = true;
 };
 
 /// Called after every update, serialised; return false to stop all workers.

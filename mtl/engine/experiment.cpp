@@ -158,6 +158,7 @@ Experiment build_experiment(const Config& config) {
   ConfigNode engine = root.child("engine");
   ex.trainer.mode = engine.choice("mode", ex.trainer.mode, {"sync", "async"});
   ex.trainer.balance = engine.choice("balance", ex.trainer.balance, {"static", "dynamic"});
+  ex.trainer.lookahead = engine.get<bool>("lookahead", ex.trainer.lookahead);
   if (ex.trainer.mode == "async")
     engine.check(ex.optimizer.type == "sgd", "mode",
                  "async (Hogwild!) updates support optimizer.type sgd only, got '" + ex.optimizer.type + "'");

@@ -36,6 +36,7 @@ struct TrainerOptions {
   // engine section
   std::string mode = "sync";       // sync: one optimizer step per batch; async: Hogwild! lock-free updates
   std::string balance = "static";  // static: equal shards; dynamic: shards follow each worker's speed
+  bool lookahead = true;           // async: momentum look-ahead for stale gradients
 };
 
 struct Experiment {

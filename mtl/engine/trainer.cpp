@@ -172,7 +172,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     if (tr.mode == "async") {
       run_async(ex.model, ex.tasks, *ex.weighting, ex.optimizer,
                 AsyncOptions{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
-                             static_cast<uint64_t>(tr.seed)},
+                             static_cast<uint64_t>(tr.seed), tr.lookahead},
                 loader, pos.step, pos.epoch,
                 [&](int64_t step) { return scheduled_lr(ex.scheduler, ex.optimizer.lr, step, spe, total_steps); },
                 after_step, ex.make_model);

@@ -11,24 +11,53 @@ double mean_accuracy(const mtl::EvalResult& e) {
 }
 }  // namespace
 
-// Measured on 2 cores: async trails sync by 2-4 points after 3 short epochs (stale gradients with
-// momentum 0.9); the target is 1 point, not met yet. This guards against regressions.
-TEST(AsyncEngine, TrainsMultiFashionNearSync) {
+// The target: async within 1 point of sync on a short run. Single runs vary by about +-1 point
+// (async depends on timing), so both modes run with three seeds and the means are compared. Measured on
+// 2 cores: sync 63.5%, async 63.3% (6 seeds); without the momentum look-ahead async trailed by 3 points.
+TEST(AsyncEngine, TrainsMultiFashionWithinOnePointOfSync) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("async");
-  auto run = [&](const std::string& mode) {
+  auto run = [&](const std::string& mode, int seed) {
     std::string yaml = "data: {type: multi_fashion, train_size: 12000, test_size: 4000, cache_dir: '" + dir.file("c") +
                        "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right}}\n" +
                        "optimizer: {type: sgd, lr: 0.01, momentum: 0.9}\nengine: {mode: " + mode + "}\n" +
-                       "trainer: {epochs: 3, batch_size: 64, threads: 2, intra_op_threads: 1, run_dir: '" +
-                       dir.file(mode) + "'}\n";
+                       "trainer: {epochs: 3, batch_size: 64, threads: 2, intra_op_threads: 1, seed: " +
+                       std::to_string(seed) + ", run_dir: '" + dir.file(mode) + "'}\n";
     mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "a.yaml"));
     return mean_accuracy(mtl::train(ex, {"", false}).final_eval);
   };
-  double sync = run("sync"), async = run("async");
-  std::cout << "mean test accuracy: sync " << sync << ", async " << async << "\n";
+  double sync = 0, async = 0;
+  for (int seed : {1, 2, 3}) {
+    double s = run("sync", seed), a = run("async", seed);
+    std::cout << "seed " << seed << ": mean test accuracy sync " << s << ", async " << a << "\n";
+    sync += s / 3;
+    async += a / 3;
+  }
   EXPECT_GT(async, 0.5);  // chance is 0.1
-  EXPECT_GT(async, sync - 0.08);
+  EXPECT_GT(async, sync - 0.01) << "sync " << sync << ", async " << async;
+}
+
+// With one worker there is one shard per batch and no staleness: async is plain SGD with momentum and
+// weight decay, the same optimisation as the sync engine with LibTorch's SGD.
+TEST(AsyncEngine, OneWorkerIsSyncSgd) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("async1");
+  auto run = [&](const std::string& mode) {
+    std::string yaml = "data: {type: multi_fashion, train_size: 640, test_size: 64, cache_dir: '" + dir.file("c") +
+                       "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right, weight: 0.5}}\n" +
+                       "optimizer: {type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001}\n" +
+                       "engine: {mode: " + mode + "}\nweighting: {method: fixed}\n" +
+                       "trainer: {epochs: 1, batch_size: 50, threads: 1, run_dir: '" + dir.file(mode) + "'}\n";
+    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "o.yaml"));
+    mtl::train(ex, {"", false});
+    return ex;
+  };
+  mtl::Experiment s = run("sync"), a = run("async");
+  auto ps = s.model->named_parameters(), pa = a.model->named_parameters();
+  for (auto& kv : ps) {
+    double err = (kv.value() - pa[kv.key()]).abs().max().item<double>();
+    EXPECT_LE(err, 1e-5 * std::max(1.0, kv.value().abs().max().item<double>())) << kv.key();
+  }
 }
 
 TEST(AsyncEngine, RefusesWhatItCannotDo) {
