@@ -185,6 +185,10 @@ Experiment build_experiment(const Config& config) {
     w.check(ex.weighting->needs() == GradientKind::kWeightedLoss, "method",
             "engine.mode async works with loss-based weighting methods only; '" + method +
                 "' needs per-task gradients (use engine.mode sync)");
+  if (ex.trainer.mode == "async")
+    w.check(ex.weighting->parameters().empty(), "method",
+            "engine.mode async does not train a weighting method's own parameters; '" + method +
+                "' learns some (use engine.mode sync)");
 
   // Same seed => same initial weights.
   torch::manual_seed(static_cast<uint64_t>(ex.trainer.seed));

@@ -231,6 +231,8 @@ class ParallelEngine : public GradientEngine {
       }
       if (G.defined()) {
         at::Tensor combined = weighting_.combine(G, r.losses, ctx);
+        // Log the method's effective task weights (heads were trained with weight 1).
+        if (weighting_.last_weights().size() == T) r.weights = weighting_.last_weights();
         int64_t pos = 0;
         for (auto& p : shared_) {
           p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();

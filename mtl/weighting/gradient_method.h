@@ -1,0 +1,47 @@
+// Shared pieces of the gradient-based weighting methods (PCGrad, MGDA, CAGrad, ...): they receive the
+// T x P matrix G of per-task gradients of the shared parameters (reduced over all threads, so every
+// method sees the full-batch gradients for any thread count) and return one shared gradient. Heads are
+// trained on their own task's loss (weight 1). Computation is in float64 on the small T x T Gram matrix
+// wherever the method allows; the result has G's dtype.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <vector>
+
+#include "mtl/weighting/weighting.h"
+
+namespace mtl {
+
+class GradientWeighting : public Weighting {
+ public:
+  GradientKind needs() const override { return GradientKind::kSharedTaskGrads; }
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+    return std::vector<double>(losses.size(), 1.0);
+  }
+};
+
+/// G G^T in float64.
+at::Tensor gram_matrix(const at::Tensor& G);
+
+/// Euclidean projection of v onto the probability simplex {x >= 0, sum x = 1}.
+at::Tensor project_to_simplex(const at::Tensor& v);
+
+/// argmin_x 1/2 x^T M x over the simplex by Frank-Wolfe with exact line search (MGDA's solver, Sener &
+/// Koltun 2018): starts from the best pair of vertices, stops when a step changes x by < tol.
+at::Tensor min_norm_frank_wolfe(const at::Tensor& M, int max_iter, double tol);
+
+/// argmin_u 1/2 u^T M u subject to u >= lower (elementwise); M symmetric positive definite.
+/// Cyclic coordinate descent, exact on each coordinate, to a relative change below 1e-13.
+at::Tensor box_qp(const at::Tensor& M, const at::Tensor& lower);
+
+/// Minimise a smooth convex f over the simplex: accelerated projected gradient with backtracking.
+at::Tensor minimize_on_simplex(const std::function<double(const at::Tensor&)>& f,
+                               const std::function<at::Tensor(const at::Tensor&)>& grad, const at::Tensor& x0,
+                               int max_iter = 5000, double tol = 1e-13);
+
+/// sum_t w_t G_t with w in float64, returned in G's dtype.
+at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w);
+
+}  // namespace mtl

@@ -1,0 +1,22 @@
+// Factories of the built-in weighting methods, one source file each (registered in builtin.cpp).
+#pragma once
+
+#include <memory>
+
+#include "mtl/weighting/weighting.h"
+
+namespace mtl {
+
+std::unique_ptr<Weighting> make_gls_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_uncertainty_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_dwa_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_rlw_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_mgda_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_pcgrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_cagrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_imtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_nash_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_upgrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_dualproj_weighting(const ConfigNode& options, const WeightingContext& ctx);
+
+}  // namespace mtl

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Independent reference values for the gradient-based weighting methods (gradient_weighting_test.cpp).
+
+Needs Debian's python3-numpy and python3-scipy (only to regenerate the fixture, not to run the tests):
+  /usr/bin/python3 tests/weighting/gradient_weighting_reference.py > tests/weighting/gradient_weighting_reference.txt
+Each line is `method case v_1 ... v_P`: the combined shared gradient. The methods are solved from their
+definitions with SciPy's general-purpose solvers (SLSQP, root finding, primal projections), not with the
+algorithms mtl uses (Frank-Wolfe, accelerated projected gradient, Newton, coordinate descent).
+"""
+import numpy as np
+from scipy.optimize import minimize, root
+
+CASES = {
+    "conflict": (np.array([[1.0, 0.5, -0.3, 2.0, 0.0],
+                           [-0.8, 0.3, 1.2, -1.5, 0.4],
+                           [0.2, -1.0, 0.7, 0.9, -0.6]]), np.array([0.9, 1.4, 0.6])),
+    "identical": (np.array([[0.5, -1.0, 2.0, 0.3]] * 2), np.array([1.0, 0.5])),
+    "opposite": (np.array([[0.5, -1.0, 2.0, 0.3], [-0.5, 1.0, -2.0, -0.3]]), np.array([1.0, 0.5])),
+    "zero": (np.array([[1.0, 0.5, -0.3, 2.0], [0.0, 0.0, 0.0, 0.0], [-0.8, 0.3, 1.2, -1.5]]), np.array([0.9, 1.4, 0.6])),
+    "one": (np.array([[0.5, -1.0, 2.0, 0.3]]), np.array([0.7])),
+}
+SIMPLEX = {"type": "eq", "fun": lambda x: np.sum(x) - 1}
+OPTS = {"ftol": 1e-15, "maxiter": 1000}
+
+
+def row(method, case, v):
+    print(method, case, " ".join(f"{x:.17g}" for x in np.ravel(v)))
+
+
+def mgda(G, L, norm):
+    n = np.ones(len(G))
+    l2 = np.linalg.norm(G, axis=1)
+    if norm == "l2": n = l2
+    if norm == "loss": n = L
+    if norm == "loss+": n = L * l2
+    Gn = G / np.maximum(n, 1e-12)[:, None]
+    T = len(G)
+    res = minimize(lambda a: np.sum((a @ Gn) ** 2), np.ones(T) / T, bounds=[(0, 1)] * T,
+                   constraints=[SIMPLEX], method="SLSQP", options=OPTS)
+    return res.x @ Gn
+
+
+def pcgrad_fixed(G):
+    out = np.zeros(G.shape[1])
+    for i in range(len(G)):
+        gi = G[i].copy()
+        for j in range(len(G)):
+            if j != i and gi @ G[j] < 0 and G[j] @ G[j] > 0:
+                gi -= gi @ G[j] / (G[j] @ G[j]) * G[j]
+        out += gi
+    return out
+
+
+def cagrad(G, c):
+    T = len(G)
+    A = G @ G.T
+    b = np.ones(T) / T
+    g0_norm = np.sqrt(A.mean() + 1e-8)
+    cc = c * g0_norm + 1e-8
+    obj = lambda x: x @ A @ b + cc * np.sqrt(x @ A @ x + 1e-8)
+    res = minimize(obj, b, bounds=[(0, 1)] * T, constraints=[SIMPLEX], method="SLSQP", options=OPTS)
+    gw = res.x @ G
+    lam = cc / (np.linalg.norm(gw) + 1e-8)
+    return (G.mean(0) + lam * gw) / (1 + c * c)
+
+
+def imtl(G_all):
+    # a with sum(a) = 1 and equal projections d.u_1 = d.u_t, d = a @ G (least squares for dependent rows);
+    # tasks with a zero gradient are left out (weight 0).
+    G = G_all[[t for t in range(len(G_all)) if G_all[t] @ G_all[t] > 0]]
+    T = len(G)
+    if T <= 1:
+        return G.sum(0) if T else np.zeros(G_all.shape[1])
+    U = G / np.linalg.norm(G, axis=1)[:, None]
+    A = [np.ones(T)] + [G @ (U[0] - U[t]) for t in range(1, T)]
+    b = [1.0] + [0.0] * (T - 1)
+    a = np.linalg.lstsq(np.array(A), np.array(b), rcond=None)[0]
+    return a @ G
+
+
+def nash(G):
+    live = [t for t in range(len(G)) if G[t] @ G[t] > 0]
+    M = G[live] @ G[live].T
+    M = M / np.linalg.norm(M) + 1e-6 * np.eye(len(live))
+    sol = root(lambda a: M @ a - 1 / a, np.ones(len(live)), tol=1e-14)
+    a = np.zeros(len(G))
+    a[live] = sol.x
+    return a @ G
+
+
+def project_to_dual_cone(G, g):
+    # Primal: min |x - g|^2 subject to G x >= 0.
+    res = minimize(lambda x: np.sum((x - g) ** 2), g, jac=lambda x: 2 * (x - g),
+                   constraints=[{"type": "ineq", "fun": lambda x: G @ x, "jac": lambda x: G}],
+                   method="SLSQP", options=OPTS)
+    return res.x
+
+
+def box_dual(G, lower, reg_eps):
+    M = G @ G.T
+    M = M + reg_eps * max(np.trace(M) / len(G), 1e-300) * np.eye(len(G))
+    res = minimize(lambda u: u @ M @ u, lower + 0.1, jac=lambda u: 2 * M @ u, bounds=[(l, None) for l in lower],
+                   method="L-BFGS-B", options={"ftol": 1e-16, "gtol": 1e-14, "maxiter": 10000})
+    return res.x @ G
+
+
+for case, (G, L) in CASES.items():
+    for norm in ["loss+", "none", "l2", "loss"]:
+        row("mgda_" + norm, case, mgda(G, L, norm))
+    row("pcgrad_fixed", case, pcgrad_fixed(G))
+    for c in [0.5, 0.0, 0.9]:
+        row(f"cagrad_{c}", case, cagrad(G, c))
+    row("imtl", case, imtl(G))
+    row("nash_mtl", case, nash(G))
+    T = len(G)
+    if case == "conflict":  # independent rows: the exact primal projections (reg_eps 0)
+        row("upgrad_reg0", case, np.mean([project_to_dual_cone(G, G[i]) for i in range(T)], axis=0))
+        row("dualproj_reg0", case, project_to_dual_cone(G, G.mean(0)))
+    row("upgrad", case, np.mean([box_dual(G, np.eye(T)[i], 1e-4) for i in range(T)], axis=0))
+    row("dualproj", case, box_dual(G, np.ones(T) / T, 1e-4))

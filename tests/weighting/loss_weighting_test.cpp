@@ -1,0 +1,152 @@
+// Loss-based weighting methods (GLS, UW, DWA, RLW) against independent NumPy values
+// (loss_weighting_reference.py, output kept in loss_weighting_reference.txt), degenerate cases, option
+// errors, checkpoint state, and end-to-end training with 1 and 2 threads.
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "mtl/config/config_node.h"
+#include "mtl/engine/trainer.h"
+#include "mtl/weighting/weighting.h"
+#include "test_util.h"
+#include "weighting/weighting_test_util.h"
+
+namespace {
+
+std::map<std::string, std::vector<double>> reference() {
+  std::ifstream in(std::string(MTL_SOURCE_DIR) + "/tests/weighting/loss_weighting_reference.txt");
+  std::map<std::string, std::vector<double>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string name;
+    ss >> name;
+    double v;
+    while (ss >> v) out[name].push_back(v);
+  }
+  return out;
+}
+
+
+void expect_near(const std::vector<double>& got, const std::vector<double>& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
+}
+
+}  // namespace
+
+TEST(LossWeighting, ReferenceFixtureIsPresent) { EXPECT_EQ(reference().size(), 7u); }
+
+TEST(LossWeighting, GlsIsTheGradientOfTheGeometricMean) {
+  auto ref = reference();
+  auto w = mtl_test::make_weighting("{method: gls}", 3);
+  expect_near(w->loss_weights({0.5, 2.0, 1.5}, {}), ref["gls_three"], 1e-7, "three tasks");
+  expect_near(w->last_weights(), ref["gls_three"], 1e-7, "logged weights");
+  expect_near(mtl_test::make_weighting("{method: gls}", 2)->loss_weights({0.7, 0.7}, {}), ref["gls_equal"], 1e-7, "identical losses");
+  expect_near(mtl_test::make_weighting("{method: gls}", 1)->loss_weights({1.3}, {}), ref["gls_one"], 1e-7, "one task");
+  auto zero = mtl_test::make_weighting("{method: gls}", 2)->loss_weights({0.0, 1.0}, {});  // clamped, finite
+  for (double v : zero) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(LossWeighting, UncertaintyWeightsAndLogVarianceGradient) {
+  auto ref = reference();
+  auto w = mtl_test::make_weighting("{method: uw}", 3);
+  ASSERT_EQ(w->parameters().size(), 1u);
+  at::Tensor s = w->parameters()[0];
+  EXPECT_TRUE(torch::allclose(s, torch::full({3}, -0.5, torch::kDouble)));  // LibMTL's initial value
+  {
+    torch::NoGradGuard no_grad;
+    s.copy_(torch::tensor({-0.5, 0.3, 1.0}, torch::kDouble));
+  }
+  expect_near(w->loss_weights({1.2, 0.4, 0.0}, {}), ref["uw_weights"], 1e-7, "weights");
+  ASSERT_TRUE(s.grad().defined());
+  std::vector<double> g(s.grad().data_ptr<double>(), s.grad().data_ptr<double>() + 3);
+  expect_near(g, ref["uw_sgrad"], 1e-7, "d objective / d log-variance");
+  // Checkpoint state: the learned log-variances.
+  torch::serialize::OutputArchive out;
+  w->save(out);
+  std::ostringstream buf;
+  out.save_to(buf);
+  auto restored = mtl_test::make_weighting("{method: uw}", 3);
+  torch::serialize::InputArchive in;
+  std::istringstream ibuf(buf.str());
+  in.load_from(ibuf);
+  restored->load(in);
+  EXPECT_TRUE(torch::equal(restored->parameters()[0], s));
+}
+
+TEST(LossWeighting, DwaFollowsTheLossRatiosOfTheLastTwoEpochs) {
+  auto ref = reference();
+  for (auto [yaml, key] : {std::pair<std::string, std::string>{"{method: dwa}", "dwa_t2"},
+                          {"{method: dwa, temperature: 0.5}", "dwa_t05"}}) {
+    auto w = mtl_test::make_weighting(yaml, 3);
+    EXPECT_TRUE(w->weights_ignore_step_losses());
+    expect_near(w->loss_weights({}, {}), {1, 1, 1}, 0, "epoch 0");
+    w->on_epoch_end({2.0, 1.0, 0.5});
+    expect_near(w->loss_weights({}, {}), {1, 1, 1}, 0, "epoch 1");
+    w->on_epoch_end({1.0, 0.9, 0.5});
+    expect_near(w->loss_weights({}, {}), ref[key], 1e-12, key);
+    // Resume: the epoch history is checkpoint state.
+    torch::serialize::OutputArchive out;
+    w->save(out);
+    std::ostringstream buf;
+    out.save_to(buf);
+    auto restored = mtl_test::make_weighting(yaml, 3);
+    torch::serialize::InputArchive in;
+    std::istringstream ibuf(buf.str());
+    in.load_from(ibuf);
+    restored->load(in);
+    expect_near(restored->loss_weights({}, {}), ref[key], 1e-12, key + " restored");
+  }
+  auto one = mtl_test::make_weighting("{method: dwa}", 1);
+  one->on_epoch_end({1.0});
+  one->on_epoch_end({0.5});
+  expect_near(one->loss_weights({}, {}), {1.0}, 1e-12, "one task");
+}
+
+TEST(LossWeighting, RlwDrawsSoftmaxWeightsFromTheStep) {
+  auto a = mtl_test::make_weighting("{method: rlw}", 3), b = mtl_test::make_weighting("{method: rlw}", 3), c = mtl_test::make_weighting("{method: rlw, seed: 7}", 3);
+  std::vector<double> mean(3, 0.0);
+  const int steps = 4000;
+  for (int step = 0; step < steps; ++step) {
+    auto w = a->loss_weights({}, {step, 0});
+    EXPECT_EQ(w, b->loss_weights({}, {step, 0}));  // same (seed, step) -> same weights
+    double sum = 0;
+    for (size_t t = 0; t < 3; ++t) {
+      EXPECT_GT(w[t], 0.0);
+      sum += w[t];
+      mean[t] += w[t] / steps;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+    if (step == 0) {
+      EXPECT_NE(w, a->loss_weights({}, {1, 0}));
+      EXPECT_NE(w, c->loss_weights({}, {0, 0}));
+    }
+  }
+  for (double m : mean) EXPECT_NEAR(m, 1.0 / 3, 0.01);  // exchangeable: each task 1/T on average
+}
+
+TEST(LossWeighting, BadOptionsAreRejectedWithTheKey) {
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: dwa, temperature: -1}", 2), "w.yaml", "weighting.temperature", "positive");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: dwa, temprature: 1}", 2), "w.yaml", "temprature");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: uw, init: 50}", 2), "w.yaml", "weighting.init", "[-20, 20]");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: rlw, seed: -3}", 2), "w.yaml", "weighting.seed", ">= 0");
+  std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
+  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+                       base + "engine: {mode: async}\nweighting: {method: uw}\n", "a.yaml")),
+                   "a.yaml", "weighting.method", "engine.mode sync");
+}
+
+// Every loss-based method trains MultiFashion with 1 and 2 threads to the same weights (same seed).
+TEST(LossWeighting, EveryMethodTrainsTheSameWithOneAndTwoThreads) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("lossw");
+  for (std::string method : {"gls", "uw", "dwa", "rlw"}) {
+    mtl::Experiment one = mtl_test::expect_same_training_with_one_and_two_threads(method, 3, 300, dir);
+    if (method == "uw")  // the log-variances were learned
+      EXPECT_FALSE(torch::allclose(one.weighting->parameters()[0], torch::full({2}, -0.5, torch::kDouble)));
+    if (method == "dwa") EXPECT_NE(one.weighting->last_weights()[0], 1.0);  // epoch 3 used the ratios
+  }
+}
