@@ -20,6 +20,11 @@ void register_builtin_weightings(Registry<WeightingFactory>& r) {
   r.add("nash_mtl", make_nash_mtl_weighting);
   r.add("upgrad", make_upgrad_weighting);
   r.add("dualproj", make_dualproj_weighting);
+  r.add("gradvac", make_gradvac_weighting);
+  r.add("graddrop", make_graddrop_weighting);
+  r.add("aligned_mtl", make_aligned_mtl_weighting);
+  r.add("config", make_config_weighting);
+  r.add("db_mtl", make_db_mtl_weighting);
 }
 }  // namespace
 

@@ -18,5 +18,13 @@ std::unique_ptr<Weighting> make_imtl_weighting(const ConfigNode& options, const 
 std::unique_ptr<Weighting> make_nash_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
 std::unique_ptr<Weighting> make_upgrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
 std::unique_ptr<Weighting> make_dualproj_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_gradvac_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_graddrop_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_aligned_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_config_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_db_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
+
+/// GradDrop's combination for a given uniform draw U [P] (exposed for tests).
+at::Tensor graddrop_combine(const at::Tensor& G, const at::Tensor& U, double leak);
 
 }  // namespace mtl

@@ -104,6 +104,76 @@ def box_dual(G, lower, reg_eps):
     return res.x @ G
 
 
+def gradvac_fixed(G, beta, steps):
+    T = len(G)
+    phi = np.zeros((T, T))
+    for _ in range(steps):
+        out = np.zeros(G.shape[1])
+        for i in range(T):
+            gi = G[i].copy()
+            for j in range(T):
+                ni, nj = np.linalg.norm(gi), np.linalg.norm(G[j])
+                if j == i or ni == 0 or nj == 0:
+                    continue
+                c = gi @ G[j] / (ni * nj)
+                if c < phi[i, j]:
+                    gi = gi + G[j] * ni * (phi[i, j] * np.sqrt(1 - c * c) - c * np.sqrt(1 - phi[i, j] ** 2)) / (
+                        nj * np.sqrt(1 - phi[i, j] ** 2))
+                phi[i, j] = (1 - beta) * phi[i, j] + beta * c
+            out += gi
+    return out
+
+
+def aligned(G):
+    M = G @ G.T
+    lam, V = np.linalg.eigh(M)
+    keep = lam > lam.max() * len(G) * np.finfo(np.float32).eps
+    lam, V = lam[keep], V[:, keep]
+    if len(lam) == 0:
+        return np.zeros(G.shape[1])
+    B = np.sqrt(lam.min()) * V @ np.diag(1 / np.sqrt(lam)) @ V.T
+    return B.sum(0) @ G
+
+
+def config(G):
+    live = [t for t in range(len(G)) if np.linalg.norm(G[t]) > 0]
+    if not live:
+        return np.zeros(G.shape[1])
+    U = G[live] / np.linalg.norm(G[live], axis=1)[:, None]
+    x = np.linalg.pinv(U) @ np.ones(len(live))
+    if np.linalg.norm(x) == 0:
+        return np.zeros(G.shape[1])
+    v = x / np.linalg.norm(x)
+    return (G @ v).sum() * v
+
+
+def db_mtl(G, L, steps, beta=0.9, beta_sigma=0.5):
+    h = np.zeros_like(G)
+    g = G / (L + 1e-8)[:, None]
+    for k in range(1, steps + 1):
+        h = g + beta / k ** beta_sigma * (h - g)
+    n = np.linalg.norm(h, axis=1)
+    return (n.max() / (n + 1e-8)) @ h
+
+
+def graddrop(G, U, leak):
+    s = np.abs(G).sum(0)
+    P = np.where(s > 0, 0.5 * (1 + G.sum(0) / np.where(s > 0, s, 1)), 0.5)
+    keep = ((P > U)[None, :] & (G > 0)) | ((P < U)[None, :] & (G < 0))
+    return ((leak + (1 - leak) * keep) * G).sum(0)
+
+
+for case, (G, L) in CASES.items():
+    row("gradvac_fixed_step1", case, gradvac_fixed(G, 0.01, 1))
+    row("gradvac_fixed_beta0.5_step3", case, gradvac_fixed(G, 0.5, 3))
+    row("aligned_mtl", case, aligned(G))
+    row("config", case, config(G))
+    row("db_mtl_step1", case, db_mtl(G, L, 1))
+    row("db_mtl_step3", case, db_mtl(G, L, 3))
+    U = np.linspace(0.05, 0.95, G.shape[1])  # the same fixed draw in the test
+    row("graddrop_leak0", case, graddrop(G, U, 0.0))
+    row("graddrop_leak0.3", case, graddrop(G, U, 0.3))
+
 for case, (G, L) in CASES.items():
     for norm in ["loss+", "none", "l2", "loss"]:
         row("mgda_" + norm, case, mgda(G, L, norm))

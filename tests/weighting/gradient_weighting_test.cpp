@@ -10,6 +10,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/engine/trainer.h"
+#include "mtl/weighting/methods.h"
 #include "mtl/weighting/weighting.h"
 #include "test_util.h"
 #include "weighting/weighting_test_util.h"
@@ -85,7 +86,7 @@ void check(const std::string& yaml, const std::string& key, double tol, const st
 
 }  // namespace
 
-TEST(GradientWeighting, ReferenceFixtureIsPresent) { EXPECT_EQ(reference().size(), 62u); }
+TEST(GradientWeighting, ReferenceFixtureIsPresent) { EXPECT_EQ(reference().size(), 102u); }
 
 TEST(GradientWeighting, MgdaMinNormPointForEveryNormalisation) {
   for (std::string norm : {"loss+", "none", "l2", "loss"})
@@ -138,6 +139,71 @@ TEST(GradientWeighting, UpGradAndDualProjProjectOntoTheDualCone) {
   }
 }
 
+// Stateful methods: the same inputs several steps in a row.
+void check_steps(const std::string& yaml, const std::string& key, int steps, double tol) {
+  Fixture ref = reference();
+  for (auto& [name, c] : cases()) {
+    auto w = mtl_test::make_weighting(yaml, static_cast<size_t>(c.G.size(0)));
+    at::Tensor got;
+    for (int s = 0; s < steps; ++s) got = w->combine(c.G, c.losses, {s, 0});
+    at::Tensor want = torch::tensor(ref.at(key + " " + name), torch::kDouble);
+    EXPECT_LE((got - want).abs().max().item<double>(), tol * std::max(1.0, want.abs().max().item<double>()))
+        << yaml << " step " << steps << " on '" << name << "'";
+  }
+}
+
+TEST(GradientWeighting, GradVacMovesTowardsTargetSimilarities) {
+  check("{method: gradvac, order: fixed}", "gradvac_fixed_step1", 1e-12);  // targets 0 at first: PCGrad
+  check("{method: gradvac, order: fixed}", "pcgrad_fixed", 1e-12);
+  check_steps("{method: gradvac, order: fixed, beta: 0.5}", "gradvac_fixed_beta0.5_step3", 3, 1e-12);
+  // Targets are checkpoint state.
+  auto c = cases()["conflict"];
+  auto a = mtl_test::make_weighting("{method: gradvac, order: fixed, beta: 0.5}", 3);
+  a->combine(c.G, c.losses, {0, 0});
+  torch::serialize::OutputArchive out;
+  a->save(out);
+  std::ostringstream buf;
+  out.save_to(buf);
+  auto b = mtl_test::make_weighting("{method: gradvac, order: fixed, beta: 0.5}", 3);
+  torch::serialize::InputArchive in;
+  std::istringstream ibuf(buf.str());
+  in.load_from(ibuf);
+  b->load(in);
+  EXPECT_TRUE(torch::equal(a->combine(c.G, c.losses, {1, 0}), b->combine(c.G, c.losses, {1, 0})));
+}
+
+TEST(GradientWeighting, AlignedMtlAndConfig) {
+  check("{method: aligned_mtl}", "aligned_mtl", 1e-9);
+  check("{method: config}", "config", 1e-9);
+  // ConFIG's direction has equal angles with all (non-zero, non-opposite) task gradients.
+  auto c = cases()["conflict"];
+  at::Tensor d = mtl_test::make_weighting("{method: config}", 3)->combine(c.G, c.losses, {});
+  at::Tensor cosines = c.G.mv(d) / c.G.norm(2, 1) / d.norm();
+  EXPECT_NEAR(cosines[0].item<double>(), cosines[1].item<double>(), 1e-10);
+  EXPECT_NEAR(cosines[0].item<double>(), cosines[2].item<double>(), 1e-10);
+  EXPECT_GT(cosines[0].item<double>(), 0);
+}
+
+TEST(GradientWeighting, DbMtlBalancesLogLossGradients) {
+  check("{method: db_mtl}", "db_mtl_step1", 1e-9);
+  check_steps("{method: db_mtl}", "db_mtl_step3", 3, 1e-9);
+}
+
+TEST(GradientWeighting, GradDropKeepsOneSignPerCoordinate) {
+  Fixture ref = reference();
+  for (auto& [name, c] : cases()) {
+    at::Tensor U = torch::linspace(0.05, 0.95, c.G.size(1), torch::kDouble);
+    for (auto [leak, key] : {std::pair<double, std::string>{0.0, "graddrop_leak0"}, {0.3, "graddrop_leak0.3"}}) {
+      at::Tensor want = torch::tensor(ref.at(key + " " + name), torch::kDouble);
+      EXPECT_LE((mtl::graddrop_combine(c.G, U, leak) - want).abs().max().item<double>(), 1e-12) << key << " " << name;
+    }
+  }
+  // The draw is a function of (seed, step).
+  auto c = cases()["conflict"];
+  auto a = mtl_test::make_weighting("{method: graddrop}", 3), b = mtl_test::make_weighting("{method: graddrop}", 3);
+  EXPECT_TRUE(torch::equal(a->combine(c.G, c.losses, {4, 0}), b->combine(c.G, c.losses, {4, 0})));
+}
+
 TEST(GradientWeighting, BadOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: cagrad, c: 1.5}", 2), "w.yaml", "weighting.c", "[0, 1)");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: cagrad, c: -0.1}", 2), "weighting.c", "[0, 1)");
@@ -146,6 +212,9 @@ TEST(GradientWeighting, BadOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: pcgrad, order: sorted}", 2), "weighting.order", "random");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: upgrad, reg_eps: -1}", 2), "weighting.reg_eps", ">= 0");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: pcgrd}", 2), "w.yaml", "pcgrad");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: gradvac, beta: 2}", 2), "weighting.beta", "[0.000000, 1.000000]");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: graddrop, leak: -0.5}", 2), "weighting.leak");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: db_mtl, beta: 1.5}", 2), "weighting.beta");
 }
 
 // Every gradient method trains MultiFashion with 1 and 2 threads to the same weights (same seed): the
@@ -153,6 +222,7 @@ TEST(GradientWeighting, BadOptionsAreRejectedWithTheKey) {
 TEST(GradientWeighting, EveryMethodTrainsTheSameWithOneAndTwoThreads) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("gradw");
-  for (std::string method : {"mgda", "pcgrad", "cagrad", "imtl", "nash_mtl", "upgrad", "dualproj"})
+  for (std::string method : {"mgda", "pcgrad", "cagrad", "imtl", "nash_mtl", "upgrad", "dualproj", "gradvac",
+                             "graddrop", "aligned_mtl", "config", "db_mtl"})
     mtl_test::expect_same_training_with_one_and_two_threads(method, 1, 200, dir);
 }
