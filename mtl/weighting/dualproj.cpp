@@ -7,8 +7,6 @@
 
 namespace mtl {
 
-at::Tensor regularised_gram(const at::Tensor& G, double reg_eps);  // upgrad.cpp
-
 namespace {
 class DualProjWeighting : public GradientWeighting {
  public:

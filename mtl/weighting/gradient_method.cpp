@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "mtl/core/random.h"
+
 namespace mtl {
 
 at::Tensor gram_matrix(const at::Tensor& G) {
@@ -118,6 +120,25 @@ at::Tensor minimize_on_simplex(const std::function<double(const at::Tensor&)>& f
     if (change < tol && it > 10) break;
   }
   return x;
+}
+
+at::Tensor regularised_gram(const at::Tensor& G, double reg_eps) {
+  at::Tensor M = gram_matrix(G);
+  const int64_t T = M.size(0);
+  double scale = M.diagonal().sum().item<double>() / static_cast<double>(T);
+  return M + (reg_eps * std::max(scale, 1e-300)) * at::eye(T, M.options());
+}
+
+std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step, uint64_t seed, bool random) {
+  std::vector<int64_t> order;
+  if (random) {
+    at::Generator gen = make_generator(seed, static_cast<uint64_t>(step), static_cast<uint64_t>(i) + 1);
+    at::Tensor perm = at::randperm(T, gen, at::TensorOptions().dtype(at::kLong));
+    order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + T);
+  } else {
+    for (int64_t j = 0; j < T; ++j) order.push_back(j);
+  }
+  return order;
 }
 
 at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w) {

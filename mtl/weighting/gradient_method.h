@@ -41,6 +41,13 @@ at::Tensor minimize_on_simplex(const std::function<double(const at::Tensor&)>& f
                                const std::function<at::Tensor(const at::Tensor&)>& grad, const at::Tensor& x0,
                                int max_iter = 5000, double tol = 1e-13);
 
+/// G G^T + reg_eps * (trace / T) * I: unique solutions for dependent gradients (UPGrad, DualProj).
+at::Tensor regularised_gram(const at::Tensor& G, double reg_eps);
+
+/// The order in which task i visits the other tasks (PCGrad, GradVac): a permutation of 0..T-1 drawn from
+/// (seed, step, i) when `random`, else 0..T-1.
+std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step, uint64_t seed, bool random);
+
 /// sum_t w_t G_t with w in float64, returned in G's dtype.
 at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w);
 

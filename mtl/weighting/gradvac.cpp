@@ -10,7 +10,6 @@
 #include <torch/serialize/archive.h>
 
 #include "mtl/config/config_node.h"
-#include "mtl/core/random.h"
 #include "mtl/weighting/gradient_method.h"
 #include "mtl/weighting/methods.h"
 
@@ -31,7 +30,7 @@ class GradVacWeighting : public GradientWeighting {
     auto phi = target_.accessor<double, 2>();
     for (int64_t i = 0; i < T; ++i) {
       at::Tensor gi = g[i].clone();
-      for (int64_t j : task_order(T, i, ctx.step)) {
+      for (int64_t j : task_order(T, i, ctx.step, seed_, random_order_)) {
         if (j == i) continue;
         double ni = gi.norm().item<double>(), nj = norms[j].item<double>();
         if (ni == 0 || nj == 0) continue;
@@ -58,18 +57,6 @@ class GradVacWeighting : public GradientWeighting {
   }
 
  private:
-  std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step) const {
-    std::vector<int64_t> order;
-    if (random_order_) {
-      at::Generator gen = make_generator(seed_, static_cast<uint64_t>(step), static_cast<uint64_t>(i) + 1);
-      at::Tensor perm = at::randperm(T, gen, at::TensorOptions().dtype(at::kLong));
-      order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + T);
-    } else {
-      for (int64_t j = 0; j < T; ++j) order.push_back(j);
-    }
-    return order;
-  }
-
   double beta_;
   bool random_order_;
   uint64_t seed_;

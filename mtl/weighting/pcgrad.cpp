@@ -5,7 +5,6 @@
 // task order (deterministic, for comparisons).
 //   weighting: {method: pcgrad, order: random, seed: 0}
 #include "mtl/config/config_node.h"
-#include "mtl/core/random.h"
 #include "mtl/weighting/gradient_method.h"
 #include "mtl/weighting/methods.h"
 
@@ -23,15 +22,7 @@ class PcGradWeighting : public GradientWeighting {
     at::Tensor out = at::zeros({g.size(1)}, g.options());
     for (int64_t i = 0; i < T; ++i) {
       at::Tensor gi = g[i].clone();
-      std::vector<int64_t> order;
-      if (random_order_) {
-        at::Generator gen = make_generator(seed_, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i) + 1);
-        at::Tensor perm = at::randperm(T, gen, at::TensorOptions().dtype(at::kLong));
-        order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + T);
-      } else {
-        for (int64_t j = 0; j < T; ++j) order.push_back(j);
-      }
-      for (int64_t j : order) {
+      for (int64_t j : task_order(T, i, ctx.step, seed_, random_order_)) {
         if (j == i) continue;
         double d = gi.dot(g[j]).item<double>();
         double n = sq[j].item<double>();

@@ -10,13 +10,6 @@
 
 namespace mtl {
 
-at::Tensor regularised_gram(const at::Tensor& G, double reg_eps) {
-  at::Tensor M = gram_matrix(G);
-  const int64_t T = M.size(0);
-  double scale = M.diagonal().sum().item<double>() / static_cast<double>(T);
-  return M + (reg_eps * std::max(scale, 1e-300)) * at::eye(T, M.options());
-}
-
 namespace {
 class UpGradWeighting : public GradientWeighting {
  public:

@@ -160,15 +160,7 @@ TEST(GradientWeighting, GradVacMovesTowardsTargetSimilarities) {
   auto c = cases()["conflict"];
   auto a = mtl_test::make_weighting("{method: gradvac, order: fixed, beta: 0.5}", 3);
   a->combine(c.G, c.losses, {0, 0});
-  torch::serialize::OutputArchive out;
-  a->save(out);
-  std::ostringstream buf;
-  out.save_to(buf);
-  auto b = mtl_test::make_weighting("{method: gradvac, order: fixed, beta: 0.5}", 3);
-  torch::serialize::InputArchive in;
-  std::istringstream ibuf(buf.str());
-  in.load_from(ibuf);
-  b->load(in);
+  auto b = mtl_test::restored_copy(*a, "{method: gradvac, order: fixed, beta: 0.5}", 3);
   EXPECT_TRUE(torch::equal(a->combine(c.G, c.losses, {1, 0}), b->combine(c.G, c.losses, {1, 0})));
 }
 

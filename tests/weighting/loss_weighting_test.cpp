@@ -65,15 +65,7 @@ TEST(LossWeighting, UncertaintyWeightsAndLogVarianceGradient) {
   std::vector<double> g(s.grad().data_ptr<double>(), s.grad().data_ptr<double>() + 3);
   expect_near(g, ref["uw_sgrad"], 1e-7, "d objective / d log-variance");
   // Checkpoint state: the learned log-variances.
-  torch::serialize::OutputArchive out;
-  w->save(out);
-  std::ostringstream buf;
-  out.save_to(buf);
-  auto restored = mtl_test::make_weighting("{method: uw}", 3);
-  torch::serialize::InputArchive in;
-  std::istringstream ibuf(buf.str());
-  in.load_from(ibuf);
-  restored->load(in);
+  auto restored = mtl_test::restored_copy(*w, "{method: uw}", 3);
   EXPECT_TRUE(torch::equal(restored->parameters()[0], s));
 }
 
@@ -89,15 +81,7 @@ TEST(LossWeighting, DwaFollowsTheLossRatiosOfTheLastTwoEpochs) {
     w->on_epoch_end({1.0, 0.9, 0.5});
     expect_near(w->loss_weights({}, {}), ref[key], 1e-12, key);
     // Resume: the epoch history is checkpoint state.
-    torch::serialize::OutputArchive out;
-    w->save(out);
-    std::ostringstream buf;
-    out.save_to(buf);
-    auto restored = mtl_test::make_weighting(yaml, 3);
-    torch::serialize::InputArchive in;
-    std::istringstream ibuf(buf.str());
-    in.load_from(ibuf);
-    restored->load(in);
+    auto restored = mtl_test::restored_copy(*w, yaml, 3);
     expect_near(restored->loss_weights({}, {}), ref[key], 1e-12, key + " restored");
   }
   auto one = mtl_test::make_weighting("{method: dwa}", 1);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "mtl/config/config_node.h"
@@ -25,6 +26,20 @@ inline std::unique_ptr<mtl::Weighting> make_weighting(const std::string& yaml, s
   auto w = mtl::weighting_registry().get(n.get<std::string>("method", "ew"), n.where("method"))(n, ctx);
   cfg.check_unused();
   return w;
+}
+
+/// A fresh `yaml` weighting that has loaded `w`'s checkpoint state (save -> bytes -> load).
+inline std::unique_ptr<mtl::Weighting> restored_copy(const mtl::Weighting& w, const std::string& yaml, size_t tasks) {
+  torch::serialize::OutputArchive out;
+  w.save(out);
+  std::ostringstream buf;
+  out.save_to(buf);
+  auto copy = make_weighting(yaml, tasks);
+  torch::serialize::InputArchive in;
+  std::istringstream ibuf(buf.str());
+  in.load_from(ibuf);
+  copy->load(in);
+  return copy;
 }
 
 /// Trains MultiFashion (LeNet, two tasks) with `method` at 1 and 2 threads and checks that the weights and
