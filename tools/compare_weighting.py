@@ -5,7 +5,7 @@
                                               [--out table.md] [--mtl build/mtl] [-- extra --set options]
 
 For each method it runs `mtl train configs/multi_fashion.yaml --set weighting={method: M}` in its own run
-directory and reads the run's metrics log: final per-task test accuracy, mean epoch seconds, and the time
+directory (a method may carry options: `stch:warmup_epochs=1:mu=0.5`) and reads the run's metrics log: final per-task test accuracy, mean epoch seconds, and the time
 per step relative to EW (the method's overhead; both measured in this invocation on this machine).
 Only the Python standard library is used.
 """
@@ -16,13 +16,25 @@ import subprocess
 import sys
 import tempfile
 
-METHODS = ["ew", "gls", "uw", "dwa", "rlw", "mgda", "pcgrad", "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl",
-           "aligned_mtl", "upgrad", "dualproj", "config", "db_mtl"]
+METHODS = ["ew", "gls", "uw", "dwa", "rlw", "famo", "stch:warmup_epochs=1", "gradnorm", "mgda", "mgda_ub", "pcgrad",
+           "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "upgrad", "dualproj", "config", "db_mtl"]
+
+
+def weighting_yaml(spec):
+    """'stch:warmup_epochs=1:mu=0.5' -> '{method: stch, warmup_epochs: 1, mu: 0.5}'."""
+    name, *options = spec.split(":")
+    parts = ["method: " + name]
+    for o in options:
+        key, _, value = o.partition("=")
+        if not value:
+            sys.exit("compare_weighting: expected key=value in method spec '%s', got '%s'" % (spec, o))
+        parts.append("%s: %s" % (key, value))
+    return "{" + ", ".join(parts) + "}"
 
 
 def run(args, method, workdir):
-    run_dir = os.path.join(workdir, method)
-    cmd = [args.mtl, "train", args.config, "--set", "weighting={method: %s}" % method,
+    run_dir = os.path.join(workdir, method.replace(":", "_").replace("=", "-"))
+    cmd = [args.mtl, "train", args.config, "--set", "weighting=" + weighting_yaml(method),
            "--set", "trainer.epochs=%d" % args.epochs, "--set", "trainer.threads=%d" % args.threads,
            "--set", "trainer.seed=%d" % args.seed, "--set", "trainer.run_dir=" + run_dir,
            "--set", "data.train_size=%d" % args.train_size, "--set", "data.test_size=%d" % args.test_size]

@@ -46,6 +46,19 @@ class SerialEngine : public GradientEngine {
     return r;
   }
 
+  std::vector<double> batch_losses(const Batch& batch, const StepContext&) override {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> saved;
+    for (const auto& b : model_->buffers()) saved.push_back(b.clone());
+    std::vector<at::Tensor> losses = task_losses(tasks_, model_->forward(batch.inputs).outputs, batch);
+    size_t k = 0;
+    for (auto& b : model_->buffers()) b.copy_(saved[k++]);
+    std::vector<double> out(tasks_.size(), 0.0);
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      if (losses[t].defined()) out[t] = losses[t].item<double>();
+    return out;
+  }
+
  private:
   MultiTaskModel model_;
   const std::vector<TaskSpec>& tasks_;

@@ -26,6 +26,10 @@ class GradientEngine {
   virtual ~GradientEngine() = default;
   /// Replaces the .grad of every trainable parameter with this batch's gradient.
   virtual StepResult compute_gradients(const Batch& batch, const StepContext& ctx) = 0;
+  /// Full-batch mean task losses of `batch` at the current parameters, without gradients (FAMO evaluates
+  /// the step's batch again after the update). Same dropout draws as compute_gradients at `ctx`; BatchNorm
+  /// running statistics are left untouched. Absent tasks give 0.
+  virtual std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) = 0;
 };
 
 /// Single-threaded engine (intra-op threads still apply).

@@ -64,6 +64,7 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
   o.eval_interval = non_negative<int64_t>(n, "eval_interval", o.eval_interval);
   o.checkpoint_interval = non_negative<int64_t>(n, "checkpoint_interval", o.checkpoint_interval);
   o.log_interval = positive<int64_t>(n, "log_interval", o.log_interval);
+  o.log_weights = n.get<bool>("log_weights", o.log_weights);
   o.deterministic = n.get<bool>("deterministic", o.deterministic);
   o.drop_last = n.get<bool>("drop_last", o.drop_last);
   return o;
@@ -185,6 +186,10 @@ Experiment build_experiment(const Config& config) {
     w.check(ex.weighting->needs() == GradientKind::kWeightedLoss, "method",
             "engine.mode async works with loss-based weighting methods only; '" + method +
                 "' needs per-task gradients (use engine.mode sync)");
+  if (ex.trainer.mode == "async")
+    w.check(!ex.weighting->needs_losses_after_step(), "method",
+            "engine.mode async does not re-evaluate batches after each update as '" + method +
+                "' needs (use engine.mode sync)");
   if (ex.trainer.mode == "async")
     w.check(ex.weighting->parameters().empty(), "method",
             "engine.mode async does not train a weighting method's own parameters; '" + method +

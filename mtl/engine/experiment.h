@@ -31,6 +31,7 @@ struct TrainerOptions {
   int64_t eval_interval = 1;        // epochs between evaluations on the test split (0 = only at the end)
   int64_t checkpoint_interval = 0;  // optimizer steps between checkpoints (0 = at the end of each epoch)
   int64_t log_interval = 50;        // optimizer steps between metrics-log lines
+  bool log_weights = true;          // a `weights` line (task weights and losses) after every step
   bool deterministic = true;
   bool drop_last = false;
   // engine section

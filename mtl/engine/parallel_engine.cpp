@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include "mtl/core/random.h"
 #include "mtl/core/threads.h"
@@ -46,6 +47,9 @@ struct WorkerState {
   std::vector<bool> present;             // per task: has labels in this shard
   std::vector<at::Tensor> grads;         // per trainable parameter (kWeightedLoss / head grads)
   at::Tensor task_rows;                  // [T, P] shared-parameter gradients (kSharedTaskGrads)
+  at::Tensor features;                   // shard's shared representation (kRepresentationGrads)
+  at::Tensor rep_rows;                   // [T, rows x D] gradients w.r.t. it (kRepresentationGrads)
+  at::Tensor rep_gram;                   // rep_rows rep_rows^T in float64
   double seconds = 0.0;                  // time spent on this step's shard
   double speed = 0.0;                    // smoothed examples/s (dynamic balance)
 };
@@ -106,11 +110,10 @@ class ParallelEngine : public GradientEngine {
     for (auto& w : workers_) w.model->train(model_->is_training());
 
     const bool per_task = weighting_.needs() == GradientKind::kSharedTaskGrads;
-    TORCH_CHECK(weighting_.needs() != GradientKind::kRepresentationGrads,
-                "gradients w.r.t. the shared representation are not supported by this engine yet");
+    const bool per_rep = weighting_.needs() == GradientKind::kRepresentationGrads;
     StepResult r;
     // Weights known before the forward pass: forward and backward of each shard in one pool run.
-    const bool fused = !per_task && weighting_.weights_ignore_step_losses();
+    const bool fused = !per_task && !per_rep && weighting_.weights_ignore_step_losses();
     if (fused) r.weights = weighting_.loss_weights({}, ctx);
 
     // Phase 1: forward and per-task losses of each shard.
@@ -128,6 +131,7 @@ class ParallelEngine : public GradientEngine {
       Batch shard = batch.slice(off[i], off[i + 1]);
       ModelOutput out = w.model->forward(shard.inputs);
       w.losses = task_losses(tasks_, out.outputs, shard);
+      if (per_rep) w.features = out.features;
       for (size_t t = 0; t < T; ++t)
         if (w.losses[t].defined()) {
           w.present[t] = true;
@@ -154,22 +158,92 @@ class ParallelEngine : public GradientEngine {
       }
       if (!objective.defined()) return;
       if (per_task) {
+        // One backward pass per task gives the task's trunk row and its head's gradient (scaled by w_t):
+        // T passes, no extra pass for the heads.
         std::vector<at::Tensor> wshared = w.model->shared_parameters();
+        std::unordered_map<const void*, size_t> index;
+        for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
+        w.grads.assign(wparams.size(), at::Tensor());
+        size_t last = 0;
+        for (size_t t = 0; t < T; ++t)
+          if (w.losses[t].defined()) last = t;
         std::vector<at::Tensor> rows;
         for (size_t t = 0; t < T; ++t) {
           if (!w.losses[t].defined()) {
             rows.push_back(at::zeros({numel(wshared)}, wshared[0].options()));
             continue;
           }
-          auto g = torch::autograd::grad({w.losses[t] * scale}, wshared, {}, /*retain_graph=*/true,
+          std::vector<at::Tensor> inputs = wshared;
+          std::vector<at::Tensor> head = w.model->head_parameters(t);
+          inputs.insert(inputs.end(), head.begin(), head.end());
+          auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/t != last,
                                          /*create_graph=*/false, /*allow_unused=*/true);
-          rows.push_back(flatten(g, wshared));
+          rows.push_back(flatten(std::vector<at::Tensor>(g.begin(), g.begin() + wshared.size()), wshared));
+          for (size_t j = 0; j < head.size(); ++j) {
+            at::Tensor hg = g[wshared.size() + j];
+            if (hg.defined()) w.grads[index.at(head[j].unsafeGetTensorImpl())] = hg * r.weights[t];
+          }
         }
         w.task_rows = at::stack(rows);
+      } else {
+        w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                        /*allow_unused=*/true);
       }
-      w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
-                                      /*allow_unused=*/true);
       w.losses.clear();  // frees the graph
+      w.seconds += seconds_since(start);
+    };
+
+    // MGDA-UB, phase 2: per task, one backward pass through its head gives dL_t/dZ for this shard's rows
+    // and the head's own gradient; the shard's T x T Gram matrix of the Z-gradients is kept.
+    auto representation = [&](int i) {
+      WorkerState& w = workers_[i];
+      auto start = std::chrono::steady_clock::now();
+      w.grads.clear();
+      w.rep_rows = w.rep_gram = at::Tensor();
+      if (off[i + 1] == off[i] || !w.features.defined() || !w.features.requires_grad()) return;
+      torch::AutoGradMode grad_mode(true);
+      const double scale = double(off[i + 1] - off[i]) / B;
+      std::vector<at::Tensor> wparams = trainable(w.model);
+      std::unordered_map<const void*, size_t> index;
+      for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
+      w.grads.assign(wparams.size(), at::Tensor());
+      std::vector<at::Tensor> rows;
+      for (size_t t = 0; t < T; ++t) {
+        if (!w.losses[t].defined()) {
+          rows.push_back(at::zeros({w.features.numel()}, w.features.options()));
+          continue;
+        }
+        std::vector<at::Tensor> inputs{w.features};
+        std::vector<at::Tensor> head = w.model->head_parameters(t);
+        inputs.insert(inputs.end(), head.begin(), head.end());
+        auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/true,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+        rows.push_back(g[0].defined() ? g[0].reshape(-1) : at::zeros({w.features.numel()}, w.features.options()));
+        for (size_t j = 0; j < head.size(); ++j) w.grads[index.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
+      }
+      w.rep_rows = at::stack(rows);
+      at::Tensor d = w.rep_rows.to(at::kDouble);
+      w.rep_gram = d.mm(d.t());
+      w.seconds += seconds_since(start);
+    };
+    // MGDA-UB, phase 3: one backward pass through the trunk with dZ = sum_t a_t dL_t/dZ.
+    auto trunk_backward = [&](int i) {
+      WorkerState& w = workers_[i];
+      auto start = std::chrono::steady_clock::now();
+      if (w.rep_rows.defined()) {
+        torch::AutoGradMode grad_mode(true);
+        std::vector<at::Tensor> wparams = trainable(w.model);
+        std::unordered_map<const void*, size_t> index;
+        for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
+        at::Tensor a = at::tensor(r.weights, at::kDouble).to(w.rep_rows.scalar_type());
+        at::Tensor dz = a.unsqueeze(0).mm(w.rep_rows).view(w.features.sizes());
+        std::vector<at::Tensor> shared = w.model->shared_parameters();
+        auto g = torch::autograd::grad({w.features}, shared, {dz}, /*retain_graph=*/false, /*create_graph=*/false,
+                                       /*allow_unused=*/true);
+        for (size_t k = 0; k < shared.size(); ++k) w.grads[index.at(shared[k].unsafeGetTensorImpl())] = g[k];
+      }
+      w.losses.clear();
+      w.features = w.rep_rows = at::Tensor();
       w.seconds += seconds_since(start);
     };
 
@@ -189,10 +263,22 @@ class ParallelEngine : public GradientEngine {
           r.present[t] = true;
           r.losses[t] += workers_[i].loss_values[t] * double(off[i + 1] - off[i]) / B;
         }
-    if (!fused) r.weights = weighting_.loss_weights(r.losses, ctx);
+    if (per_rep) {
+      pool_.run(representation);
+      at::Tensor gram = at::zeros({static_cast<int64_t>(T), static_cast<int64_t>(T)}, at::kDouble);
+      for (int i = 0; i < n; ++i)  // fixed order
+        if (workers_[i].rep_gram.defined()) gram += workers_[i].rep_gram;
+      r.weights = weighting_.representation_weights(gram, r.losses, ctx);
+    } else if (!fused) {
+      r.weights = weighting_.loss_weights(r.losses, ctx);
+    }
     for (size_t t = 0; t < T; ++t)
       if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
-    if (!fused) pool_.run(backward);
+    if (per_rep) {
+      pool_.run(trunk_backward);
+    } else if (!fused) {
+      pool_.run(backward);
+    }
     for (int i = 0; i < n; ++i) {
       WorkerState& w = workers_[i];
       if (w.seconds <= 0 || off[i + 1] == off[i]) continue;
@@ -242,6 +328,37 @@ class ParallelEngine : public GradientEngine {
     }
     average_buffers();
     return r;
+  }
+
+  std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) override {
+    const int n = options_.threads;
+    const size_t T = tasks_.size();
+    std::vector<int64_t> off = shard_offsets(batch.size, n);
+    const double B = static_cast<double>(batch.size);
+    // Evaluation must not move BatchNorm running statistics: keep and restore every worker's buffers.
+    std::vector<std::vector<at::Tensor>> saved(n);
+    for (int i = 0; i < n; ++i)
+      for (const auto& b : workers_[i].model->buffers()) saved[i].push_back(b.clone());
+    std::vector<std::vector<double>> values(n, std::vector<double>(T, 0.0));
+    for (auto& w : workers_) w.model->train(model_->is_training());
+    pool_.run([&](int i) {
+      if (off[i + 1] == off[i]) return;
+      at::NoGradGuard no_grad;
+      ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
+      Batch shard = batch.slice(off[i], off[i + 1]);
+      std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs).outputs, shard);
+      for (size_t t = 0; t < T; ++t)
+        if (losses[t].defined()) values[i][t] = losses[t].item<double>() * double(off[i + 1] - off[i]) / B;
+    });
+    for (int i = 0; i < n; ++i) {
+      size_t k = 0;
+      at::NoGradGuard no_grad;
+      for (auto& b : workers_[i].model->buffers()) b.copy_(saved[i][k++]);
+    }
+    std::vector<double> out(T, 0.0);
+    for (int i = 0; i < n; ++i)  // fixed order
+      for (size_t t = 0; t < T; ++t) out[t] += values[i][t];
+    return out;
   }
 
  private:

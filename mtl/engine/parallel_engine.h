@@ -12,7 +12,11 @@
 //                     handed to loss_weights(); phase 2 backpropagates sum_t w_t L_t per shard.
 //   kSharedTaskGrads  phase 2 computes one gradient row per task for the shared (trunk) parameters;
 //                     rows are reduced into a T x P matrix and combine() makes the trunk gradient. Head
-//                     gradients are those of sum_t w_t L_t.
+//                     gradients are those of sum_t w_t L_t, taken in the same T backward passes.
+//   kRepresentationGrads phase 2 takes, per task, the gradient w.r.t. the shard's shared representation Z
+//                     (and the head's own gradient) in one pass through the head; the shards' T x T Gram
+//                     matrices add up to the full batch's, which representation_weights() turns into
+//                     weights a; phase 3 backpropagates sum_t a_t dL_t/dZ through the trunk once.
 // Modules with buffers written in forward (BatchNorm running statistics) get one replica per worker
 // whose parameters alias the shared ones; after each step the replicas' buffers are averaged into the
 // model and copied back (running statistics = mean over shards). Training-mode BatchNorm therefore

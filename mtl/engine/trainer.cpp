@@ -92,6 +92,12 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
                     ex.config.resolved_yaml());
 
 
+  {
+    std::vector<SharedParameter> shared;
+    for (const auto& kv : ex.model->backbone()->named_parameters())
+      if (kv.value().requires_grad()) shared.push_back({"backbone." + kv.key(), kv.value().numel()});
+    ex.weighting->set_shared_parameters(shared);
+  }
   std::vector<at::Tensor> params = ex.model->parameters();
   for (auto& p : ex.weighting->parameters()) params.push_back(p);
   std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(ex.optimizer, params);
@@ -154,6 +160,14 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
         throw Error(ex.config.file(), "training diverged: the loss is " + std::to_string(r.total_loss) +
                                           " at step " + std::to_string(pos.step) +
                                           " (lower optimizer.lr or check the data)");
+      if (tr.log_weights) {
+        MetricValues v;
+        for (size_t t = 0; t < T; ++t) {
+          v.emplace_back(ex.tasks[t].name + "/weight", r.weights[t]);
+          if (r.present[t]) v.emplace_back(ex.tasks[t].name + "/loss", r.losses[t]);
+        }
+        log.write("weights", pos.step, pos.epoch, v);
+      }
       if (pos.step % tr.log_interval == 0 || pos.step == 1) {
         MetricValues v{{"lr", lr}, {"total_loss", r.total_loss}};
         for (size_t t = 0; t < T; ++t) {
@@ -184,6 +198,8 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
         set_learning_rate(*optimizer, lr);
         StepResult r = engine->compute_gradients(batch, ctx);
         optimizer->step();
+        if (ex.weighting->needs_losses_after_step())
+          ex.weighting->after_step(engine->batch_losses(batch, ctx), ctx);
         after_step(batch, r, lr);
       }
     }

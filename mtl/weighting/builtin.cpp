@@ -13,7 +13,11 @@ void register_builtin_weightings(Registry<WeightingFactory>& r) {
   r.add("uw", make_uncertainty_weighting);
   r.add("dwa", make_dwa_weighting);
   r.add("rlw", make_rlw_weighting);
+  r.add("famo", make_famo_weighting);
+  r.add("stch", make_stch_weighting);
+  r.add("gradnorm", make_gradnorm_weighting);
   r.add("mgda", make_mgda_weighting);
+  r.add("mgda_ub", make_mgda_ub_weighting);
   r.add("pcgrad", make_pcgrad_weighting);
   r.add("cagrad", make_cagrad_weighting);
   r.add("imtl", make_imtl_weighting);

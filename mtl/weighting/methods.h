@@ -2,6 +2,10 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/serialize/input-archive.h>
 
 #include "mtl/weighting/weighting.h"
 
@@ -23,6 +27,17 @@ std::unique_ptr<Weighting> make_graddrop_weighting(const ConfigNode& options, co
 std::unique_ptr<Weighting> make_aligned_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
 std::unique_ptr<Weighting> make_config_weighting(const ConfigNode& options, const WeightingContext& ctx);
 std::unique_ptr<Weighting> make_db_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_mgda_ub_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_famo_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_stch_weighting(const ConfigNode& options, const WeightingContext& ctx);
+std::unique_ptr<Weighting> make_gradnorm_weighting(const ConfigNode& options, const WeightingContext& ctx);
+
+/// Checkpoint state: `key` as a float64 vector of `size` values (error naming the method and key otherwise).
+std::vector<double> read_state_vector(torch::serialize::InputArchive& archive, const std::string& key, int64_t size,
+                                      const std::string& method);
+/// Checkpoint state: `key` copied into the learned parameter `param` (same size), without recording gradients.
+void load_learned(torch::serialize::InputArchive& archive, const std::string& key, at::Tensor& param,
+                  const std::string& method);
 
 /// GradDrop's combination for a given uniform draw U [P] (exposed for tests).
 at::Tensor graddrop_combine(const at::Tensor& G, const at::Tensor& U, double leak);

@@ -35,14 +35,7 @@ class UncertaintyWeighting : public Weighting {
   }
   std::vector<at::Tensor> parameters() override { return {log_var_}; }
   void save(torch::serialize::OutputArchive& a) const override { a.write("log_var", log_var_.detach()); }
-  void load(torch::serialize::InputArchive& a) override {
-    at::Tensor v;
-    a.read("log_var", v);
-    TORCH_CHECK(v.numel() == log_var_.numel(), "checkpoint has ", v.numel(), " uncertainty log-variances, the config ",
-                log_var_.numel(), " tasks");
-    at::NoGradGuard no_grad;
-    log_var_.copy_(v);
-  }
+  void load(torch::serialize::InputArchive& a) override { load_learned(a, "log_var", log_var_, "uw"); }
 
  private:
   at::Tensor log_var_;

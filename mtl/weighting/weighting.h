@@ -8,7 +8,10 @@
 //                       of shards or threads.
 //   kSharedTaskGrads    gradient-based methods (PCGrad, MGDA, ...). The engine reduces a T x P matrix of
 //                       per-task gradients of the shared (trunk) parameters and calls combine().
-//   kRepresentationGrads per-task gradients w.r.t. the shared representation (MGDA-UB).
+//   kRepresentationGrads MGDA-UB: the engine reduces the T x T Gram matrix of the per-task gradients
+//                       w.r.t. the shared representation (the trunk's output for the whole batch; shard
+//                       Grams add up to it exactly), calls representation_weights(), and backpropagates
+//                       sum_t a_t dL_t/dZ through the trunk; each head gets its own task's gradient.
 // A strategy never sees threads, shards or processes.
 #pragma once
 
@@ -27,6 +30,12 @@ namespace mtl {
 class ConfigNode;
 
 enum class GradientKind { kWeightedLoss, kSharedTaskGrads, kRepresentationGrads };
+
+/// One trainable shared (trunk) parameter, in the order of the columns of the engine's T x P matrix.
+struct SharedParameter {
+  std::string name;  // e.g. "backbone.fc2.weight"
+  int64_t numel = 0;
+};
 
 struct StepContext {
   int64_t step = 0;   // optimizer steps taken before this one
@@ -49,6 +58,19 @@ class Weighting {
   /// Gradient-based methods: per-task shared gradients [T, P] -> one shared gradient [P].
   virtual at::Tensor combine(const at::Tensor& task_grads, const std::vector<double>& losses,
                              const StepContext& ctx);
+
+  /// MGDA-UB (needs() == kRepresentationGrads): task weights from the Gram matrix [T, T] (float64) of the
+  /// per-task gradients w.r.t. the shared representation.
+  virtual std::vector<double> representation_weights(const at::Tensor& gram, const std::vector<double>& losses,
+                                                     const StepContext& ctx);
+
+  /// Called once before training with the trunk's trainable parameters (GradNorm's "last shared layer").
+  virtual void set_shared_parameters(const std::vector<SharedParameter>& shared) {}
+
+  /// FAMO: true when the strategy needs the full-batch task losses of the same batch *after* the optimizer
+  /// step; the trainer then runs one extra forward pass (no gradients) and calls after_step().
+  virtual bool needs_losses_after_step() const { return false; }
+  virtual void after_step(const std::vector<double>& losses_after, const StepContext& ctx) {}
 
   /// Learnable parameters of the strategy itself (e.g. log-variances); optimised with the model.
   virtual std::vector<at::Tensor> parameters() { return {}; }

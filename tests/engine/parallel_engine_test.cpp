@@ -44,6 +44,26 @@ class LossProportional : public mtl::Weighting {
   }
 };
 
+// A representation-gradient strategy for tests (the MGDA-UB path): keeps the Gram matrix and returns
+// weights that depend on it, w_t = M_tt / trace(M).
+class RecordingGram : public mtl::Weighting {
+ public:
+  mtl::GradientKind needs() const override { return mtl::GradientKind::kRepresentationGrads; }
+  std::vector<double> loss_weights(const std::vector<double>&, const mtl::StepContext&) override {
+    ADD_FAILURE() << "loss_weights called on the representation path";
+    return {};
+  }
+  std::vector<double> representation_weights(const at::Tensor& gram, const std::vector<double>&,
+                                             const mtl::StepContext&) override {
+    last_gram = gram.clone();
+    std::vector<double> w;
+    double trace = gram.trace().item<double>();
+    for (int64_t t = 0; t < gram.size(0); ++t) w.push_back(gram[t][t].item<double>() / trace);
+    return w;
+  }
+  at::Tensor last_gram;
+};
+
 // Two class tasks and one real-valued task on random images; `backbone` is a YAML component.
 mtl::Experiment make(const std::string& backbone) {
   std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: " + backbone + "}\n" +
@@ -170,6 +190,82 @@ TEST(ParallelEngine, PerTaskTrunkGradientsMatchFullBatch) {
       pos += p.numel();
     }
   }
+}
+
+// MGDA-UB path: the reduced Gram matrix of dL_t/dZ equals the full batch's, the trunk gets the gradient of
+// sum_t a_t L_t and each head its own task's gradient (float64: to rounding).
+TEST(ParallelEngine, RepresentationGradientsMatchFullBatch) {
+  for (std::string bb : {"lenet", "{type: resnet, channels: [4, 8], norm: batch}"}) {
+    mtl::Experiment ex = make(bb);
+    ex.model->to(at::kDouble);
+    ex.model->eval();  // BatchNorm: batch statistics are per shard in training mode
+    mtl::Batch batch = random_batch(11);
+    batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
+    auto out = ex.model->forward(batch.inputs);
+    auto losses = mtl::task_losses(ex.tasks, out.outputs, batch);
+    std::vector<at::Tensor> rows;
+    for (auto& l : losses) rows.push_back(torch::autograd::grad({l}, {out.features}, {}, true)[0].reshape(-1));
+    at::Tensor R = at::stack(rows);
+    at::Tensor gram_ref = R.mm(R.t());
+    std::vector<double> a{gram_ref[0][0].item<double>() / gram_ref.trace().item<double>(),
+                          gram_ref[1][1].item<double>() / gram_ref.trace().item<double>()};
+    std::vector<at::Tensor> want;
+    auto trunk = torch::autograd::grad({losses[0] * a[0] + losses[1] * a[1]}, ex.model->shared_parameters(), {}, true);
+    want.insert(want.end(), trunk.begin(), trunk.end());
+    for (size_t t = 0; t < 2; ++t) {
+      auto head = torch::autograd::grad({losses[t]}, ex.model->head_parameters(t), {}, true);
+      want.insert(want.end(), head.begin(), head.end());
+    }
+    auto make_replica = [&] {
+      mtl::MultiTaskModel m = ex.make_model();
+      m->to(at::kDouble);
+      return m;
+    };
+    for (int threads : {1, 2, 3}) {
+      RecordingGram rec;
+      auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, rec, {threads, 1, 0}, make_replica);
+      auto r = engine->compute_gradients(batch, {});
+      std::string what = bb + " threads " + std::to_string(threads);
+      ASSERT_TRUE(rec.last_gram.defined()) << what;
+      EXPECT_LE((rec.last_gram - gram_ref).abs().max().item<double>(), 1e-10 * gram_ref.abs().max().item<double>())
+          << what;
+      for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.weights[t], a[t], 1e-10) << what;
+      expect_close(grads_of(ex.model), want, what, 1e-10);
+    }
+  }
+}
+
+// FAMO's second look at the batch: the reduced no-grad losses equal the full-batch losses, and BatchNorm
+// running statistics do not move.
+TEST(ParallelEngine, BatchLossesAreFullBatchLossesAndLeaveBuffersAlone) {
+  mtl::Experiment ex = make("{type: resnet, channels: [4, 8], norm: batch}");
+  ex.model->to(at::kDouble);
+  mtl::Batch batch = random_batch(11);
+  batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
+  ex.model->eval();  // reference in eval mode: no per-shard batch statistics
+  auto out = ex.model->forward(batch.inputs);
+  auto ref = mtl::task_losses(ex.tasks, out.outputs, batch);
+  std::vector<at::Tensor> before;
+  for (auto& b : ex.model->buffers()) before.push_back(b.clone());
+  auto make_replica = [&] {
+    mtl::MultiTaskModel m = ex.make_model();
+    m->to(at::kDouble);
+    return m;
+  };
+  for (int threads : {1, 2, 3}) {
+    auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {threads, 1, 0}, make_replica);
+    auto got = engine->batch_losses(batch, {});
+    for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(got[t], ref[t].item<double>(), 1e-12) << "threads " << threads;
+  }
+  auto serial = mtl::make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+  auto got = serial->batch_losses(batch, {});
+  for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(got[t], ref[t].item<double>(), 1e-12) << "serial";
+  // Training mode: the forward pass would update running statistics; batch_losses restores them.
+  ex.model->train();
+  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {2, 1, 0}, make_replica);
+  engine->batch_losses(batch, {});
+  size_t k = 0;
+  for (auto& b : ex.model->buffers()) EXPECT_TRUE(torch::equal(b, before[k++]));
 }
 
 TEST(ParallelEngine, WorkerExceptionSurfacesAndTheEngineStaysUsable) {

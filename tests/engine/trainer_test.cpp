@@ -56,6 +56,13 @@ TEST(Trainer, LearnsMultiFashionFarAboveChance) {
   std::string log = mtl_test::read_file(dir.file("run/metrics.jsonl"));
   EXPECT_NE(log.find("\"event\":\"eval\""), std::string::npos);
   EXPECT_NE(log.find("\"left/accuracy\""), std::string::npos);
+  // The task weights are logged after every step (trainer.log_weights, default true).
+  size_t weight_lines = 0;
+  for (size_t at = log.find("\"event\":\"weights\""); at != std::string::npos;
+       at = log.find("\"event\":\"weights\"", at + 1))
+    ++weight_lines;
+  EXPECT_EQ(static_cast<int64_t>(weight_lines), s.steps);
+  EXPECT_NE(log.find("\"right/weight\":1.0,\"right/loss\":"), std::string::npos);
   // The saved resolved config builds the same experiment again.
   mtl::Experiment again = mtl::build_experiment(mtl::Config::load(dir.file("run/config.yaml")));
   EXPECT_EQ(again.trainer.batch_size, 32);

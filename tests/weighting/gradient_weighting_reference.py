@@ -188,3 +188,20 @@ for case, (G, L) in CASES.items():
         row("dualproj_reg0", case, project_to_dual_cone(G, G.mean(0)))
     row("upgrad", case, np.mean([box_dual(G, np.eye(T)[i], 1e-4) for i in range(T)], axis=0))
     row("dualproj", case, box_dual(G, np.ones(T) / T, 1e-4))
+
+# GradNorm on the conflict case: L(0) and w given; dL_grad/dw by central differences of
+# sum_t |w_t |g_t^W| - target_t| with the target mean_t(w_t |g_t^W|) r_t^alpha held constant.
+# W = all columns, or the last layer = columns 2..4 (the test's layout: a.weight 2, b.weight 2, b.bias 1).
+G, L = CASES["conflict"]
+L0 = np.array([1.5, 2.0, 1.0])
+w0 = np.array([1.2, 0.5, 1.3])
+for layer, cols in [("all", slice(0, 5)), ("last", slice(2, 5))]:
+    for alpha in [1.5, 0.12]:
+        n = np.linalg.norm(G[:, cols], axis=1)
+        ratio = (L / L0) / np.mean(L / L0)
+        target = np.mean(w0 * n) * ratio ** alpha
+        h = 1e-7
+        grad = [(np.sum(np.abs((w0 + h * e) * n - target)) - np.sum(np.abs((w0 - h * e) * n - target))) / (2 * h)
+                for e in np.eye(3)]
+        row(f"gradnorm_wgrad_{layer}_{alpha}", "conflict", grad)
+row("gradnorm", "conflict", w0 @ G)

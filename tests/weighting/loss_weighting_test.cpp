@@ -37,7 +37,7 @@ void expect_near(const std::vector<double>& got, const std::vector<double>& want
 
 }  // namespace
 
-TEST(LossWeighting, ReferenceFixtureIsPresent) { EXPECT_EQ(reference().size(), 7u); }
+TEST(LossWeighting, ReferenceFixtureIsPresent) { EXPECT_EQ(reference().size(), 15u); }
 
 TEST(LossWeighting, GlsIsTheGradientOfTheGeometricMean) {
   auto ref = reference();
@@ -123,11 +123,82 @@ TEST(LossWeighting, BadOptionsAreRejectedWithTheKey) {
                    "a.yaml", "weighting.method", "engine.mode sync");
 }
 
+TEST(LossWeighting, ImtlLossPartLearnsLossScales) {
+  auto ref = reference();
+  auto w = mtl_test::make_weighting("{method: imtl, part: loss}", 3);
+  EXPECT_EQ(w->needs(), mtl::GradientKind::kWeightedLoss);
+  ASSERT_EQ(w->parameters().size(), 1u);
+  at::Tensor s = w->parameters()[0];
+  EXPECT_TRUE(torch::equal(s, torch::zeros({3}, torch::kDouble)));  // the paper's start: scales e^0 = 1
+  {
+    torch::NoGradGuard no_grad;
+    s.copy_(torch::tensor({0.0, 0.3, -1.0}, torch::kDouble));
+  }
+  expect_near(w->loss_weights({1.2, 0.4, 0.05}, {}), ref["imtl_l_weights"], 1e-7, "weights");
+  std::vector<double> g(s.grad().data_ptr<double>(), s.grad().data_ptr<double>() + 3);
+  expect_near(g, ref["imtl_l_sgrad"], 1e-7, "d objective / d scale");
+  auto restored = mtl_test::restored_copy(*w, "{method: imtl, part: loss}", 3);
+  EXPECT_TRUE(torch::equal(restored->parameters()[0], s));
+  EXPECT_TRUE(mtl_test::make_weighting("{method: imtl, part: gradient}", 3)->parameters().empty());
+}
+
+TEST(LossWeighting, StchWarmsUpThenSmoothsTheMaxOfNadirNormalisedLosses) {
+  auto ref = reference();
+  for (auto [yaml, key] : {std::pair<std::string, std::string>{"{method: stch, warmup_epochs: 1}", "stch_mu1"},
+                          {"{method: stch, warmup_epochs: 1, mu: 0.1}", "stch_mu0.1"}}) {
+    auto w = mtl_test::make_weighting(yaml, 3);
+    expect_near(w->loss_weights({2.0, 0.5, 1.0}, {0, 0}), ref["stch_warmup"], 1e-7, "epoch 0: log losses");
+    // Epoch 1 (= warmup_epochs): still log losses; its losses are averaged into the nadir vector.
+    expect_near(w->loss_weights({2.0, 0.5, 1.0}, {3, 1}), ref["stch_warmup"], 1e-7, "warm-up epoch");
+    w->loss_weights({1.5, 0.4, 0.9}, {4, 1});
+    auto restored = mtl_test::restored_copy(*w, yaml, 3);  // nadir state survives a checkpoint
+    for (auto* m : {w.get(), restored.get()})
+      expect_near(m->loss_weights({1.2, 0.35, 1.1}, {6, 2}), ref[key], 1e-6, key);
+  }
+  // Default: LibMTL's mu 1 and 4 warm-up epochs (epoch 4 still log losses).
+  auto d = mtl_test::make_weighting("{method: stch}", 2);
+  expect_near(d->loss_weights({2.0, 0.5}, {0, 4}), {0.5, 2.0}, 1e-12, "default warm-up");
+}
+
+TEST(LossWeighting, FamoMatchesTorchAdamOnItsTaskLogits) {
+  auto ref = reference();
+  auto w = mtl_test::make_weighting("{method: famo}", 3);
+  EXPECT_TRUE(w->needs_losses_after_step());
+  EXPECT_TRUE(w->parameters().empty());  // the logits have their own Adam, not the model's optimizer
+  std::vector<std::vector<double>> before{{2.0, 0.5, 1.0}, {1.6, 0.45, 0.95}, {1.3, 0.44, 0.7}};
+  std::vector<std::vector<double>> after{{1.6, 0.45, 0.95}, {1.3, 0.44, 0.7}, {1.1, 0.43, 0.6}};
+  std::unique_ptr<mtl::Weighting> restored;
+  for (size_t k = 0; k < 3; ++k) {
+    std::string key = "famo_step" + std::to_string(k);
+    auto got = w->loss_weights(before[k], {int64_t(k), 0});
+    expect_near(got, ref[key], 1e-9, key);
+    if (restored) expect_near(restored->loss_weights(before[k], {int64_t(k), 0}), ref[key], 1e-9, key + " restored");
+    double sum = 0;
+    for (double x : got) sum += x;
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+    w->after_step(after[k], {int64_t(k), 0});
+    if (restored) restored->after_step(after[k], {int64_t(k), 0});
+    if (k == 0) restored = mtl_test::restored_copy(*w, "{method: famo}", 3);  // logits + Adam moments
+  }
+}
+
+TEST(LossWeighting, NewMethodOptionsAreRejectedWithTheKey) {
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: famo, lr: 0}", 2), "w.yaml", "weighting.lr", "positive");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: famo, gamma: -1}", 2), "weighting.gamma", ">= 0");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: stch, mu: 0}", 2), "weighting.mu", "positive");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: stch, warmup_epochs: -2}", 2), "weighting.warmup_epochs", ">= 0");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: imtl, part: half}", 2), "weighting.part", "gradient");
+  std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
+  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+                       base + "engine: {mode: async}\nweighting: {method: famo}\n", "a.yaml")),
+                   "a.yaml", "weighting.method", "engine.mode sync");
+}
+
 // Every loss-based method trains MultiFashion with 1 and 2 threads to the same weights (same seed).
 TEST(LossWeighting, EveryMethodTrainsTheSameWithOneAndTwoThreads) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("lossw");
-  for (std::string method : {"gls", "uw", "dwa", "rlw"}) {
+  for (std::string method : {"gls", "uw", "dwa", "rlw", "famo", "stch, warmup_epochs: 1", "imtl, part: loss"}) {
     mtl::Experiment one = mtl_test::expect_same_training_with_one_and_two_threads(method, 3, 300, dir);
     if (method == "uw")  // the log-variances were learned
       EXPECT_FALSE(torch::allclose(one.weighting->parameters()[0], torch::full({2}, -0.5, torch::kDouble)));

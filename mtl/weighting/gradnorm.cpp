@@ -1,0 +1,102 @@
+// GradNorm (Chen et al., ICML 2018): learned task weights w (start at 1) that equalise the tasks' gradient
+// norms on a chosen set W of shared weights, pushed towards each task's relative training rate:
+//   G_t = w_t |grad_W L_t|,  G = mean_t G_t,  r_t = (L_t / L_t(0)) / mean_s (L_s / L_s(0)),
+//   L_grad = sum_t |G_t - G r_t^alpha|   (the target G r_t^alpha held constant, as in the paper),
+// so dL_grad/dw_t = sign(G_t - target_t) |grad_W L_t|. The optimizer updates w with the model; before each
+// step w is renormalised to sum to T (clamped at 1e-6 first). The model's gradient is that of
+// sum_t w_t L_t (shared and heads). L_t(0) are the full-batch losses of the first step.
+//   weighting: {method: gradnorm, alpha: 1.5, layer: last}
+//   layer: last  W = the last shared layer (the trunk's last module with parameters; the paper's choice)
+//          all   W = every trainable shared parameter (LibMTL's choice)
+// The norms come from the engine's full-batch T x P gradient matrix, so every thread count gives the same
+// weights. w and L(0) are checkpoint state.
+#include <cmath>
+
+#include <torch/serialize/archive.h>
+
+#include "mtl/config/config_node.h"
+#include "mtl/weighting/gradient_method.h"
+#include "mtl/weighting/methods.h"
+
+namespace mtl {
+
+namespace {
+class GradNormWeighting : public GradientWeighting {
+ public:
+  GradNormWeighting(size_t tasks, double alpha, std::string layer)
+      : alpha_(alpha), layer_(std::move(layer)),
+        w_(at::ones({static_cast<int64_t>(tasks)}, at::kDouble).set_requires_grad(true)) {}
+
+  void set_shared_parameters(const std::vector<SharedParameter>& shared) override {
+    begin_ = 0;
+    int64_t total = 0;
+    for (const auto& p : shared) total += p.numel;
+    length_ = total;
+    if (layer_ != "last" || shared.empty()) return;
+    auto module_of = [](const std::string& name) {
+      auto dot = name.rfind('.');
+      return dot == std::string::npos ? std::string() : name.substr(0, dot);
+    };
+    const std::string last = module_of(shared.back().name);
+    length_ = 0;
+    for (size_t k = shared.size(); k-- > 0 && module_of(shared[k].name) == last;) length_ += shared[k].numel;
+    begin_ = total - length_;
+  }
+
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+    const int64_t T = w_.numel();
+    {
+      at::NoGradGuard no_grad;
+      at::Tensor v = w_.detach().clamp_min(1e-6);
+      w_.copy_(v * (static_cast<double>(T) / v.sum().item<double>()));
+    }
+    if (initial_.empty()) initial_ = losses;
+    at::Tensor w = w_.detach().contiguous();
+    last_weights_.assign(w.data_ptr<double>(), w.data_ptr<double>() + T);
+    return last_weights_;
+  }
+
+  at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext&) override {
+    const int64_t T = G.size(0);
+    at::Tensor cols = length_ > 0 && begin_ + length_ <= G.size(1) ? G.narrow(1, begin_, length_) : G;
+    at::Tensor n = cols.to(at::kDouble).norm(2, 1);
+    at::Tensor w = w_.detach().clone();
+    at::Tensor Gt = w * n;
+    at::Tensor ratio = at::empty({T}, at::kDouble);
+    for (int64_t t = 0; t < T; ++t)
+      ratio[t] = losses[t] / std::max(initial_.size() == static_cast<size_t>(T) ? initial_[t] : losses[t], 1e-12);
+    at::Tensor r = ratio / ratio.mean().clamp_min(1e-12);
+    at::Tensor target = Gt.mean() * r.pow(alpha_);
+    w_.mutable_grad() = at::sign(Gt - target) * n;
+    last_weights_.assign(w.data_ptr<double>(), w.data_ptr<double>() + T);
+    return weighted_rows(G, w);
+  }
+
+  std::vector<at::Tensor> parameters() override { return {w_}; }
+  void save(torch::serialize::OutputArchive& a) const override {
+    a.write("weights", w_.detach());
+    a.write("initial_losses", at::tensor(initial_.empty() ? std::vector<double>{} : initial_, at::kDouble));
+  }
+  void load(torch::serialize::InputArchive& a) override {
+    load_learned(a, "weights", w_, "gradnorm");
+    at::Tensor l0;
+    a.read("initial_losses", l0);
+    initial_ = l0.numel() == 0 ? std::vector<double>{} : read_state_vector(a, "initial_losses", w_.numel(), "gradnorm");
+  }
+
+ private:
+  double alpha_;
+  std::string layer_;
+  at::Tensor w_;                  // learned task weights
+  std::vector<double> initial_;   // L_t(0)
+  int64_t begin_ = 0, length_ = 0;  // columns of W in the T x P matrix (length 0: all)
+};
+}  // namespace
+
+std::unique_ptr<Weighting> make_gradnorm_weighting(const ConfigNode& options, const WeightingContext& ctx) {
+  double alpha = non_negative<double>(options, "alpha", 1.5);
+  std::string layer = options.choice("layer", std::string("last"), {"last", "all"});
+  return std::make_unique<GradNormWeighting>(ctx.task_names.size(), alpha, layer);
+}
+
+}  // namespace mtl

@@ -1,0 +1,80 @@
+// STCH, smooth Tchebycheff scalarisation (Lin et al., ICML 2024), in the form of the authors' MTL code and
+// LibMTL:
+//   epochs 0 .. warmup_epochs:  F = sum_t log L_t                  (w_t = 1 / L_t)
+//     the full-batch losses of epoch `warmup_epochs` are averaged into the nadir vector n;
+//   later epochs:               F = T mu log sum_t exp(log(L_t / n_t) / mu)
+//                               (w_t = T softmax_t(log(L_t / n_t) / mu) / L_t).
+//   weighting: {method: stch, mu: 1.0, warmup_epochs: 4}   # LibMTL's defaults
+// A smaller mu approaches the (non-smooth) Tchebycheff max over the normalised losses. The weights are
+// dF/dL_t at the full-batch losses, so any thread count optimises the same objective. The nadir vector and
+// its running sum are checkpoint state.
+#include <cmath>
+
+#include <torch/serialize/archive.h>
+
+#include "mtl/config/config_node.h"
+#include "mtl/weighting/methods.h"
+
+namespace mtl {
+
+namespace {
+constexpr double kTiny = 1e-20;
+
+class StchWeighting : public Weighting {
+ public:
+  StchWeighting(size_t tasks, double mu, int64_t warmup) : mu_(mu), warmup_(warmup), sum_(tasks, 0.0) {}
+
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
+    const size_t T = losses.size();
+    std::vector<double> w(T);
+    if (ctx.epoch <= warmup_ || count_ == 0) {
+      for (size_t t = 0; t < T; ++t) w[t] = 1.0 / (losses[t] + kTiny);
+      if (ctx.epoch == warmup_) {
+        for (size_t t = 0; t < T; ++t) sum_[t] += losses[t];
+        ++count_;
+      }
+    } else {
+      std::vector<double> u(T);
+      double mx = -INFINITY, z = 0;
+      for (size_t t = 0; t < T; ++t) {
+        double nadir = std::max(sum_[t] / static_cast<double>(count_), kTiny);
+        u[t] = std::log(losses[t] / nadir + kTiny) / mu_;
+        mx = std::max(mx, u[t]);
+      }
+      for (size_t t = 0; t < T; ++t) z += std::exp(u[t] - mx);
+      for (size_t t = 0; t < T; ++t) {
+        double nadir = std::max(sum_[t] / static_cast<double>(count_), kTiny);
+        double softmax = std::exp(u[t] - mx) / z;
+        w[t] = static_cast<double>(T) * softmax / nadir / (losses[t] / nadir + kTiny);
+      }
+    }
+    last_weights_ = w;
+    return w;
+  }
+
+  void save(torch::serialize::OutputArchive& a) const override {
+    a.write("nadir_sum", at::tensor(sum_, at::kDouble));
+    a.write("nadir_count", at::tensor(count_, at::kLong));
+  }
+  void load(torch::serialize::InputArchive& a) override {
+    sum_ = read_state_vector(a, "nadir_sum", static_cast<int64_t>(sum_.size()), "stch");
+    at::Tensor c;
+    a.read("nadir_count", c);
+    count_ = c.item<int64_t>();
+  }
+
+ private:
+  double mu_;
+  int64_t warmup_;
+  std::vector<double> sum_;  // sum of the full-batch losses of epoch warmup_ (nadir = sum_ / count_)
+  int64_t count_ = 0;
+};
+}  // namespace
+
+std::unique_ptr<Weighting> make_stch_weighting(const ConfigNode& options, const WeightingContext& ctx) {
+  double mu = positive<double>(options, "mu", 1.0);
+  int64_t warmup = non_negative<int64_t>(options, "warmup_epochs", 4);
+  return std::make_unique<StchWeighting>(ctx.task_names.size(), mu, warmup);
+}
+
+}  // namespace mtl
