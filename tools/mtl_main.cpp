@@ -1,5 +1,7 @@
-// The `mtl` command line: train, eval, predict and inspect multi-task models defined in YAML.
+// The `mtl` command line: train, eval, predict and inspect multi-task models defined in YAML, and train
+// the single-task baselines that evaluations compare against (delta-m).
 //   mtl train configs/multi_fashion.yaml --set trainer.epochs=3
+//   mtl baselines configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl eval configs/multi_fashion.yaml --checkpoint runs/multi_fashion
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
@@ -11,6 +13,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/engine/baselines.h"
 #include "mtl/engine/evaluate.h"
 #include "mtl/engine/experiment.h"
 #include "mtl/engine/trainer.h"
@@ -49,13 +52,46 @@ void load_weights(Experiment& ex, const std::string& checkpoint) {
 
 Split parse_split(const std::string& s) { return s == "train" ? Split::kTrain : Split::kTest; }
 
-int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet) {
+void print_baselines(const BaselinesRun& run) {
+  std::cout << "single-task baselines of " << run.baselines.config << " written to " << run.path << ":\n"
+            << format_eval_table(run.baselines.results);
+  for (const auto& [task, dir] : run.baselines.run_dirs)
+    std::cout << "  " << task << ": " << run.baselines.steps.at(task) << " steps, run directory " << dir << "\n";
+}
+
+// Trains the baselines of `ex` unless a file that fits is already there; false when interrupted.
+bool ensure_baselines(const Experiment& ex, bool quiet) {
+  BaselinesLookup found = find_baselines(ex);
+  if (found.baselines) {
+    std::cerr << "mtl: using the single-task baselines in " << found.path << "\n";
+    return true;
+  }
+  if (!found.note.empty()) std::cerr << "mtl: note: " << found.note << "; training new baselines\n";
+  BaselinesRun run = run_baselines(ex, BaselinesRunOptions{!quiet});
+  if (run.interrupted) return false;
+  print_baselines(run);
+  return true;
+}
+
+int cmd_baselines(const CommonArgs& a, bool quiet) {
+  Experiment ex = load_experiment(a);
+  BaselinesRun run = run_baselines(ex, BaselinesRunOptions{!quiet});
+  if (run.interrupted) return 130;
+  print_baselines(run);
+  return 0;
+}
+
+int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool with_baselines) {
   CommonArgs args = a;
   if (args.config.empty()) {
     if (resume.empty()) throw Error("mtl train", "expected a config file (or --resume RUN_DIR)");
     args.config = (fs::path(resume) / "config.yaml").string();
   }
   Experiment ex = load_experiment(args);
+  if (with_baselines) {
+    if (!ensure_baselines(ex, quiet)) return 130;
+    ex = load_experiment(args);  // built afresh: building seeds the global RNG, as a plain `mtl train` does
+  }
   std::cerr << "mtl: training '" << ex.name << "' with " << ex.tasks.size() << " task(s), backbone "
             << ex.config.root().child("model").component("backbone").type() << ", "
             << ex.trainer.threads << " thread(s)\n";
@@ -78,6 +114,9 @@ int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::stri
   load_weights(ex, checkpoint);
   auto data = ex.data->open(parse_split(split));
   EvalResult r = evaluate(ex.model, ex.tasks, *data, ex.trainer.eval_batch_size);
+  BaselinesLookup baselines = find_baselines(ex);
+  if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
+  if (baselines.baselines) attach_delta_m(r, *baselines.baselines);
   std::cout << format_eval_table(r);
   if (!output.empty()) {
     nlohmann::ordered_json j;
@@ -189,15 +228,24 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mtl 0.1.0");
 
-  CommonArgs train_args, eval_args, predict_args, inspect_args;
+  CommonArgs train_args, eval_args, predict_args, inspect_args, baselines_args;
   std::string resume, eval_ckpt, eval_split = "test", eval_out, pred_ckpt, pred_split = "test", pred_out;
-  bool quiet = false;
+  bool quiet = false, with_baselines = false;
 
   auto* train_cmd = app.add_subcommand("train", "train a multi-task model from a YAML config");
   add_common(train_cmd, train_args, /*config_required=*/false);
   train_cmd->add_option("--resume", resume, "continue the run saved in RUN_DIR (config defaults to RUN_DIR/config.yaml)")
       ->type_name("RUN_DIR");
   train_cmd->add_flag("--quiet,-q", quiet, "no progress display");
+  train_cmd->add_flag("--baselines", with_baselines,
+                      "first train the single-task baselines (unless a matching baselines file exists), so that "
+                      "evaluations report delta-m");
+
+  auto* baselines_cmd = app.add_subcommand(
+      "baselines", "train one single-task model per task (same backbone, data and budget) and write their metrics "
+                   "for delta-m (default file: <trainer.run_dir>.baselines/baselines.json)");
+  add_common(baselines_cmd, baselines_args);
+  baselines_cmd->add_flag("--quiet,-q", quiet, "no progress display");
 
   auto* eval_cmd = app.add_subcommand("eval", "evaluate a checkpoint on the test split");
   add_common(eval_cmd, eval_args);
@@ -220,7 +268,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    if (*train_cmd) return cmd_train(train_args, resume, quiet);
+    if (*train_cmd) return cmd_train(train_args, resume, quiet, with_baselines);
+    if (*baselines_cmd) return cmd_baselines(baselines_args, quiet);
     if (*eval_cmd) return cmd_eval(eval_args, eval_ckpt, eval_split, eval_out);
     if (*pred_cmd) return cmd_predict(predict_args, pred_ckpt, pred_split, pred_out);
     if (*inspect_cmd) return cmd_inspect(inspect_args);

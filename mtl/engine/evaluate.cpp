@@ -13,6 +13,17 @@ MetricValues EvalResult::flat() const {
     out.emplace_back(t.task + "/loss", t.loss);
     for (const auto& m : t.metrics) out.emplace_back(t.task + "/" + m.name, m.value);
   }
+  if (delta_m && delta_m->valid) {
+    out.emplace_back("delta_m", delta_m->percent);
+    for (const auto& [task, v] : delta_m->per_task) out.emplace_back(task + "/delta_m", v);
+  }
+  return out;
+}
+
+std::vector<MetricScore> EvalResult::scores() const {
+  std::vector<MetricScore> out;
+  for (const auto& t : tasks)
+    for (const auto& m : t.metrics) out.push_back({t.task, m.name, m.value, m.higher_is_better});
   return out;
 }
 
@@ -68,6 +79,8 @@ std::string format_eval_table(const EvalResult& result) {
   for (const auto& t : result.tasks)
     for (const auto& m : t.metrics)
       if (std::find(cols.begin(), cols.end(), m.name) == cols.end()) cols.push_back(m.name);
+  const bool with_delta = result.delta_m && result.delta_m->valid;
+  if (with_delta) cols.push_back("delta_m%");
   size_t w0 = 4;
   for (const auto& t : result.tasks) w0 = std::max(w0, t.task.size());
   std::string out;
@@ -93,11 +106,15 @@ std::string format_eval_table(const EvalResult& result) {
           std::snprintf(buf, sizeof buf, "%.4f", m.value);
           cell = buf;
         }
+      if (c == "delta_m%")
+        for (const auto& [task, v] : result.delta_m->per_task)
+          if (task == t.task) cell = format_percent(v);
       std::snprintf(buf, sizeof buf, "  %12s", cell.c_str());
       out += buf;
     }
     out += "\n";
   }
+  if (result.delta_m) out += describe_delta_m(*result.delta_m) + "\n";
   return out;
 }
 

@@ -1,12 +1,14 @@
 // Evaluation: per-task mean loss and metrics of a model on a dataset (no gradients, eval mode).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "mtl/core/task.h"
 #include "mtl/data/dataset.h"
 #include "mtl/io/metrics_log.h"
+#include "mtl/metrics/delta_m.h"
 #include "mtl/model/multi_task_model.h"
 
 namespace mtl {
@@ -26,8 +28,12 @@ struct TaskResult {
 
 struct EvalResult {
   std::vector<TaskResult> tasks;
-  /// Flat "task/metric" values for the metrics log.
+  /// delta-m against single-task baselines, when a matching baselines file was found (attach_delta_m).
+  std::optional<DeltaM> delta_m;
+  /// Flat "task/metric" values for the metrics log; with a valid delta-m also "delta_m" and "task/delta_m".
   MetricValues flat() const;
+  /// The metric values (losses excluded) as delta-m input.
+  std::vector<MetricScore> scores() const;
   /// Value of `metric` for `task`; throws if absent.
   double value(const std::string& task, const std::string& metric) const;
 };
@@ -35,7 +41,8 @@ struct EvalResult {
 EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
                     int64_t batch_size);
 
-/// A small aligned table: one row per task, columns loss and each metric.
+/// A small aligned table: one row per task, columns loss and each metric (and delta_m% per task, with a
+/// closing delta-m line, when `result.delta_m` is set).
 std::string format_eval_table(const EvalResult& result);
 
 }  // namespace mtl

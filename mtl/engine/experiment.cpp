@@ -127,6 +127,12 @@ std::vector<std::string> Experiment::task_names() const {
   return out;
 }
 
+std::string default_baselines_path(const std::string& run_dir) {
+  std::string base = run_dir;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  return base + ".baselines/baselines.json";
+}
+
 int64_t physical_cores() {
   // Count distinct (physical id, core id) pairs; hyper-threads share a core.
   std::ifstream in("/proc/cpuinfo");
@@ -164,6 +170,11 @@ Experiment build_experiment(const Config& config) {
     engine.check(ex.optimizer.type == "sgd", "mode",
                  "async (Hogwild!) updates support optimizer.type sgd only, got '" + ex.optimizer.type + "'");
   ex.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
+  std::string baselines = root.get<std::string>("baselines", "auto");
+  root.check(!baselines.empty(), "baselines", "expected a file path, 'auto' or 'none'");
+  ex.baselines_explicit = baselines != "auto" && baselines != "none";
+  if (baselines == "auto") ex.baselines = default_baselines_path(ex.trainer.run_dir);
+  if (ex.baselines_explicit) ex.baselines = baselines;
 
   ConfigNode data = root.component("data");
   ex.data = dataset_registry().get(data.type(), data.where("type"))(data);

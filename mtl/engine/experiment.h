@@ -54,12 +54,21 @@ struct Experiment {
   OptimizerOptions optimizer;
   SchedulerOptions scheduler;
   TrainerOptions trainer;
+  /// Single-task baselines file for delta-m (top-level key `baselines`: a path relative to the working
+  /// directory like trainer.run_dir; `auto`, the default, = default_baselines_path(run_dir); `none`).
+  /// Empty for `none`. `mtl baselines` writes it; evaluations read it when it exists.
+  std::string baselines;
+  bool baselines_explicit = false;  // the path was given, not `auto`
 
   std::vector<std::string> task_names() const;
 };
 
 /// Builds everything from `config`; throws mtl::Error (with file:line:col) for any bad or unknown key.
 Experiment build_experiment(const Config& config);
+
+/// Where `mtl baselines` puts the single-task baselines of a config whose trainer.run_dir is `run_dir`:
+/// <run_dir>.baselines/baselines.json (next to the multi-task runs, never inside one).
+std::string default_baselines_path(const std::string& run_dir);
 
 /// Number of physical cores (falls back to logical CPUs).
 int64_t physical_cores();

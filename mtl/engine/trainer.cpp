@@ -10,6 +10,7 @@
 #include "mtl/data/loader.h"
 #include "mtl/data/sampler.h"
 #include "mtl/engine/async_engine.h"
+#include "mtl/engine/baselines.h"
 #include "mtl/engine/engine.h"
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/progress.h"
@@ -79,6 +80,14 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   std::shared_ptr<Dataset> train_data = ex.data->open(Split::kTrain);
   std::shared_ptr<Dataset> test_data = ex.data->open(Split::kTest);
   if (train_data->size() == 0) throw Error(ex.config.file(), "the training split is empty");
+  // Single-task baselines for delta-m: a malformed file stops here too; a stale one is only a note.
+  BaselinesLookup baselines = find_baselines(ex);
+  if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
+  auto evaluate_test = [&]() {
+    EvalResult e = evaluate(ex.model, ex.tasks, *test_data, tr.eval_batch_size);
+    if (baselines.baselines) attach_delta_m(e, *baselines.baselines);
+    return e;
+  };
 
   // Run directory: never overwrite an earlier run unless resuming it.
   bool resuming = !options.resume_dir.empty();
@@ -228,7 +237,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
       ex.weighting->on_epoch_end(mean);
       bool last = pos.step >= total_steps;
       if ((tr.eval_interval > 0 && (pos.epoch + 1) % tr.eval_interval == 0) || last) {
-        EvalResult e = evaluate(ex.model, ex.tasks, *test_data, tr.eval_batch_size);
+        EvalResult e = evaluate_test();
         log.write("eval", pos.step, pos.epoch, e.flat());
         if (options.progress) std::cerr << format_eval_table(e);
         summary.final_eval = e;
@@ -242,7 +251,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     save_checkpoint(ckpt_path, refs, pos);
   }
   if (!evaluated_at_end) {
-    summary.final_eval = evaluate(ex.model, ex.tasks, *test_data, tr.eval_batch_size);
+    summary.final_eval = evaluate_test();
     log.write("eval", pos.step, pos.epoch, summary.final_eval.flat());
   }
   summary.steps = pos.step;

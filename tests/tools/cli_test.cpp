@@ -1,6 +1,8 @@
-// The mtl CLI: exit codes and one-line errors for bad input, inspect output.
+// The mtl CLI: exit codes and one-line errors for bad input, inspect output, baselines and delta-m.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -27,7 +29,7 @@ TEST(Cli, HelpAndSubcommandHelp) {
   if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
   CliResult r = run_cli("--help");
   EXPECT_EQ(r.code, 0);
-  for (auto s : {"train", "eval", "predict", "inspect"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  for (auto s : {"train", "eval", "predict", "inspect", "baselines"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run_cli("train --help").code, 0);
   EXPECT_NE(run_cli("predict --help").out.find("--output"), std::string::npos);
 }
@@ -67,4 +69,72 @@ TEST(Cli, InspectShowsSharedAndTaskParameters) {
   EXPECT_NE(r.out.find("30890 shared"), std::string::npos) << r.out;  // MultiLeNet trunk
   EXPECT_NE(r.out.find("task left"), std::string::npos);
   EXPECT_NE(r.out.find("task right"), std::string::npos);
+}
+
+TEST(Cli, BaselinesThenTrainAndEvalReportDeltaM) {
+  if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("cli_baselines");
+  const std::string cfg = dir.file("tiny.yaml");
+  mtl_test::write_file(cfg, "data: {type: multi_fashion, train_size: 150, test_size: 100, cache_dir: '" +
+                                dir.file("cache") + "'}\nmodel: {backbone: lenet}\n"
+                                "tasks: {left: {label: left, metrics: [accuracy, macro_f1]}, right: {label: right}}\n"
+                                "optimizer: {type: sgd, lr: 0.02, momentum: 0.9}\n"
+                                "trainer: {epochs: 1, batch_size: 50, threads: 1, seed: 1, run_dir: '" +
+                                dir.file("run") + "'}\n");
+  const std::string file = dir.file("run.baselines/baselines.json");
+
+  CliResult b = run_cli("baselines " + cfg + " -q");
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(b.out.find("single-task baselines of " + cfg + " written to " + file), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("macro_f1"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("3 steps, run directory " + dir.file("run.baselines/left")), std::string::npos) << b.out;
+  ASSERT_TRUE(std::filesystem::exists(file));
+
+  // --baselines reuses the matching file, then trains the multi-task model; its table shows delta-m.
+  CliResult t = run_cli("train " + cfg + " -q --baselines");
+  ASSERT_EQ(t.code, 0) << t.out;
+  EXPECT_NE(t.out.find("using the single-task baselines in " + file), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("vs single-task baselines"), std::string::npos) << t.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run.baselines/left-2"))) << "baselines were trained again";
+
+  // mtl eval --output: the same delta-m as the run's last eval line.
+  CliResult e = run_cli("eval " + cfg + " --checkpoint " + dir.file("run") + " --output " + dir.file("eval.json"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("positive = multi-task better"), std::string::npos) << e.out;
+  auto out = nlohmann::json::parse(mtl_test::read_file(dir.file("eval.json")));
+  std::istringstream log(mtl_test::read_file(dir.file("run/metrics.jsonl")));
+  std::string line;
+  nlohmann::json last;
+  while (std::getline(log, line))
+    if (line.find("\"event\":\"eval\"") != std::string::npos) last = nlohmann::json::parse(line);
+  ASSERT_TRUE(out.contains("delta_m")) << out.dump();
+  ASSERT_TRUE(last.contains("delta_m")) << last.dump();
+  EXPECT_NEAR(out["delta_m"].get<double>(), last["delta_m"].get<double>(), 1e-6);
+
+  // A stale file (other learning rate) is a note, and --baselines trains new ones.
+  CliResult stale = run_cli("eval " + cfg + " --checkpoint " + dir.file("run") + " --set optimizer.lr=0.03");
+  EXPECT_EQ(stale.code, 0) << stale.out;
+  EXPECT_NE(stale.out.find("does not match this config: optimizer differs"), std::string::npos) << stale.out;
+  EXPECT_EQ(stale.out.find("vs single-task baselines"), std::string::npos) << stale.out;
+
+  // A malformed file: one line naming it, exit code 2, for eval and train alike.
+  mtl_test::write_file(file, "{ not json");
+  for (const std::string& cmd : {"eval " + cfg + " --checkpoint " + dir.file("run"), "train " + cfg + " -q"}) {
+    CliResult bad = run_cli(cmd);
+    EXPECT_EQ(bad.code, 2) << cmd << ": " << bad.out;
+    // eval: the error is all; train: after its one "training ..." line
+    EXPECT_EQ(lines(bad.out), cmd.rfind("eval", 0) == 0 ? 1u : 2u) << bad.out;
+    EXPECT_NE(bad.out.find("mtl: error: " + file + ": not a valid mtl baselines file"), std::string::npos) << bad.out;
+  }
+}
+
+TEST(Cli, BaselinesOfOneTaskIsAnError) {
+  if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
+  mtl_test::TempDir dir("cli_baselines_one");
+  mtl_test::write_file(dir.file("one.yaml"), "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {}}\n");
+  CliResult r = run_cli("baselines " + dir.file("one.yaml"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  EXPECT_NE(r.out.find("need a config with at least 2 tasks"), std::string::npos) << r.out;
 }
