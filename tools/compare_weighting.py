@@ -6,7 +6,9 @@
 
 For each method it runs `mtl train configs/multi_fashion.yaml --set weighting={method: M}` in its own run
 directory (a method may carry options: `stch:warmup_epochs=1:mu=0.5`) and reads the run's metrics log: final per-task test accuracy, mean epoch seconds, and the time
-per step relative to EW (the method's overhead; both measured in this invocation on this machine).
+per step relative to EW (the method's overhead; both measured in this invocation on this machine). First it
+trains the single-task baselines with the same budget (`mtl baselines`), so every row also has delta-m: the mean
+signed relative difference of the task metrics to the single-task models, in %, positive = better.
 Only the Python standard library is used.
 """
 import argparse
@@ -32,17 +34,39 @@ def weighting_yaml(spec):
     return "{" + ", ".join(parts) + "}"
 
 
-def run(args, method, workdir):
-    run_dir = os.path.join(workdir, method.replace(":", "_").replace("=", "-"))
-    cmd = [args.mtl, "train", args.config, "--set", "weighting=" + weighting_yaml(method),
-           "--set", "trainer.epochs=%d" % args.epochs, "--set", "trainer.threads=%d" % args.threads,
-           "--set", "trainer.seed=%d" % args.seed, "--set", "trainer.run_dir=" + run_dir,
-           "--set", "data.train_size=%d" % args.train_size, "--set", "data.test_size=%d" % args.test_size]
-    for extra in args.set:
-        cmd += ["--set", extra]
+def common_sets(args, run_dir):
+    sets = ["trainer.epochs=%d" % args.epochs, "trainer.threads=%d" % args.threads, "trainer.seed=%d" % args.seed,
+            "trainer.run_dir=" + run_dir, "data.train_size=%d" % args.train_size,
+            "data.test_size=%d" % args.test_size] + args.set
+    return [x for s in sets for x in ("--set", s)]
+
+
+def check_call(cmd):
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         sys.exit("compare_weighting: %s failed:\n%s" % (" ".join(cmd), proc.stderr.strip().splitlines()[-1]))
+
+
+def train_baselines(args, workdir):
+    """Single-task baselines with the same budget; returns the baselines file and each task's accuracy."""
+    run_dir = os.path.join(workdir, "single")
+    check_call([args.mtl, "baselines", args.config, "-q"] + common_sets(args, run_dir))
+    path = run_dir + ".baselines/baselines.json"
+    with open(path) as f:
+        data = json.load(f)
+    accuracy = {}
+    for task, entry in data["tasks"].items():
+        if "accuracy" in entry["metrics"]:
+            accuracy[task] = entry["metrics"]["accuracy"]["value"]
+    return path, accuracy
+
+
+def run(args, method, workdir, baselines):
+    run_dir = os.path.join(workdir, method.replace(":", "_").replace("=", "-"))
+    cmd = [args.mtl, "train", args.config, "--set", "weighting=" + weighting_yaml(method)] + common_sets(args, run_dir)
+    if baselines:
+        cmd += ["--set", "baselines=" + baselines]
+    check_call(cmd)
     events = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
     epochs = [e for e in events if e["event"] == "epoch"]
     evals = [e for e in events if e["event"] == "eval"]
@@ -51,7 +75,8 @@ def run(args, method, workdir):
     steps = epochs[-1]["step"]
     seconds = sum(e["seconds"] for e in epochs)
     accuracy = {k.split("/")[0]: v for k, v in evals[-1].items() if k.endswith("/accuracy")}
-    return {"seconds_per_epoch": seconds / len(epochs), "ms_per_step": 1000 * seconds / steps, "accuracy": accuracy}
+    return {"seconds_per_epoch": seconds / len(epochs), "ms_per_step": 1000 * seconds / steps, "accuracy": accuracy,
+            "delta_m": evals[-1].get("delta_m")}
 
 
 def main():
@@ -66,24 +91,36 @@ def main():
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     p.add_argument("--out", help="also write the table to this file")
+    p.add_argument("--no-baselines", action="store_true", help="skip the single-task baselines (no delta-m column)")
     args = p.parse_args()
     methods = args.methods.split(",")
     if "ew" not in methods:
         methods = ["ew"] + methods  # the overhead baseline
     results = {}
+    single = {}
     with tempfile.TemporaryDirectory(prefix="mtl-compare-") as workdir:
+        baselines = None
+        if not args.no_baselines:
+            print("training the single-task baselines ...", file=sys.stderr, flush=True)
+            baselines, single = train_baselines(args, workdir)
         for m in methods:
             print("training with %s ..." % m, file=sys.stderr, flush=True)
-            results[m] = run(args, m, workdir)
+            results[m] = run(args, m, workdir, baselines)
     tasks = sorted(results["ew"]["accuracy"])
     base = results["ew"]["ms_per_step"]
-    lines = ["| method | " + " | ".join(t + " acc." for t in tasks) + " | mean acc. | s/epoch | ms/step | vs EW |",
-             "|---|" + "---|" * (len(tasks) + 4)]
+    pct = lambda v: "%.2f%%" % (100 * v)
+    lines = ["| method | " + " | ".join(t + " acc." for t in tasks) +
+             " | mean acc. | delta-m | s/epoch | ms/step | vs EW |", "|---|" + "---|" * (len(tasks) + 5)]
+    if single:
+        accs = [single[t] for t in tasks]
+        lines.append("| single-task | %s | %s | 0 (baseline) | | | |" % (
+            " | ".join(pct(a) for a in accs), pct(sum(accs) / len(accs))))
     for m in methods:
         r = results[m]
         accs = [r["accuracy"][t] for t in tasks]
-        lines.append("| %s | %s | %.2f%% | %.2f | %.1f | %.2fx |" % (
-            m, " | ".join("%.2f%%" % (100 * a) for a in accs), 100 * sum(accs) / len(accs), r["seconds_per_epoch"],
+        dm = "%+.2f%%" % r["delta_m"] if r["delta_m"] is not None else "n/a"
+        lines.append("| %s | %s | %s | %s | %.2f | %.1f | %.2fx |" % (
+            m, " | ".join(pct(a) for a in accs), pct(sum(accs) / len(accs)), dm, r["seconds_per_epoch"],
             r["ms_per_step"], r["ms_per_step"] / base))
     table = "\n".join(lines)
     print(table)
