@@ -258,6 +258,31 @@ TEST(GradientWeighting, GradNormWeightGradientAndRenormalisation) {
     }
 }
 
+// GradNorm on the degenerate cases: weights 1 (the start) combine to the sum of the rows; a zero gradient
+// gets a zero weight gradient; one task keeps weight 1 (renormalised to T = 1).
+TEST(GradientWeighting, GradNormDegenerateCases) {
+  for (auto& [name, c] : cases()) {
+    const int64_t T = c.G.size(0);
+    auto w = mtl_test::make_weighting("{method: gradnorm, layer: all}", T);
+    w->loss_weights(c.losses, {0, 0});
+    at::Tensor d = w->combine(c.G, c.losses, {0, 0});
+    EXPECT_LE((d - c.G.sum(0)).abs().max().item<double>(), 1e-12) << name;
+    at::Tensor g = w->parameters()[0].grad();
+    EXPECT_TRUE(torch::isfinite(g).all().item<bool>()) << name;
+    for (int64_t t = 0; t < T; ++t)
+      if (c.G[t].abs().sum().item<double>() == 0) EXPECT_EQ(g[t].item<double>(), 0.0) << name;
+    if (name == "identical")  // equal norms and (first step) equal rates: on target, sign(0) = 0
+      EXPECT_EQ(g.abs().sum().item<double>(), 0.0);
+    if (T == 1) {
+      {
+        torch::NoGradGuard no_grad;
+        w->parameters()[0].fill_(3.0);
+      }
+      expect_vector_near(w->loss_weights(c.losses, {1, 0}), {1.0}, 1e-15, "one task renormalised");
+    }
+  }
+}
+
 TEST(GradientWeighting, MgdaUbWeighsTheRepresentationGram) {
   // The same min-norm problem as MGDA, on a Gram matrix: weights from G G^T equal MGDA's on G.
   for (auto& [name, c] : cases()) {

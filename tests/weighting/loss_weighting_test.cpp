@@ -182,6 +182,30 @@ TEST(LossWeighting, FamoMatchesTorchAdamOnItsTaskLogits) {
   }
 }
 
+// Degenerate cases, derived by hand: one task, identical losses, a zero loss.
+TEST(LossWeighting, FamoAndStchDegenerateCases) {
+  auto famo1 = mtl_test::make_weighting("{method: famo}", 1);
+  expect_near(famo1->loss_weights({0.7}, {}), {1.0}, 1e-15, "famo one task");
+  famo1->after_step({0.5}, {});
+  expect_near(famo1->loss_weights({0.5}, {}), {1.0}, 1e-15, "famo one task after an update");
+  auto famo = mtl_test::make_weighting("{method: famo}", 3);
+  expect_near(famo->loss_weights({0.4, 0.4, 0.4}, {}), {1.0 / 3, 1.0 / 3, 1.0 / 3}, 1e-15, "famo identical");
+  famo->after_step({0.3, 0.3, 0.3}, {});  // equal decrease: the logits' gradient is 0, only decay (0) remains
+  expect_near(famo->loss_weights({0.4, 0.4, 0.4}, {}), {1.0 / 3, 1.0 / 3, 1.0 / 3}, 1e-15, "famo identical after");
+  auto zero = famo->loss_weights({0.0, 1.0, 1.0}, {});  // a zero loss takes (almost) all the weight
+  EXPECT_NEAR(zero[0], 1.0, 1e-7);
+  for (double v : zero) EXPECT_TRUE(std::isfinite(v));
+
+  auto stch1 = mtl_test::make_weighting("{method: stch, warmup_epochs: 0}", 1);
+  stch1->loss_weights({2.0}, {0, 0});  // nadir 2
+  expect_near(stch1->loss_weights({0.5}, {1, 1}), {2.0}, 1e-12, "stch one task: 1/L");
+  auto stch = mtl_test::make_weighting("{method: stch, warmup_epochs: 0, mu: 0.3}", 2);
+  stch->loss_weights({1.0, 4.0}, {0, 0});  // nadir (1, 4)
+  // Equal normalised losses: equal softmax shares, w_t = T (1/T) / L_t = 1 / L_t.
+  expect_near(stch->loss_weights({0.5, 2.0}, {1, 1}), {2.0, 0.5}, 1e-12, "stch equal normalised losses");
+  for (double v : stch->loss_weights({0.0, 2.0}, {1, 1})) EXPECT_TRUE(std::isfinite(v));
+}
+
 TEST(LossWeighting, NewMethodOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: famo, lr: 0}", 2), "w.yaml", "weighting.lr", "positive");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: famo, gamma: -1}", 2), "weighting.gamma", ">= 0");
