@@ -50,6 +50,7 @@ struct WorkerState {
   at::Tensor features;                   // shard's shared representation (kRepresentationGrads)
   at::Tensor rep_rows;                   // [T, rows x D] gradients w.r.t. it (kRepresentationGrads)
   at::Tensor rep_gram;                   // rep_rows rep_rows^T in float64
+  std::unordered_map<const void*, size_t> positions;  // parameter -> index in grads (kRepresentationGrads)
   double seconds = 0.0;                  // time spent on this step's shard
   double speed = 0.0;                    // smoothed examples/s (dynamic balance)
 };
@@ -150,23 +151,16 @@ class ParallelEngine : public GradientEngine {
       torch::AutoGradMode grad_mode(true);
       const double scale = double(off[i + 1] - off[i]) / B;
       std::vector<at::Tensor> wparams = trainable(w.model);
-      at::Tensor objective;
-      for (size_t t = 0; t < T; ++t) {
-        if (!w.losses[t].defined()) continue;
-        at::Tensor term = w.losses[t] * (r.weights[t] * scale);
-        objective = objective.defined() ? objective + term : term;
-      }
-      if (!objective.defined()) return;
+      int64_t last = -1;  // the last task present in this shard (its pass may free the graph)
+      for (size_t t = 0; t < T; ++t)
+        if (w.losses[t].defined()) last = static_cast<int64_t>(t);
+      if (last < 0) return;
       if (per_task) {
         // One backward pass per task gives the task's trunk row and its head's gradient (scaled by w_t):
         // T passes, no extra pass for the heads.
         std::vector<at::Tensor> wshared = w.model->shared_parameters();
-        std::unordered_map<const void*, size_t> index;
-        for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
+        const auto index = positions(wparams);
         w.grads.assign(wparams.size(), at::Tensor());
-        size_t last = 0;
-        for (size_t t = 0; t < T; ++t)
-          if (w.losses[t].defined()) last = t;
         std::vector<at::Tensor> rows;
         for (size_t t = 0; t < T; ++t) {
           if (!w.losses[t].defined()) {
@@ -176,7 +170,7 @@ class ParallelEngine : public GradientEngine {
           std::vector<at::Tensor> inputs = wshared;
           std::vector<at::Tensor> head = w.model->head_parameters(t);
           inputs.insert(inputs.end(), head.begin(), head.end());
-          auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/t != last,
+          auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/static_cast<int64_t>(t) != last,
                                          /*create_graph=*/false, /*allow_unused=*/true);
           rows.push_back(flatten(std::vector<at::Tensor>(g.begin(), g.begin() + wshared.size()), wshared));
           for (size_t j = 0; j < head.size(); ++j) {
@@ -186,6 +180,12 @@ class ParallelEngine : public GradientEngine {
         }
         w.task_rows = at::stack(rows);
       } else {
+        at::Tensor objective;
+        for (size_t t = 0; t < T; ++t) {
+          if (!w.losses[t].defined()) continue;
+          at::Tensor term = w.losses[t] * (r.weights[t] * scale);
+          objective = objective.defined() ? objective + term : term;
+        }
         w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
                                         /*allow_unused=*/true);
       }
@@ -204,8 +204,7 @@ class ParallelEngine : public GradientEngine {
       torch::AutoGradMode grad_mode(true);
       const double scale = double(off[i + 1] - off[i]) / B;
       std::vector<at::Tensor> wparams = trainable(w.model);
-      std::unordered_map<const void*, size_t> index;
-      for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
+      w.positions = positions(wparams);
       w.grads.assign(wparams.size(), at::Tensor());
       std::vector<at::Tensor> rows;
       for (size_t t = 0; t < T; ++t) {
@@ -219,7 +218,7 @@ class ParallelEngine : public GradientEngine {
         auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/true,
                                        /*create_graph=*/false, /*allow_unused=*/true);
         rows.push_back(g[0].defined() ? g[0].reshape(-1) : at::zeros({w.features.numel()}, w.features.options()));
-        for (size_t j = 0; j < head.size(); ++j) w.grads[index.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
+        for (size_t j = 0; j < head.size(); ++j) w.grads[w.positions.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
       }
       w.rep_rows = at::stack(rows);
       at::Tensor d = w.rep_rows.to(at::kDouble);
@@ -232,15 +231,12 @@ class ParallelEngine : public GradientEngine {
       auto start = std::chrono::steady_clock::now();
       if (w.rep_rows.defined()) {
         torch::AutoGradMode grad_mode(true);
-        std::vector<at::Tensor> wparams = trainable(w.model);
-        std::unordered_map<const void*, size_t> index;
-        for (size_t k = 0; k < wparams.size(); ++k) index[wparams[k].unsafeGetTensorImpl()] = k;
         at::Tensor a = at::tensor(r.weights, at::kDouble).to(w.rep_rows.scalar_type());
         at::Tensor dz = a.unsqueeze(0).mm(w.rep_rows).view(w.features.sizes());
         std::vector<at::Tensor> shared = w.model->shared_parameters();
         auto g = torch::autograd::grad({w.features}, shared, {dz}, /*retain_graph=*/false, /*create_graph=*/false,
                                        /*allow_unused=*/true);
-        for (size_t k = 0; k < shared.size(); ++k) w.grads[index.at(shared[k].unsafeGetTensorImpl())] = g[k];
+        for (size_t k = 0; k < shared.size(); ++k) w.grads[w.positions.at(shared[k].unsafeGetTensorImpl())] = g[k];
       }
       w.losses.clear();
       w.features = w.rep_rows = at::Tensor();
@@ -366,6 +362,12 @@ class ParallelEngine : public GradientEngine {
     std::vector<at::Tensor> out;
     for (const auto& p : m->parameters())
       if (p.requires_grad()) out.push_back(p);
+    return out;
+  }
+  // Where each parameter sits in `params` (and in a worker's grads), keyed by its TensorImpl.
+  static std::unordered_map<const void*, size_t> positions(const std::vector<at::Tensor>& params) {
+    std::unordered_map<const void*, size_t> out;
+    for (size_t k = 0; k < params.size(); ++k) out[params[k].unsafeGetTensorImpl()] = k;
     return out;
   }
   static int64_t numel(const std::vector<at::Tensor>& ts) {

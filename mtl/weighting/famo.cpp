@@ -80,8 +80,6 @@ class FamoWeighting : public Weighting {
     adam_steps_ = steps.item<int64_t>();
   }
 
-  const std::vector<double>& logits() const { return logits_; }
-
  private:
   std::vector<double> softmax() const {
     double mx = -INFINITY, sum = 0;

@@ -80,8 +80,11 @@ class GradNormWeighting : public GradientWeighting {
   void load(torch::serialize::InputArchive& a) override {
     load_learned(a, "weights", w_, "gradnorm");
     at::Tensor l0;
-    a.read("initial_losses", l0);
-    initial_ = l0.numel() == 0 ? std::vector<double>{} : read_state_vector(a, "initial_losses", w_.numel(), "gradnorm");
+    a.read("initial_losses", l0);  // empty before the first step
+    TORCH_CHECK(l0.numel() == 0 || l0.numel() == w_.numel(), "checkpoint gradnorm state 'initial_losses' has ",
+                l0.numel(), " values, the config needs ", w_.numel());
+    l0 = l0.to(at::kDouble).contiguous();
+    initial_.assign(l0.data_ptr<double>(), l0.data_ptr<double>() + l0.numel());
   }
 
  private:

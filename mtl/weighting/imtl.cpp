@@ -48,7 +48,6 @@ class ImtlWeighting : public GradientWeighting {
       ga[t] = w[t] * losses[t] - 1.0;
     }
     scale_.mutable_grad() = grad;
-    loss_scales_ = w;
     last_weights_ = w;
     return w;
   }
@@ -56,8 +55,8 @@ class ImtlWeighting : public GradientWeighting {
   at::Tensor combine(const at::Tensor& G, const std::vector<double>&, const StepContext&) override {
     const int64_t T = G.size(0);
     at::Tensor all = G.to(at::kDouble);
-    at::Tensor scales = at::ones({T}, at::kDouble);
-    if (scale_.defined() && static_cast<int64_t>(loss_scales_.size()) == T) scales = at::tensor(loss_scales_, at::kDouble);
+    // exp(s_t): the optimizer has not moved s since loss_weights() this step.
+    at::Tensor scales = scale_.defined() ? scale_.detach().exp() : at::ones({T}, at::kDouble);
     all = all * scales.unsqueeze(1);
     at::Tensor norms = all.norm(2, 1);
     std::vector<int64_t> live;
@@ -95,8 +94,7 @@ class ImtlWeighting : public GradientWeighting {
 
  private:
   std::string part_;
-  at::Tensor scale_;                 // s_t (IMTL-L), undefined for part: gradient
-  std::vector<double> loss_scales_;  // exp(s_t) of this step
+  at::Tensor scale_;  // s_t (IMTL-L), undefined for part: gradient
 };
 }  // namespace
 

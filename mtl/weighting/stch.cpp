@@ -34,18 +34,17 @@ class StchWeighting : public Weighting {
         ++count_;
       }
     } else {
-      std::vector<double> u(T);
+      std::vector<double> u(T), nadir(T);
       double mx = -INFINITY, z = 0;
       for (size_t t = 0; t < T; ++t) {
-        double nadir = std::max(sum_[t] / static_cast<double>(count_), kTiny);
-        u[t] = std::log(losses[t] / nadir + kTiny) / mu_;
+        nadir[t] = std::max(sum_[t] / static_cast<double>(count_), kTiny);
+        u[t] = std::log(losses[t] / nadir[t] + kTiny) / mu_;
         mx = std::max(mx, u[t]);
       }
       for (size_t t = 0; t < T; ++t) z += std::exp(u[t] - mx);
       for (size_t t = 0; t < T; ++t) {
-        double nadir = std::max(sum_[t] / static_cast<double>(count_), kTiny);
         double softmax = std::exp(u[t] - mx) / z;
-        w[t] = static_cast<double>(T) * softmax / nadir / (losses[t] / nadir + kTiny);
+        w[t] = static_cast<double>(T) * softmax / nadir[t] / (losses[t] / nadir[t] + kTiny);
       }
     }
     last_weights_ = w;
