@@ -15,10 +15,19 @@ namespace mtl {
 
 class ConfigNode;
 
+/// What a backbone gives the heads: one feature vector per example and, from text encoders, one per token.
+struct Features {
+  at::Tensor pooled;  // [B, D]
+  at::Tensor tokens;  // [B, L, D] aligned with the input's token ids, or undefined
+};
+
 class BackboneImpl : public torch::nn::Module {
  public:
   /// Features [B, output_dim()] for the batch's inputs.
   virtual at::Tensor forward(const TensorMap& inputs) = 0;
+  /// Pooled and per-token features; backbones with per-token features override this (and has_token_features).
+  virtual Features encode(const TensorMap& inputs) { return Features{forward(inputs), at::Tensor()}; }
+  virtual bool has_token_features() const { return false; }
   virtual int64_t output_dim() const = 0;
   /// Ordered blocks (for freezing the first K, layer-wise rates); default: the whole backbone is one block.
   virtual std::vector<std::string> block_names() const { return {}; }

@@ -1,8 +1,13 @@
 // The explicit list of built-in backbones: one line per backbone.
 #include "backbones/backbone.h"
+#include "backbones/embedding_bag.h"
 #include "backbones/lenet.h"
 #include "backbones/mlp.h"
+#include "backbones/multimodal.h"
 #include "backbones/resnet.h"
+#include "backbones/rnn.h"
+#include "backbones/text_cnn.h"
+#include "backbones/transformer.h"
 #include "mtl/config/config_node.h"
 
 namespace mtl {
@@ -12,6 +17,11 @@ void register_builtin_backbones(Registry<BackboneFactory>& r) {
   r.add("mlp", make_mlp_backbone);
   r.add("lenet", make_lenet_backbone);
   r.add("resnet", make_resnet_backbone);
+  r.add("multimodal", make_multimodal_backbone);
+  r.add("embedding_bag", make_embedding_bag_backbone);
+  r.add("text_cnn", make_text_cnn_backbone);
+  r.add("rnn", make_rnn_backbone);
+  r.add("transformer", make_transformer_backbone);
 }
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include "heads/classification.h"
 #include "heads/multilabel.h"
 #include "heads/regression.h"
+#include "heads/token_classification.h"
 
 namespace mtl {
 
@@ -12,6 +13,8 @@ void register_builtin_heads(Registry<HeadEntry>& r) {
   r.add("classification", {make_classification_head, LabelKind::kClass, "cross_entropy", {"accuracy"}});
   r.add("multilabel", {make_multilabel_head, LabelKind::kMultiLabel, "bce_with_logits", {"accuracy", "macro_f1"}});
   r.add("regression", {make_regression_head, LabelKind::kReal, "mse", {"mae", "rmse", "r2"}});
+  r.add("token_classification",
+        {make_token_classification_head, LabelKind::kTokenClass, "token_cross_entropy", {"span_f1"}});
 }
 void register_builtin_losses(Registry<LossEntry>& r) {
   r.add("cross_entropy", {make_cross_entropy_loss, {LabelKind::kClass}});
@@ -19,6 +22,7 @@ void register_builtin_losses(Registry<LossEntry>& r) {
   r.add("mse", {make_mse_loss, {LabelKind::kReal}});
   r.add("l1", {make_l1_loss, {LabelKind::kReal}});
   r.add("huber", {make_huber_loss, {LabelKind::kReal}});
+  r.add("token_cross_entropy", {make_token_cross_entropy_loss, {LabelKind::kTokenClass}});
 }
 }  // namespace
 

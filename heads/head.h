@@ -20,10 +20,13 @@ class ConfigNode;
 
 class HeadImpl : public torch::nn::Module {
  public:
+  /// Outputs for features [B, D]; token-level heads get per-token features [B, L, D].
   virtual at::Tensor forward(const at::Tensor& features) = 0;
   /// Predictions in the label's own form: class index [B] (kClass), 0/1 [B, L] (kMultiLabel),
-  /// values (kReal).
+  /// values (kReal), tag index [B, L] (kTokenClass).
   virtual at::Tensor predict(const at::Tensor& output) const = 0;
+  /// Reads the backbone's per-token features instead of the pooled ones.
+  virtual bool token_level() const { return false; }
 };
 using Head = std::shared_ptr<HeadImpl>;
 

@@ -6,6 +6,8 @@
 #   bash tools/bench.sh --steps 40 --json bench.json
 #   bash tools/bench.sh --default-malloc        # glibc malloc defaults (mtl otherwise tunes it at startup)
 #   bash tools/bench.sh --models lenet --max-threads 1 --set engine.balance=dynamic
+#   bash tools/bench.sh --models transformer --steps 20 --warmup 3   # text: Transformer tokens/s vs PyTorch
+#                                                  # (baseline tools/bench_text_pytorch.py)
 # Environment: MTL_BENCH_PYTHON (default /usr/bin/python3, Debian's python3-torch: the same LibTorch).
 # Run it on an otherwise idle machine: every configuration waits (up to --max-wait s) for idle cores, and
 # the table's "bg cores" column shows how busy other processes kept the machine anyway.

@@ -11,6 +11,13 @@
 //   build/mtl_bench --pytorch tools/bench_pytorch.py --json bench.json
 //   build/mtl_bench --default-malloc                  # glibc malloc defaults for both frameworks
 //   build/mtl_bench --print-data-prefix               # the train split's IDX cache files (for the baseline)
+//   build/mtl_bench --models transformer --pytorch tools/bench_pytorch.py   # text: tokens/s (see below)
+// Text mode (model `transformer`): a pre-LN Transformer encoder (dim 128, 2 layers, 4 heads, ffn 256, vocab 8000,
+// learned positions, dropout 0.1) with a 4-class sequence-classification head on the <cls> token, trained with
+// Adam lr 1e-3 on batches of 64 synthetic token sequences whose lengths are drawn deterministically in
+// [16, 128] (each batch padded to its longest row; 8 distinct batches cycled). Throughput counts real tokens
+// (padding excluded). The baseline is tools/bench_text_pytorch.py (next to --pytorch): the same architecture
+// with nn.TransformerEncoderLayer(norm_first=True), the same data and steps.
 // tools/bench.sh builds this and runs it with the baseline, in one command.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -32,6 +39,8 @@
 #include <thread>
 #include <vector>
 
+#include "backbones/backbone.h"
+#include "heads/head.h"
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
 #include "mtl/data/loader.h"
@@ -41,6 +50,7 @@
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/trainer.h"
 #include "mtl/optim/optimizer.h"
+#include "mtl/weighting/weighting.h"
 
 using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
@@ -56,6 +66,7 @@ struct BenchArgs {
   std::vector<std::string> models{"lenet", "mlp"};
   std::vector<std::string> sets;  // extra --set overrides for every mtl run
   std::vector<int64_t> mlp_hidden{2048, 2048};
+  int64_t text_batch = 64;  // text mode: sequences per batch
   std::string run;                          // child mode: "model:workers:intra"
   std::string pytorch;                      // tools/bench_pytorch.py ("" = no baseline)
   std::string python = "/usr/bin/python3";  // a Python with torch (Debian's python3-torch)
@@ -99,22 +110,78 @@ double mlp_train_flops(const std::vector<int64_t>& hidden) {
   return 3.0 * 2.0 * macs;
 }
 
+// ------------------------------------------------------------------ text mode data and model
+
+constexpr int64_t kTextVocab = 8000, kTextDim = 128, kTextHeads = 4, kTextLayers = 2, kTextFfn = 256;
+constexpr int64_t kTextMinLength = 16, kTextMaxLength = 128, kTextClasses = 4, kTextDistinctBatches = 8;
+
+// Row g's length and tokens (tools/bench_text_pytorch.py uses the same formulas).
+int64_t text_length(int64_t g) { return kTextMinLength + (g * 7919 + 104729) % (kTextMaxLength - kTextMinLength + 1); }
+int64_t text_token(int64_t g, int64_t j) { return 3 + (g * 2654435761LL + j * 40503) % (kTextVocab - 3); }
+
+struct TextBatch {
+  mtl::Batch batch;
+  int64_t tokens = 0;  // real tokens (no padding)
+};
+
+std::vector<TextBatch> text_batches(int64_t batch_size) {
+  std::vector<TextBatch> out;
+  for (int64_t b = 0; b < kTextDistinctBatches; ++b) {
+    int64_t width = 0;
+    for (int64_t r = 0; r < batch_size; ++r) width = std::max(width, text_length(b * batch_size + r));
+    at::Tensor ids = at::zeros({batch_size, width}, at::kLong), labels = at::empty({batch_size}, at::kLong);
+    int64_t* p = ids.data_ptr<int64_t>();
+    TextBatch t;
+    for (int64_t r = 0; r < batch_size; ++r) {
+      const int64_t g = b * batch_size + r, n = text_length(g);
+      p[r * width] = mtl::kClsTokenId;
+      for (int64_t j = 1; j < n; ++j) p[r * width + j] = text_token(g, j);
+      labels[r] = text_token(g, 1) % kTextClasses;
+      t.tokens += n;
+    }
+    t.batch.size = batch_size;
+    t.batch.inputs["text"] = ids;
+    t.batch.targets["topic"] = labels;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// Mean real tokens per example over the distinct batches.
+double text_mean_length(int64_t batch_size) {
+  double sum = 0;
+  for (int64_t g = 0; g < kTextDistinctBatches * batch_size; ++g) sum += double(text_length(g));
+  return sum / double(kTextDistinctBatches * batch_size);
+}
+
+// Useful training FLOPs per example (real tokens only): per token and layer 4 D^2 (QKV, output projection)
+// + 2 D F (feed-forward) + 2 n D (scores and weighted values over the example's n tokens) MACs.
+double transformer_train_flops(int64_t batch_size) {
+  const double n = text_mean_length(batch_size), D = kTextDim, F = kTextFfn;
+  const double macs = n * kTextLayers * (4 * D * D + 2 * D * F + 2 * n * D) + D * kTextClasses;
+  return 3.0 * 2.0 * macs;
+}
+
+bool is_text_model(const std::string& model) { return model == "transformer"; }
+
 double train_flops(const std::string& model, const BenchArgs& a) {
+  if (is_text_model(model)) return transformer_train_flops(a.text_batch);
   return model == "lenet" ? lenet_train_flops() : mlp_train_flops(a.mlp_hidden);
 }
 
 std::vector<std::string> model_overrides(const std::string& model, const BenchArgs& a) {
-  if (model == "lenet") return {};  // the config's own model
+  if (model == "lenet" || is_text_model(model)) return {};  // the config's own model; text mode builds its own
   if (model == "mlp") {
     std::string hidden;
     for (int64_t h : a.mlp_hidden) hidden += (hidden.empty() ? "" : ", ") + std::to_string(h);
     return {"model.backbone={type: mlp, hidden: [" + hidden + "]}"};
   }
-  throw std::runtime_error("unknown model '" + model + "' (known: lenet, mlp)");
+  throw std::runtime_error("unknown model '" + model + "' (known: lenet, mlp, transformer)");
 }
 
 std::string model_label(const std::string& model, const BenchArgs& a) {
   if (model == "lenet") return "MultiLeNet";
+  if (is_text_model(model)) return "Transformer";
   std::string s = "MLP";
   for (int64_t h : a.mlp_hidden) s += "-" + std::to_string(h);
   return s;
@@ -188,11 +255,115 @@ std::vector<std::string> data_overrides(const BenchArgs& a) {
   return {};
 }
 
+// Text mode: the Transformer encoder + classification head on the synthetic token batches, built through the
+// same registries a config uses; no loader (the batches are made up front), so the time is all engine +
+// optimizer.
+json run_text(const BenchArgs& a, int workers, int intra) {
+  mtl::DatasetSchema schema;
+  schema.inputs.push_back({"text", {kTextMaxLength}, mtl::InputKind::kTokens, kTextVocab});
+  schema.labels.push_back({"topic", mtl::LabelKind::kClass, kTextClasses, {}});
+  const std::string yaml = "backbone: {type: transformer, dim: " + std::to_string(kTextDim) +
+                           ", heads: " + std::to_string(kTextHeads) + ", layers: " + std::to_string(kTextLayers) +
+                           ", ffn_dim: " + std::to_string(kTextFfn) + ", dropout: 0.1, positions: learned}\n" +
+                           "head: classification\nloss: cross_entropy\nweighting: ew\n";
+  mtl::Config cfg = mtl::Config::from_string(yaml, "bench_text.yaml");
+  at::manual_seed(0);
+  mtl::ConfigNode bn = cfg.root().component("backbone");
+  mtl::Backbone backbone = mtl::backbone_registry().get(bn.type())(bn, schema);
+  mtl::ConfigNode hn = cfg.root().component("head");
+  mtl::TaskSpec task;
+  task.name = "topic";
+  task.head_type = hn.type();
+  task.label = schema.labels[0];
+  mtl::Head head = mtl::head_registry().get(hn.type()).make(hn, {backbone->output_dim(), task.label});
+  mtl::ConfigNode ln = cfg.root().component("loss");
+  task.loss_type = ln.type();
+  task.loss = mtl::loss_registry().get(ln.type()).make(ln, task.label);
+  mtl::MultiTaskModel model(backbone, std::vector<std::string>{"topic"}, std::vector<mtl::Head>{head});
+  mtl::ConfigNode wn = cfg.root().component("weighting");
+  std::unique_ptr<mtl::Weighting> weighting = mtl::weighting_registry().get(wn.type())(wn, {{"topic"}, {1.0}});
+  cfg.check_unused();
+
+  mtl::TrainerOptions trainer;
+  trainer.threads = workers;
+  trainer.intra_op_threads = intra;
+  mtl::configure_torch_threads(trainer);
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  std::unique_ptr<mtl::GradientEngine> engine =
+      mtl::make_parallel_engine(model, {task}, *weighting, {workers, intra, 0, false});
+  model->train();
+  const std::vector<TextBatch> batches = text_batches(a.text_batch);
+
+  const int64_t total = a.warmup + a.steps;
+  double grads = 0, optim = 0;
+  std::vector<double> losses;
+  int64_t samples = 0, tokens = 0;
+  clock_type::time_point timed_start = clock_type::now();
+  double busy0 = 0, self0 = 0, faults0 = 0;
+  for (int64_t step = 0; step < total; ++step) {
+    if (step == a.warmup) {
+      timed_start = clock_type::now();
+      busy0 = system_busy_seconds();
+      self0 = self_cpu_seconds();
+      faults0 = minor_page_faults();
+    }
+    const TextBatch& b = batches[static_cast<size_t>(step % kTextDistinctBatches)];
+    auto t1 = clock_type::now();
+    mtl::StepResult r = engine->compute_gradients(b.batch, mtl::StepContext{step, 0});
+    auto t2 = clock_type::now();
+    optimizer.step();
+    auto t3 = clock_type::now();
+    if (step < a.warmup) continue;
+    grads += std::chrono::duration<double>(t2 - t1).count();
+    optim += std::chrono::duration<double>(t3 - t2).count();
+    losses.push_back(r.total_loss);
+    samples += b.batch.size;
+    tokens += b.tokens;
+  }
+  const double wall = seconds_since(timed_start);
+  const double self_cpu = self_cpu_seconds() - self0;
+  const size_t k = std::max<size_t>(1, losses.size() / 5);
+  double first = 0, last = 0;
+  for (size_t i = 0; i < k; ++i) {
+    first += losses[i] / double(k);
+    last += losses[losses.size() - k + i] / double(k);
+  }
+  json j;
+  j["framework"] = "mtl";
+  j["model"] = "transformer";
+  j["workers"] = workers;
+  j["intra_op_threads"] = intra;
+  j["threads"] = workers * intra;
+  j["batch_size"] = a.text_batch;
+  j["train_size"] = a.text_batch * kTextDistinctBatches;
+  j["warmup"] = a.warmup;
+  j["steps"] = a.steps;
+  j["seconds"] = wall;
+  j["samples_per_s"] = double(samples) / wall;
+  j["tokens_per_s"] = double(tokens) / wall;
+  j["step_ms"] = 1e3 * wall / double(a.steps);
+  j["wait_ms"] = 0.0;
+  j["gradients_ms"] = 1e3 * grads / double(a.steps);
+  j["optimizer_ms"] = 1e3 * optim / double(a.steps);
+  j["stall_share"] = 0.0;
+  j["peak_rss_mb"] = peak_rss_mb();
+  j["page_faults_per_step"] = (minor_page_faults() - faults0) / double(a.steps);
+  j["cpu_cores_used"] = self_cpu / wall;
+  j["background_cores"] = std::max(0.0, (system_busy_seconds() - busy0 - self_cpu) / wall);
+  j["first_loss"] = losses.front();
+  j["last_loss"] = losses.back();
+  j["first_fifth_loss"] = first;
+  j["last_fifth_loss"] = last;
+  j["trains"] = last < first;
+  return j;
+}
+
 json run_one(const BenchArgs& a) {
   std::vector<std::string> spec = split(a.run, ':');
   if (spec.size() != 3) throw std::runtime_error("--run expects model:workers:intra, got '" + a.run + "'");
   const std::string model = spec[0];
   const int workers = std::stoi(spec[1]), intra = std::stoi(spec[2]);
+  if (is_text_model(model)) return run_text(a, workers, intra);
 
   std::vector<std::string> sets = model_overrides(model, a);
   for (const auto& s : a.sets) sets.push_back(s);
@@ -342,6 +513,7 @@ std::string mtl_command(const BenchArgs& a, const std::string& model, int worker
       << shell_quote(a.config) << " --steps " << a.steps << " --warmup " << a.warmup << " --train-size " << a.train_size
       << " --mlp-hidden";
   for (int64_t h : a.mlp_hidden) cmd << " " << h;
+  cmd << " --text-batch " << a.text_batch;
   for (const auto& s : a.sets) cmd << " --set " << shell_quote(s);
   return cmd.str();
 }
@@ -349,6 +521,14 @@ std::string mtl_command(const BenchArgs& a, const std::string& model, int worker
 std::string pytorch_command(const BenchArgs& a, const std::string& data_prefix, const std::string& model, int threads,
                             const std::string& memory_format) {
   std::ostringstream cmd;
+  if (is_text_model(model)) {
+    // The text baseline lives next to the image one.
+    const size_t slash = a.pytorch.rfind('/');
+    const std::string script = (slash == std::string::npos ? "" : a.pytorch.substr(0, slash + 1)) + "bench_text_pytorch.py";
+    cmd << pytorch_env(a) << shell_quote(a.python) << " " << shell_quote(script) << " --one-threads " << threads
+        << " --steps " << a.steps << " --warmup " << a.warmup << " --batch-size " << a.text_batch;
+    return cmd.str();
+  }
   cmd << pytorch_env(a) << shell_quote(a.python) << " " << shell_quote(a.pytorch) << " --data "
       << shell_quote(data_prefix) << " --model " << model << " --one-threads " << threads
       << " --memory-format " << memory_format << " --steps " << a.steps
@@ -410,9 +590,12 @@ int driver(const BenchArgs& a) {
   const double peak_all = sgemm_gflops(cores);
   std::cerr << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1) << " at " << cores << "\n";
 
-  std::string prefix = a.pytorch.empty() ? "" : data_prefix(a);
+  bool image_models = false;
+  for (const std::string& model : a.models) image_models |= !is_text_model(model);
+  std::string prefix = a.pytorch.empty() || !image_models ? "" : data_prefix(a);
   std::vector<json> rows;
   auto report = [](const json& r) {
+    if (r.contains("tokens_per_s")) std::cerr << fixed(r["tokens_per_s"].get<double>(), 0) << " tokens/s, ";
     std::cerr << fixed(r["samples_per_s"].get<double>(), 0) << " samples/s, loss "
               << fixed(r["first_loss"].get<double>(), 3) << " -> " << fixed(r["last_loss"].get<double>(), 3)
               << ", background " << fixed(r["background_cores"].get<double>(), 2) << " cores\n";
@@ -475,9 +658,17 @@ int driver(const BenchArgs& a) {
   }
 
   std::ostringstream out;
-  out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
-      << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores; "
+  if (image_models)
+    out << "\nmtl training benchmark: MultiFashion 36x36, batch " << rows.front()["batch_size"] << ", SGD lr 0.01 "
+        << "momentum 0.9, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores << " physical cores; "
       << "median of " << a.repeats << " runs per row (range in 'runs')\n";
+  if (!image_models || a.models.size() > 1)
+    out << "\nmtl text training benchmark: Transformer encoder (pre-LN, dim " << kTextDim << ", " << kTextLayers
+        << " layers, " << kTextHeads << " heads, ffn " << kTextFfn << ", vocab " << kTextVocab
+        << ", dropout 0.1) + classification head, batch " << a.text_batch << " sequences of " << kTextMinLength << "-"
+        << kTextMaxLength << " tokens (mean " << fixed(text_mean_length(a.text_batch), 1)
+        << "), Adam lr 1e-3, " << a.warmup << " warmup + " << a.steps << " timed steps; " << cores
+        << " physical cores; median of " << a.repeats << " runs per row\n";
   out << "allocator: " << allocator_label(a) << "\n";
   out << "sgemm peak (at::mm 1024x1024 float): " << fixed(peak1, 1) << " GFLOP/s at 1 thread, " << fixed(peak_all, 1)
       << " GFLOP/s at " << cores << " threads\n";
@@ -564,6 +755,35 @@ int driver(const BenchArgs& a) {
     }
     summary[model] = s;
   }
+  // Text models: real tokens per second, against PyTorch at the same total thread count and at its best.
+  for (const std::string& model : a.models) {
+    if (!is_text_model(model)) continue;
+    const json* best_pt = nullptr;
+    for (const json& r : rows)
+      if (r["model"] == model && r["framework"] == "pytorch" &&
+          (!best_pt || r["tokens_per_s"].get<double>() > (*best_pt)["tokens_per_s"].get<double>()))
+        best_pt = &r;
+    out << "\n" << model_label(model, a) << " training throughput (real tokens/s, padding excluded)\n";
+    out << std::left << std::setw(30) << "setting" << std::right << std::setw(12) << "tokens/s" << std::setw(12)
+        << "samples/s" << std::setw(18) << "vs PyTorch same" << std::setw(18) << "vs PyTorch best" << "\n";
+    for (const json& r : rows) {
+      if (r["model"] != model) continue;
+      const double tps = r["tokens_per_s"].get<double>();
+      std::string same = "-", best = "-";
+      if (r["framework"] == "mtl") {
+        for (const json& o : rows)
+          if (o["model"] == model && o["framework"] == "pytorch" && o["threads"] == r["threads"])
+            same = fixed(tps / o["tokens_per_s"].get<double>(), 2);
+        if (best_pt) best = fixed(tps / (*best_pt)["tokens_per_s"].get<double>(), 2);
+      }
+      out << std::left << std::setw(30) << setting_label(r) << std::right << std::setw(12) << fixed(tps, 0)
+          << std::setw(12) << fixed(r["samples_per_s"].get<double>(), 1) << std::setw(18) << same << std::setw(18)
+          << best << "\n";
+    }
+    out << "vs PyTorch same: mtl tokens/s / PyTorch tokens/s at the same total thread count (workers x intra = "
+           "set_num_threads); vs PyTorch best: against PyTorch's fastest row\n";
+    if (summary.contains(model) && best_pt) summary[model]["pytorch_best_tokens_per_s"] = (*best_pt)["tokens_per_s"];
+  }
   for (const json& r : rows)
     if (!r["trains"].get<bool>())
       out << "WARNING: " << model_label(r["model"].get<std::string>(), a) << " " << setting_label(r)
@@ -604,8 +824,9 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", a.warmup, "untimed steps before timing")->check(CLI::NonNegativeNumber);
   app.add_option("--train-size", a.train_size, "data.train_size override (0 = the config's)");
   app.add_option("--max-threads", a.max_threads, "largest thread count (0 = physical cores)");
-  app.add_option("--models", a.models, "models to run: lenet, mlp")->delimiter(',');
+  app.add_option("--models", a.models, "models to run: lenet, mlp, transformer (text: tokens/s)")->delimiter(',');
   app.add_option("--mlp-hidden", a.mlp_hidden, "hidden widths of the wide MLP");
+  app.add_option("--text-batch", a.text_batch, "text mode (transformer): sequences per batch")->check(CLI::PositiveNumber);
   app.add_option("--set", a.sets, "config override for every mtl run, e.g. --set engine.balance=dynamic")
       ->type_name("KEY=VALUE");
   app.add_option("--pytorch", a.pytorch, "the PyTorch baseline script (tools/bench_pytorch.py); empty = none");

@@ -13,6 +13,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/data/mixture.h"
 #include "mtl/engine/baselines.h"
 #include "mtl/engine/evaluate.h"
 #include "mtl/engine/experiment.h"
@@ -39,10 +40,16 @@ void add_common(CLI::App* cmd, CommonArgs& a, bool config_required = true) {
   cmd->add_option("--threads", a.threads, "same as --set trainer.threads=N")->envname("MTL_THREADS");
 }
 
-Experiment load_experiment(const CommonArgs& a) {
+// `run_dir`: a run whose tokenizer and class vocabularies to use (eval, predict, resume).
+Experiment load_experiment(const CommonArgs& a, const std::string& run_dir = "") {
   std::vector<std::string> sets = a.sets;
   if (!a.threads.empty()) sets.push_back("trainer.threads=" + a.threads);
-  return build_experiment(Config::load(a.config, sets));
+  return build_experiment(Config::load(a.config, sets), BuildOptions{run_dir});
+}
+
+// The run directory holding a checkpoint given as a file or a directory.
+std::string run_dir_of(const std::string& checkpoint) {
+  return fs::path(resolve_checkpoint_path(checkpoint)).parent_path().string();
 }
 
 void load_weights(Experiment& ex, const std::string& checkpoint) {
@@ -87,10 +94,10 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
     if (resume.empty()) throw Error("mtl train", "expected a config file (or --resume RUN_DIR)");
     args.config = (fs::path(resume) / "config.yaml").string();
   }
-  Experiment ex = load_experiment(args);
+  Experiment ex = load_experiment(args, resume);
   if (with_baselines) {
     if (!ensure_baselines(ex, quiet)) return 130;
-    ex = load_experiment(args);  // built afresh: building seeds the global RNG, as a plain `mtl train` does
+    ex = load_experiment(args, resume);  // built afresh: building seeds the global RNG, as a plain `mtl train` does
   }
   std::cerr << "mtl: training '" << ex.name << "' with " << ex.tasks.size() << " task(s), backbone "
             << ex.config.root().child("model").component("backbone").type() << ", "
@@ -109,7 +116,7 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
 
 int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
              const std::string& output) {
-  Experiment ex = load_experiment(a);
+  Experiment ex = load_experiment(a, run_dir_of(checkpoint));
   configure_torch_threads(ex.trainer);
   load_weights(ex, checkpoint);
   auto data = ex.data->open(parse_split(split));
@@ -128,7 +135,7 @@ int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::stri
 
 int cmd_predict(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
                 const std::string& output) {
-  Experiment ex = load_experiment(a);
+  Experiment ex = load_experiment(a, run_dir_of(checkpoint));
   configure_torch_threads(ex.trainer);
   load_weights(ex, checkpoint);
   bool jsonl = fs::path(output).extension() == ".jsonl" || fs::path(output).extension() == ".json";
@@ -144,27 +151,47 @@ int cmd_predict(const CommonArgs& a, const std::string& checkpoint, const std::s
     }
     out << "\n";
   }
-  const int64_t bs = ex.trainer.eval_batch_size;
-  for (int64_t i = 0; i < data->size(); i += bs) {
-    std::vector<int64_t> idx;
-    for (int64_t k = i; k < std::min(data->size(), i + bs); ++k) idx.push_back(k);
+  const auto* mixture = dynamic_cast<const MixtureDataset*>(data.get());
+  // Token-level predictions cover the real tokens: not the <cls> token at position 0, not padding.
+  at::Tensor token_mask;
+  for (const auto& idx : sequential_batches(*data, ex.trainer.eval_batch_size)) {
     Batch b = data->batch(idx);
     ModelOutput o = ex.model->forward(b.inputs);
-    std::vector<at::Tensor> preds, probs;
+    // In a mixture only the tasks of the batch's dataset have predictions; the others' cells stay empty.
+    std::string dataset;
+    if (mixture)
+      for (size_t d = 0; d < mixture->parts(); ++d)
+        if (idx.front() >= mixture->offset(d)) dataset = mixture->name(d);
+    std::vector<bool> active(ex.tasks.size());
+    for (size_t t = 0; t < ex.tasks.size(); ++t)
+      active[t] = o.outputs[t].defined() && (dataset.empty() || ex.tasks[t].dataset == dataset);
+    std::vector<at::Tensor> preds(ex.tasks.size()), probs(ex.tasks.size());
     for (size_t t = 0; t < ex.tasks.size(); ++t) {
-      preds.push_back(ex.model->head(t)->predict(o.outputs[t]).to(at::kDouble).reshape({b.size, -1}));
-      probs.push_back(ex.tasks[t].label.kind == LabelKind::kClass
-                          ? std::get<0>(o.outputs[t].softmax(1).max(1)).to(at::kDouble)
-                          : at::Tensor());
+      if (!active[t]) continue;
+      preds[t] = ex.model->head(t)->predict(o.outputs[t]).to(at::kDouble).reshape({b.size, -1});
+      if (ex.tasks[t].label.kind == LabelKind::kClass)
+        probs[t] = std::get<0>(o.outputs[t].softmax(1).max(1)).to(at::kDouble);
     }
+    for (const auto& [name, in] : b.inputs)
+      if (in.scalar_type() == at::kLong && in.dim() == 2) token_mask = in.ne(kPadTokenId);
     for (int64_t r = 0; r < b.size; ++r) {
       if (jsonl) {
         nlohmann::ordered_json j;
         j["index"] = idx[r];
         for (size_t t = 0; t < ex.tasks.size(); ++t) {
+          if (!active[t]) continue;
           const auto& spec = ex.tasks[t];
           auto row = preds[t][r];
-          if (spec.label.kind == LabelKind::kClass) {
+          if (spec.label.kind == LabelKind::kTokenClass) {
+            std::vector<std::string> tags;
+            for (int64_t k = 1; k < row.numel(); ++k) {
+              if (token_mask.defined() && !token_mask[r][k].item<bool>()) break;
+              int64_t c = static_cast<int64_t>(row[k].item<double>());
+              tags.push_back(c < static_cast<int64_t>(spec.label.classes.size()) ? spec.label.classes[c]
+                                                                                : std::to_string(c));
+            }
+            j[spec.name] = tags;
+          } else if (spec.label.kind == LabelKind::kClass) {
             int64_t c = static_cast<int64_t>(row[0].item<double>());
             nlohmann::ordered_json p;
             p["class"] = c;
@@ -183,9 +210,19 @@ int cmd_predict(const CommonArgs& a, const std::string& checkpoint, const std::s
       } else {
         out << idx[r];
         for (size_t t = 0; t < ex.tasks.size(); ++t) {
+          const bool cls = ex.tasks[t].label.kind == LabelKind::kClass;
+          if (!active[t]) {
+            out << (cls ? ",," : ",");
+            continue;
+          }
           auto row = preds[t][r];
-          for (int64_t k = 0; k < row.numel(); ++k) out << (k ? ";" : ",") << row[k].item<double>();
-          if (ex.tasks[t].label.kind == LabelKind::kClass) out << "," << probs[t][r].item<double>();
+          int64_t n = row.numel();
+          if (ex.tasks[t].label.kind == LabelKind::kTokenClass && token_mask.defined())
+            n = token_mask[r].sum().item<int64_t>();
+          const int64_t first = ex.tasks[t].label.kind == LabelKind::kTokenClass ? 1 : 0;
+          out << ",";
+          for (int64_t k = first; k < n; ++k) out << (k > first ? ";" : "") << row[k].item<double>();
+          if (cls) out << "," << probs[t][r].item<double>();
         }
         out << "\n";
       }

@@ -17,6 +17,7 @@ const char* to_string(LabelKind kind) {
     case LabelKind::kClass: return "class";
     case LabelKind::kMultiLabel: return "multilabel";
     case LabelKind::kReal: return "real";
+    case LabelKind::kTokenClass: return "token class";
   }
   return "?";
 }

@@ -1,6 +1,8 @@
 // Batch: what flows from a dataset through the loader into the engine. Inputs and targets are keyed by
 // name ("image", "features", a label field such as "left"); an ordered map keeps iteration deterministic.
 // A task whose label is absent from a batch contributes no loss for that batch.
+// Text inputs are token ids int64 [B, L], padded on the right with kPadTokenId (so a padding mask is
+// `ids != kPadTokenId`); token-level targets are int64 [B, L] with kIgnoreIndex at positions without a tag.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,6 +15,14 @@
 namespace mtl {
 
 using TensorMap = std::map<std::string, at::Tensor>;
+
+/// Token ids every tokenizer reserves (its own pieces start at kFirstPieceId).
+constexpr int64_t kPadTokenId = 0;  // padding; never a real token
+constexpr int64_t kUnkTokenId = 1;  // a word or piece outside the vocabulary
+constexpr int64_t kClsTokenId = 2;  // first token of every text sequence ("first" pooling reads it)
+constexpr int64_t kFirstPieceId = 3;
+/// Token-level targets at padding (and at sub-word pieces after a word's first) hold this value.
+constexpr int64_t kIgnoreIndex = -100;
 
 struct Batch {
   TensorMap inputs;
@@ -28,6 +38,7 @@ enum class LabelKind {
   kClass,       // int64 class index per example, [B]; `size` = number of classes
   kMultiLabel,  // float 0/1 per label, [B, size]
   kReal,        // float values, [B] when size == 1 else [B, size]
+  kTokenClass,  // int64 tag index per token, [B, L] (kIgnoreIndex where there is none); `size` = tags
 };
 
 const char* to_string(LabelKind kind);
@@ -36,12 +47,20 @@ struct LabelInfo {
   std::string name;
   LabelKind kind = LabelKind::kClass;
   int64_t size = 0;                   // classes, labels, or output dimensions
-  std::vector<std::string> classes;   // optional class names (for predictions), size == `size` if set
+  std::vector<std::string> classes;   // optional class names (for predictions), size == `size` if set;
+                                      // for kTokenClass the tag names (B-PER, I-PER, O, ...)
+};
+
+enum class InputKind {
+  kDense,   // float tensor [B, shape...]
+  kTokens,  // token ids int64 [B, L] (L varies by batch), padded with kPadTokenId
 };
 
 struct InputInfo {
-  std::string name;                  // "image", "features", ...
-  std::vector<int64_t> shape;        // per example, e.g. {1, 36, 36}
+  std::string name;                  // "image", "features", "text", ...
+  std::vector<int64_t> shape;        // per example, e.g. {1, 36, 36}; kTokens: {max_length}
+  InputKind kind = InputKind::kDense;
+  int64_t vocab_size = 0;            // kTokens: ids are in [0, vocab_size)
 };
 
 /// What a dataset provides, known before its data is loaded (used to build the model first).

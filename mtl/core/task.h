@@ -15,6 +15,7 @@ namespace mtl {
 
 struct TaskSpec {
   std::string name;
+  std::string dataset;  // the `datasets:` entry it learns from; empty with a single `data:` section
   std::string head_type;
   LabelInfo label;
   double weight = 1.0;

@@ -3,6 +3,8 @@
 #include "mtl/data/csv_dataset.h"
 #include "mtl/data/idx_dataset.h"
 #include "mtl/data/multi_fashion.h"
+#include "mtl/data/text/conll_dataset.h"
+#include "mtl/data/text/text_dataset.h"
 
 namespace mtl {
 
@@ -14,6 +16,8 @@ void register_builtin_datasets(Registry<DatasetFactory>& r) {
   r.add("fashion_mnist", make_fashion_mnist_source);
   r.add("idx", make_idx_source);
   r.add("csv", make_csv_source);
+  r.add("text", make_text_source);
+  r.add("conll", make_conll_source);
 }
 }  // namespace
 

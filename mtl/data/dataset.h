@@ -13,6 +13,7 @@
 namespace mtl {
 
 class ConfigNode;
+class Tokenizer;  // mtl/data/text/tokenizer.h
 
 enum class Split { kTrain, kTest };
 const char* to_string(Split split);
@@ -24,6 +25,8 @@ class Dataset {
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
   virtual Batch batch(const std::vector<int64_t>& indices) const = 0;
+  /// Text datasets: each example's length in tokens (for length bucketing); empty when not applicable.
+  virtual std::vector<int64_t> lengths() const { return {}; }
 };
 
 class DatasetSource {
@@ -31,6 +34,20 @@ class DatasetSource {
   virtual ~DatasetSource() = default;
   virtual DatasetSchema schema() const = 0;
   virtual std::shared_ptr<Dataset> open(Split split) const = 0;
+
+  // Text sources. A run has one tokenizer shared by all its text datasets (their token ids feed one
+  // embedding): build_experiment trains it on every source's training texts, or loads the one a run
+  // saved, and hands it to each source before asking for the schema.
+  /// Whether examples have a text field that needs the tokenizer.
+  virtual bool needs_tokenizer() const { return false; }
+  /// Calls `visit` with every text of the training split (streamed; used to train the tokenizer).
+  virtual void for_each_training_text(const std::function<void(const std::string&)>& visit) const { (void)visit; }
+  virtual void set_tokenizer(std::shared_ptr<const Tokenizer> tokenizer) { (void)tokenizer; }
+  /// Vocabularies a source derives from its training split (class names of a label field given as strings,
+  /// tag sets): written into `dir` with a run, read back by eval/predict/resume so that class indices stay
+  /// those the model was trained with. Called before schema(); a missing file is an error naming it.
+  virtual void save_artifacts(const std::string& dir) const { (void)dir; }
+  virtual void load_artifacts(const std::string& dir) { (void)dir; }
 };
 
 using DatasetFactory = std::function<std::shared_ptr<DatasetSource>(const ConfigNode& options)>;

@@ -87,7 +87,15 @@ const Json& object_member(const Json& obj, const std::string& key, const std::st
 BaselineFingerprint baseline_fingerprint(const Config& config) {
   const YAML::Node r = config.resolved();  // const: lookups must not add keys to the live resolved config
   BaselineFingerprint f;
-  f.parts["data"] = one_line(without(r["data"], "cache_dir"));  // where the cache lives changes nothing
+  if (r["datasets"]) {  // each task's baseline trains on its own dataset; the sampler plays no part
+    YAML::Node all(YAML::NodeType::Map);
+    for (auto it = r["datasets"].begin(); it != r["datasets"].end(); ++it)
+      all[it->first.Scalar()] = without(it->second, "cache_dir");
+    f.parts["data"] = one_line(all);
+  } else {
+    f.parts["data"] = one_line(without(r["data"], "cache_dir"));  // where the cache lives changes nothing
+  }
+  if (r["tokenizer"]) f.parts["data"] += " tokenizer " + one_line(r["tokenizer"]);
   f.parts["model"] = one_line(r["model"]);
   f.parts["optimizer"] = one_line(r["optimizer"]);
   f.parts["scheduler"] = one_line(r["scheduler"]);
@@ -201,6 +209,13 @@ Config single_task_config(const Experiment& ex, const std::string& task) {
   YAML::Node tasks(YAML::NodeType::Map);
   tasks[task] = without(all[task], "weight");  // one task: a loss weight would only rescale the learning rate
   doc["tasks"] = tasks;
+  if (doc["datasets"] && tasks[task]["dataset"]) {  // only the task's own dataset
+    const std::string own = tasks[task]["dataset"].Scalar();
+    YAML::Node datasets(YAML::NodeType::Map);
+    datasets[own] = doc["datasets"][own];
+    doc["datasets"] = datasets;
+    doc.remove("task_sampler");
+  }
   YAML::Node weighting(YAML::NodeType::Map);
   weighting["method"] = "ew";
   doc["weighting"] = weighting;

@@ -7,10 +7,16 @@ std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const st
   std::vector<at::Tensor> losses(tasks.size());
   for (size_t t = 0; t < tasks.size(); ++t) {
     auto it = batch.targets.find(tasks[t].label.name);
-    if (it == batch.targets.end()) continue;
+    if (it == batch.targets.end() || !outputs[t].defined()) continue;
     losses[t] = tasks[t].loss(outputs[t], it->second);
   }
   return losses;
+}
+
+std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch& batch) {
+  std::vector<bool> out(tasks.size());
+  for (size_t t = 0; t < tasks.size(); ++t) out[t] = batch.targets.count(tasks[t].label.name) > 0;
+  return out;
 }
 
 namespace {
@@ -34,7 +40,7 @@ class SerialEngine : public GradientEngine {
       r.present[t] = true;
       r.losses[t] = losses[t].item<double>();
     }
-    r.weights = weighting_.loss_weights(r.losses, ctx);
+    r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
     at::Tensor total;
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (!r.present[t]) continue;

@@ -36,6 +36,9 @@ class GradientEngine {
 std::unique_ptr<GradientEngine> make_serial_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
                                                    Weighting& weighting);
 
+/// Whether `batch` has each task's label field.
+std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch& batch);
+
 /// Per-task losses of `outputs` against `batch`'s targets; undefined tensors for absent tasks.
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const std::vector<at::Tensor>& outputs,
                                     const Batch& batch);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "mtl/data/mixture.h"
 #include "mtl/engine/engine.h"
 
 namespace mtl {
@@ -46,10 +47,8 @@ EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, c
   for (const auto& t : tasks) metrics.push_back(t.make_metrics());
   std::vector<double> loss_sum(tasks.size(), 0.0);
   std::vector<int64_t> count(tasks.size(), 0);
-  std::vector<int64_t> order(data.size());
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t i = 0; i < data.size(); i += batch_size) {
-    std::vector<int64_t> idx(order.begin() + i, order.begin() + std::min<int64_t>(data.size(), i + batch_size));
+  // Each task is evaluated on the examples that have its label (its own dataset's split in a mixture).
+  for (const auto& idx : sequential_batches(data, batch_size)) {
     Batch b = data.batch(idx);
     ModelOutput out = model->forward(b.inputs);
     std::vector<at::Tensor> losses = task_losses(tasks, out.outputs, b);

@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include "mtl/data/mixture.h"
+
 namespace mtl {
 
 namespace {
@@ -33,6 +35,7 @@ std::string default_head_for(LabelKind k) {
     case LabelKind::kClass: return "classification";
     case LabelKind::kMultiLabel: return "multilabel";
     case LabelKind::kReal: return "regression";
+    case LabelKind::kTokenClass: return "token_classification";
   }
   return "classification";
 }
@@ -67,17 +70,59 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name) {
   o.log_weights = n.get<bool>("log_weights", o.log_weights);
   o.deterministic = n.get<bool>("deterministic", o.deterministic);
   o.drop_last = n.get<bool>("drop_last", o.drop_last);
+  o.length_bucketing = n.get<bool>("length_bucketing", o.length_bucketing);
   return o;
 }
 
-TaskSpec parse_task(const ConfigNode& tasks_node, const std::string& name, const DatasetSchema& schema) {
+TaskSamplerOptions parse_task_sampler(const ConfigNode& n, const std::vector<std::string>& datasets) {
+  TaskSamplerOptions o;
+  o.type = n.choice("type", o.type, {"proportional", "uniform", "temperature", "round_robin", "given"});
+  if (o.type == "temperature") o.temperature = positive<double>(n, "temperature", o.temperature);
+  if (o.type == "given") {
+    ConfigNode p = n.child("probabilities");
+    std::vector<std::string> keys = n.keys("probabilities");
+    for (const auto& k : keys)
+      if (std::find(datasets.begin(), datasets.end(), k) == datasets.end())
+        p.fail(k, "no dataset '" + k + "'" + did_you_mean(k, datasets) + "; datasets: " + join(datasets));
+    double sum = 0;
+    for (const auto& d : datasets) {
+      n.check(p.has(d), "probabilities", "expected a probability for every dataset; '" + d + "' has none");
+      o.probabilities.push_back(non_negative<double>(p, d, 0.0));
+      sum += o.probabilities.back();
+    }
+    n.check(std::abs(sum - 1.0) < 1e-6, "probabilities", "expected probabilities that sum to 1, got " + std::to_string(sum));
+  }
+  o.steps_per_epoch = non_negative<int64_t>(n, "steps_per_epoch", o.steps_per_epoch);
+  return o;
+}
+
+TaskSpec parse_task(const ConfigNode& tasks_node, const std::string& name, const DatasetSchema& schema,
+                    const std::vector<std::string>& datasets, const MixtureSource* mixture) {
   ConfigNode t = tasks_node.child(name);
   if (!valid_task_name(name))
     tasks_node.fail(name, "task names may use letters, digits, '_' and '-' only, got '" + name + "'");
   TaskSpec spec;
   spec.name = name;
   std::string label_name = t.get<std::string>("label", name);
-  const LabelInfo* label = schema.label(label_name);
+  const LabelInfo* label = nullptr;
+  if (mixture) {
+    spec.dataset = datasets.size() == 1 ? t.get<std::string>("dataset", datasets[0]) : t.get<std::string>("dataset", "");
+    if (spec.dataset.empty())
+      t.fail("dataset", "expected the name of the dataset this task learns from, one of: " + join(datasets));
+    auto it = std::find(datasets.begin(), datasets.end(), spec.dataset);
+    if (it == datasets.end())
+      t.fail("dataset", "no dataset '" + spec.dataset + "'" + did_you_mean(spec.dataset, datasets) +
+                            "; datasets: " + join(datasets));
+    const DatasetSchema& own = mixture->part_schema(static_cast<size_t>(it - datasets.begin()));
+    if (!own.label(label_name)) {
+      auto names = own.label_names();
+      t.fail("label", "dataset '" + spec.dataset + "' has no label field '" + label_name + "'" +
+                          did_you_mean(label_name, names) + "; it has: " + join(names));
+    }
+    label = schema.label(mixture_label(spec.dataset, label_name));
+  } else {
+    label = schema.label(label_name);
+  }
   if (!label) {
     auto names = schema.label_names();
     t.fail("label", "the dataset has no label field '" + label_name + "'" + did_you_mean(label_name, names) +
@@ -152,7 +197,13 @@ int64_t physical_cores() {
   return std::min<int64_t>(logical, static_cast<int64_t>(cores.size()));
 }
 
-Experiment build_experiment(const Config& config) {
+void save_data_artifacts(const Experiment& ex, const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  if (ex.tokenizer) ex.tokenizer->save((fs::path(run_dir) / "tokenizer").string());
+  ex.data->save_artifacts((fs::path(run_dir) / "data").string());
+}
+
+Experiment build_experiment(const Config& config, const BuildOptions& options) {
   Experiment ex;
   ex.config = config;
   ex.name = std::filesystem::path(config.file()).stem().string();
@@ -176,14 +227,55 @@ Experiment build_experiment(const Config& config) {
   if (baselines == "auto") ex.baselines = default_baselines_path(ex.trainer.run_dir);
   if (ex.baselines_explicit) ex.baselines = baselines;
 
-  ConfigNode data = root.component("data");
-  ex.data = dataset_registry().get(data.type(), data.where("type"))(data);
+  // Data: one `data:` dataset, or named `datasets:` whose tasks a task sampler interleaves.
+  std::shared_ptr<MixtureSource> mixture;
+  if (root.has("datasets")) {
+    if (root.has("data")) root.fail("data", "give either `data:` (one dataset) or `datasets:` (named datasets), not both");
+    ex.dataset_names = root.keys("datasets");
+    if (ex.dataset_names.empty()) root.fail("datasets", "expected a map of named datasets, e.g. datasets: {fashion: {type: multi_fashion}}");
+    ConfigNode all = root.child("datasets");
+    std::vector<std::shared_ptr<DatasetSource>> parts;
+    for (const auto& name : ex.dataset_names) {
+      if (!valid_task_name(name))
+        all.fail(name, "dataset names may use letters, digits, '_' and '-' only, got '" + name + "'");
+      ConfigNode d = all.component(name);
+      parts.push_back(dataset_registry().get(d.type(), d.where("type"))(d));
+    }
+    mixture = std::make_shared<MixtureSource>(ex.dataset_names, parts);
+    ex.data = mixture;
+    ex.task_sampler = parse_task_sampler(root.child("task_sampler"), ex.dataset_names);
+  } else {
+    ConfigNode data = root.component("data");
+    ex.data = dataset_registry().get(data.type(), data.where("type"))(data);
+  }
+  namespace fs = std::filesystem;
+  if (!options.artifacts_dir.empty()) ex.data->load_artifacts((fs::path(options.artifacts_dir) / "data").string());
+  if (ex.data->needs_tokenizer()) {
+    ConfigNode tok = root.child("tokenizer");
+    TokenizerOptions topts = parse_tokenizer_options(tok);
+    std::string saved = (fs::path(options.artifacts_dir) / "tokenizer").string();
+    if (!options.artifacts_dir.empty()) {
+      ex.tokenizer = load_tokenizer(saved);
+    } else {
+      std::shared_ptr<DatasetSource> source = ex.data;
+      ex.tokenizer = make_tokenizer(topts, [source](const std::function<void(const std::string&)>& visit) {
+        source->for_each_training_text(visit);
+      });
+    }
+    ex.data->set_tokenizer(ex.tokenizer);
+  }
   ex.schema = ex.data->schema();
 
   std::vector<std::string> names = root.keys("tasks");
   if (names.empty()) root.fail("tasks", "expected a map of at least one task, e.g. tasks: {left: {label: left}}");
   ConfigNode tasks = root.child("tasks");
-  for (const auto& name : names) ex.tasks.push_back(parse_task(tasks, name, ex.schema));
+  for (const auto& name : names)
+    ex.tasks.push_back(parse_task(tasks, name, ex.schema, ex.dataset_names, mixture.get()));
+  for (const auto& d : ex.dataset_names) {
+    bool used = std::any_of(ex.tasks.begin(), ex.tasks.end(), [&](const TaskSpec& t) { return t.dataset == d; });
+    if (!used) root.child("datasets").fail(d, "no task learns from dataset '" + d + "' (add one with `dataset: " + d +
+                                                  "`, or remove the dataset)");
+  }
 
   ConfigNode w = root.child("weighting");
   std::string method = w.get<std::string>("method", "ew");
@@ -230,6 +322,16 @@ Experiment build_experiment(const Config& config) {
     return MultiTaskModel(backbone, names_in_order, heads);
   };
   ex.model = build_model();
+  for (size_t t = 0; t < ex.tasks.size(); ++t) {
+    if (!ex.model->head(t)->token_level()) continue;
+    if (!ex.model->backbone()->has_token_features())
+      tasks.child(ex.tasks[t].name).fail("type", "head '" + ex.tasks[t].head_type + "' tags tokens and needs per-token "
+                                                 "features, which backbone '" + bb.type() + "' does not give (use "
+                                                 "a text encoder: transformer or rnn)");
+    if (ex.weighting->needs() == GradientKind::kRepresentationGrads)
+      w.fail("method", "'" + method + "' takes gradients w.r.t. the pooled representation; task '" + ex.tasks[t].name +
+                           "' reads per-token features (use mgda, which works on the shared parameters)");
+  }
   ex.make_model = [build_model]() {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     at::Tensor state;

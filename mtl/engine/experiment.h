@@ -11,6 +11,8 @@
 #include "mtl/config/config_node.h"
 #include "mtl/core/task.h"
 #include "mtl/data/dataset.h"
+#include "mtl/data/sampler.h"
+#include "mtl/data/text/tokenizer.h"
 #include "mtl/model/multi_task_model.h"
 #include "mtl/optim/optimizer.h"
 #include "mtl/weighting/weighting.h"
@@ -34,6 +36,7 @@ struct TrainerOptions {
   bool log_weights = true;          // a `weights` line (task weights and losses) after every step
   bool deterministic = true;
   bool drop_last = false;
+  bool length_bucketing = true;     // text data: batches of similar lengths (less padding)
   // engine section
   std::string mode = "sync";       // sync: one optimizer step per batch; async: Hogwild! lock-free updates
   std::string balance = "static";  // static: equal shards; dynamic: shards follow each worker's speed
@@ -43,7 +46,12 @@ struct TrainerOptions {
 struct Experiment {
   Config config;
   std::string name;  // the config file's stem
+  /// The `data:` dataset, or a MixtureSource of the `datasets:` entries (targets named "<dataset>.<label>").
   std::shared_ptr<DatasetSource> data;
+  std::vector<std::string> dataset_names;  // `datasets:` keys in order; empty with `data:`
+  TaskSamplerOptions task_sampler;          // how steps draw datasets (with `datasets:`)
+  /// The run's tokenizer when a dataset has text (trained on the training texts, or loaded from the run).
+  std::shared_ptr<Tokenizer> tokenizer;
   DatasetSchema schema;
   std::vector<TaskSpec> tasks;
   MultiTaskModel model{nullptr};
@@ -63,8 +71,18 @@ struct Experiment {
   std::vector<std::string> task_names() const;
 };
 
+struct BuildOptions {
+  /// A run directory whose saved tokenizer and data vocabularies (class names) to use instead of deriving
+  /// them from the training data: eval, predict and resume must see the ids the model was trained with.
+  std::string artifacts_dir;
+};
+
 /// Builds everything from `config`; throws mtl::Error (with file:line:col) for any bad or unknown key.
-Experiment build_experiment(const Config& config);
+Experiment build_experiment(const Config& config, const BuildOptions& options = {});
+
+/// Writes the run's tokenizer (<run_dir>/tokenizer) and data vocabularies (<run_dir>/data) for
+/// build_experiment's artifacts_dir; nothing when the data has no text or derived vocabularies.
+void save_data_artifacts(const Experiment& ex, const std::string& run_dir);
 
 /// Where `mtl baselines` puts the single-task baselines of a config whose trainer.run_dir is `run_dir`:
 /// <run_dir>.baselines/baselines.json (next to the multi-task runs, never inside one).

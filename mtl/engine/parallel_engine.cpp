@@ -115,7 +115,7 @@ class ParallelEngine : public GradientEngine {
     StepResult r;
     // Weights known before the forward pass: forward and backward of each shard in one pool run.
     const bool fused = !per_task && !per_rep && weighting_.weights_ignore_step_losses();
-    if (fused) r.weights = weighting_.loss_weights({}, ctx);
+    if (fused) r.weights = loss_weights_for_step(weighting_, {}, labels_present(tasks_, batch), ctx);
 
     // Phase 1: forward and per-task losses of each shard.
     auto forward = [&](int i) {
@@ -264,9 +264,9 @@ class ParallelEngine : public GradientEngine {
       at::Tensor gram = at::zeros({static_cast<int64_t>(T), static_cast<int64_t>(T)}, at::kDouble);
       for (int i = 0; i < n; ++i)  // fixed order
         if (workers_[i].rep_gram.defined()) gram += workers_[i].rep_gram;
-      r.weights = weighting_.representation_weights(gram, r.losses, ctx);
+      r.weights = representation_weights_for_step(weighting_, gram, r.losses, r.present, ctx);
     } else if (!fused) {
-      r.weights = weighting_.loss_weights(r.losses, ctx);
+      r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
     }
     for (size_t t = 0; t < T; ++t)
       if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
@@ -312,9 +312,8 @@ class ParallelEngine : public GradientEngine {
         G = G.defined() ? G + workers_[i].task_rows : workers_[i].task_rows.clone();
       }
       if (G.defined()) {
-        at::Tensor combined = weighting_.combine(G, r.losses, ctx);
-        // Log the method's effective task weights (heads were trained with weight 1).
-        if (weighting_.last_weights().size() == T) r.weights = weighting_.last_weights();
+        // Logs the method's effective task weights (heads were trained with weight 1).
+        at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights);
         int64_t pos = 0;
         for (auto& p : shared_) {
           p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();

@@ -8,6 +8,7 @@
 
 #include "mtl/core/allocator.h"
 #include "mtl/data/loader.h"
+#include "mtl/data/mixture.h"
 #include "mtl/data/sampler.h"
 #include "mtl/engine/async_engine.h"
 #include "mtl/engine/baselines.h"
@@ -99,6 +100,8 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   summary.run_dir = run_dir;
   write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
                     ex.config.resolved_yaml());
+  // The tokenizer and class vocabularies, for eval/predict/resume (a resumed run was built from them).
+  if (!resuming) save_data_artifacts(ex, run_dir);
 
 
   {
@@ -121,8 +124,39 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
   }
 
-  const int64_t spe = batches_per_epoch(train_data->size(), tr.batch_size, tr.drop_last);
+  // Tasks from several datasets: the task sampler picks each step's dataset; an epoch is, unless
+  // task_sampler.steps_per_epoch says otherwise, as many steps as all datasets have batches.
+  const auto* mixture = dynamic_cast<const MixtureDataset*>(train_data.get());
+  std::vector<int64_t> part_sizes;
+  std::vector<std::vector<int64_t>> part_lengths;
+  int64_t spe = 0;
+  if (mixture) {
+    for (size_t d = 0; d < mixture->parts(); ++d) {
+      part_sizes.push_back(mixture->part(d).size());
+      if (part_sizes.back() == 0)
+        throw Error(ex.config.file(), "the training split of dataset '" + mixture->name(d) + "' is empty");
+      part_lengths.push_back(tr.length_bucketing ? mixture->part(d).lengths() : std::vector<int64_t>{});
+      spe += batches_per_epoch(part_sizes.back(), tr.batch_size, false);
+    }
+    if (ex.task_sampler.steps_per_epoch > 0) spe = ex.task_sampler.steps_per_epoch;
+  } else {
+    spe = batches_per_epoch(train_data->size(), tr.batch_size, tr.drop_last);
+  }
   if (spe == 0) throw Error(ex.config.file(), "trainer.batch_size is larger than the training split with drop_last");
+  const std::vector<int64_t> lengths = !mixture && tr.length_bucketing ? train_data->lengths() : std::vector<int64_t>{};
+  auto epoch_batches = [&](int64_t epoch) {
+    std::vector<std::vector<int64_t>> out;
+    if (mixture) {
+      for (auto& mb : mixture_epoch(ex.task_sampler, part_sizes, spe, tr.batch_size, static_cast<uint64_t>(tr.seed),
+                                    epoch, part_lengths)) {
+        for (auto& i : mb.indices) i += mixture->offset(static_cast<size_t>(mb.dataset));
+        out.push_back(std::move(mb.indices));
+      }
+      return out;
+    }
+    out = make_batches(epoch_permutation(train_data->size(), tr.seed, epoch), tr.batch_size, tr.drop_last);
+    return bucket_by_length(out, lengths, static_cast<uint64_t>(tr.seed), epoch);
+  };
   int64_t total_steps = tr.epochs * spe;
   if (tr.max_steps > 0) total_steps = tr.epochs > 0 ? std::min(total_steps, tr.max_steps) : tr.max_steps;
   const int64_t epochs = (total_steps + spe - 1) / spe;
@@ -145,7 +179,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   bool evaluated_at_end = false;
   while (pos.step < total_steps) {
     auto epoch_start = std::chrono::steady_clock::now();
-    auto batches = make_batches(epoch_permutation(train_data->size(), tr.seed, pos.epoch), tr.batch_size, tr.drop_last);
+    auto batches = epoch_batches(pos.epoch);
     const int64_t epoch_batches = static_cast<int64_t>(batches.size());
     progress.start_epoch(pos.epoch, epochs, epoch_batches, pos.batch_in_epoch);
     // The loader serves the rest of this epoch (and at most the steps left) in order.
@@ -208,7 +242,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
         StepResult r = engine->compute_gradients(batch, ctx);
         optimizer->step();
         if (ex.weighting->needs_losses_after_step())
-          ex.weighting->after_step(engine->batch_losses(batch, ctx), ctx);
+          after_step_for_step(*ex.weighting, engine->batch_losses(batch, ctx), r.present, ctx);
         after_step(batch, r, lr);
       }
     }

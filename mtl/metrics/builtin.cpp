@@ -3,6 +3,7 @@
 
 #include "mtl/metrics/classification_metrics.h"
 #include "mtl/metrics/regression_metrics.h"
+#include "mtl/metrics/span_metrics.h"
 
 namespace mtl {
 
@@ -14,6 +15,10 @@ void register_builtin_metrics(Registry<MetricEntry>& r) {
   r.add("mae", {make_mae, {LabelKind::kReal}});
   r.add("rmse", {make_rmse, {LabelKind::kReal}});
   r.add("r2", {make_r2, {LabelKind::kReal}});
+  r.add("span_f1", {make_span_f1, {LabelKind::kTokenClass}});
+  r.add("span_precision", {make_span_precision, {LabelKind::kTokenClass}});
+  r.add("span_recall", {make_span_recall, {LabelKind::kTokenClass}});
+  r.add("token_accuracy", {make_token_accuracy, {LabelKind::kTokenClass}});
 }
 }  // namespace
 

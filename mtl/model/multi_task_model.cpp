@@ -15,15 +15,24 @@ MultiTaskModelImpl::MultiTaskModelImpl(Backbone backbone, std::vector<std::strin
 
 ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
   ModelOutput out;
-  out.features = backbone_->forward(inputs);
-  out.outputs = heads_forward(out.features);
+  Features f = backbone_->encode(inputs);
+  out.features = f.pooled;
+  out.token_features = f.tokens;
+  out.outputs = heads_forward(out.features, out.token_features);
   return out;
 }
 
-std::vector<at::Tensor> MultiTaskModelImpl::heads_forward(const at::Tensor& features) {
+std::vector<at::Tensor> MultiTaskModelImpl::heads_forward(const at::Tensor& features,
+                                                          const at::Tensor& token_features) {
   std::vector<at::Tensor> outputs;
   outputs.reserve(heads_.size());
-  for (auto& h : heads_) outputs.push_back(h->forward(features));
+  for (auto& h : heads_) {
+    if (!h->token_level()) {
+      outputs.push_back(h->forward(features));
+    } else {
+      outputs.push_back(token_features.defined() ? h->forward(token_features) : at::Tensor());
+    }
+  }
   return outputs;
 }
 

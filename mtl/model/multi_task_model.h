@@ -16,7 +16,9 @@ namespace mtl {
 
 struct ModelOutput {
   at::Tensor features;              // shared representation [B, D]
-  std::vector<at::Tensor> outputs;  // one per task, in task order
+  at::Tensor token_features;        // per-token representation [B, L, D] (text encoders), else undefined
+  std::vector<at::Tensor> outputs;  // one per task, in task order; undefined for a token-level head when
+                                    // the batch has no per-token features (a batch from another dataset)
 };
 
 class MultiTaskModelImpl : public torch::nn::Module {
@@ -25,7 +27,7 @@ class MultiTaskModelImpl : public torch::nn::Module {
 
   ModelOutput forward(const TensorMap& inputs);
   /// Heads only, on given shared features (used to take gradients w.r.t. the representation).
-  std::vector<at::Tensor> heads_forward(const at::Tensor& features);
+  std::vector<at::Tensor> heads_forward(const at::Tensor& features, const at::Tensor& token_features = {});
 
   size_t num_tasks() const { return heads_.size(); }
   const std::vector<std::string>& task_names() const { return task_names_; }

@@ -19,7 +19,7 @@ class DwaWeighting : public Weighting {
     last_weights_.assign(tasks, 1.0);
   }
 
-  std::vector<double> loss_weights(const std::vector<double>&, const StepContext&) override {
+  std::vector<double> loss_weights(const std::vector<double>&, const StepContext& ctx) override {
     std::vector<double> w(tasks_, 1.0);
     if (history_.size() >= 2) {
       const auto& prev = history_[history_.size() - 2];
@@ -34,8 +34,8 @@ class DwaWeighting : public Weighting {
       for (size_t t = 0; t < tasks_; ++t) sum += std::exp(z[t] - zmax);
       for (size_t t = 0; t < tasks_; ++t) w[t] = static_cast<double>(tasks_) * std::exp(z[t] - zmax) / sum;
     }
-    last_weights_ = w;
-    return w;
+    last_weights_ = ctx.select(w);  // a step without some tasks keeps the others' weights
+    return last_weights_;
   }
   bool weights_ignore_step_losses() const override { return true; }
   void on_epoch_end(const std::vector<double>& epoch_losses) override {

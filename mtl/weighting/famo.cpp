@@ -28,24 +28,26 @@ class FamoWeighting : public Weighting {
   FamoWeighting(size_t tasks, double lr, double gamma)
       : lr_(lr), gamma_(gamma), logits_(tasks, 0.0), m_(tasks, 0.0), v_(tasks, 0.0) {}
 
-  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
     const size_t T = losses.size();
-    std::vector<double> z = softmax();
+    std::vector<double> z = softmax(ctx);
     std::vector<double> w(T);
     double c = 0;
     for (size_t t = 0; t < T; ++t) c += z[t] / (losses[t] + kEps);
     for (size_t t = 0; t < T; ++t) w[t] = z[t] / (losses[t] + kEps) / c;
     before_ = losses;
+    before_tasks_ = ctx.tasks;
     last_weights_ = w;
     return w;
   }
 
   bool needs_losses_after_step() const override { return true; }
 
-  void after_step(const std::vector<double>& after, const StepContext&) override {
-    const size_t T = logits_.size();
-    if (before_.size() != T || after.size() != T) return;
-    std::vector<double> z = softmax();
+  void after_step(const std::vector<double>& after, const StepContext& ctx) override {
+    // Only the tasks present in this step learn from it (their logits, renormalised among themselves).
+    const size_t T = after.size();
+    if (before_.size() != T || ctx.tasks != before_tasks_) return;
+    std::vector<double> z = softmax(ctx);
     std::vector<double> delta(T);
     double zd = 0;
     for (size_t t = 0; t < T; ++t) {
@@ -56,8 +58,9 @@ class FamoWeighting : public Weighting {
     const double b1 = 0.9, b2 = 0.999;
     const double c1 = 1.0 - std::pow(b1, static_cast<double>(adam_steps_));
     const double c2 = 1.0 - std::pow(b2, static_cast<double>(adam_steps_));
-    for (size_t t = 0; t < T; ++t) {
-      double g = z[t] * (delta[t] - zd) + gamma_ * logits_[t];
+    for (size_t i = 0; i < T; ++i) {
+      const size_t t = static_cast<size_t>(ctx.task(i));
+      double g = z[i] * (delta[i] - zd) + gamma_ * logits_[t];
       m_[t] = b1 * m_[t] + (1 - b1) * g;
       v_[t] = b2 * v_[t] + (1 - b2) * g * g;
       logits_[t] -= lr_ * (m_[t] / c1) / (std::sqrt(v_[t] / c2) + kEps);
@@ -81,11 +84,13 @@ class FamoWeighting : public Weighting {
   }
 
  private:
-  std::vector<double> softmax() const {
+  // Softmax of the logits of the tasks passed in this step.
+  std::vector<double> softmax(const StepContext& ctx) const {
+    std::vector<double> l = ctx.select(logits_);
     double mx = -INFINITY, sum = 0;
-    for (double x : logits_) mx = std::max(mx, x);
-    std::vector<double> z(logits_.size());
-    for (size_t t = 0; t < z.size(); ++t) sum += z[t] = std::exp(logits_[t] - mx);
+    for (double x : l) mx = std::max(mx, x);
+    std::vector<double> z(l.size());
+    for (size_t t = 0; t < z.size(); ++t) sum += z[t] = std::exp(l[t] - mx);
     for (double& x : z) x /= sum;
     return z;
   }
@@ -94,6 +99,7 @@ class FamoWeighting : public Weighting {
   std::vector<double> logits_, m_, v_;
   int64_t adam_steps_ = 0;
   std::vector<double> before_;  // this step's losses before the update
+  std::vector<int64_t> before_tasks_;
 };
 }  // namespace
 

@@ -9,7 +9,8 @@ FixedWeighting::FixedWeighting(std::vector<double> weights) : weights_(std::move
 }
 
 std::vector<double> FixedWeighting::loss_weights(const std::vector<double>& losses, const StepContext& ctx) {
-  return weights_;
+  last_weights_ = ctx.select(weights_);
+  return last_weights_;
 }
 
 std::unique_ptr<Weighting> make_fixed_weighting(const ConfigNode& options, const WeightingContext& ctx) {

@@ -43,31 +43,38 @@ class GradNormWeighting : public GradientWeighting {
     begin_ = total - length_;
   }
 
-  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
     const int64_t T = w_.numel();
     {
       at::NoGradGuard no_grad;
       at::Tensor v = w_.detach().clamp_min(1e-6);
       w_.copy_(v * (static_cast<double>(T) / v.sum().item<double>()));
     }
-    if (initial_.empty()) initial_ = losses;
+    // L_t(0): each task's loss at the first step that had it.
+    if (initial_.empty()) initial_.assign(static_cast<size_t>(T), std::nan(""));
+    for (size_t i = 0; i < losses.size(); ++i)
+      if (std::isnan(initial_[ctx.task(i)])) initial_[ctx.task(i)] = losses[i];
     at::Tensor w = w_.detach().contiguous();
-    last_weights_.assign(w.data_ptr<double>(), w.data_ptr<double>() + T);
+    last_weights_ = ctx.select(std::vector<double>(w.data_ptr<double>(), w.data_ptr<double>() + T));
     return last_weights_;
   }
 
-  at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext&) override {
+  at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext& ctx) override {
     const int64_t T = G.size(0);
     at::Tensor cols = length_ > 0 && begin_ + length_ <= G.size(1) ? G.narrow(1, begin_, length_) : G;
     at::Tensor n = cols.to(at::kDouble).norm(2, 1);
-    at::Tensor w = w_.detach().clone();
+    at::Tensor idx = ctx.tasks.empty() ? at::arange(T, at::kLong) : at::tensor(ctx.tasks, at::kLong);
+    at::Tensor w = w_.detach().index_select(0, idx);
     at::Tensor Gt = w * n;
     at::Tensor ratio = at::empty({T}, at::kDouble);
-    for (int64_t t = 0; t < T; ++t)
-      ratio[t] = losses[t] / std::max(initial_.size() == static_cast<size_t>(T) ? initial_[t] : losses[t], 1e-12);
+    for (int64_t i = 0; i < T; ++i) {
+      double l0 = static_cast<size_t>(ctx.task(i)) < initial_.size() ? initial_[ctx.task(i)] : std::nan("");
+      ratio[i] = losses[i] / std::max(std::isnan(l0) ? losses[i] : l0, 1e-12);
+    }
     at::Tensor r = ratio / ratio.mean().clamp_min(1e-12);
     at::Tensor target = Gt.mean() * r.pow(alpha_);
-    w_.mutable_grad() = at::sign(Gt - target) * n;
+    // Only the present tasks' weights move this step.
+    w_.mutable_grad() = at::zeros_like(w_.detach()).index_copy_(0, idx, at::sign(Gt - target) * n);
     last_weights_.assign(w.data_ptr<double>(), w.data_ptr<double>() + T);
     return weighted_rows(G, w);
   }

@@ -35,13 +35,14 @@ class GradVacWeighting : public GradientWeighting {
         double ni = gi.norm().item<double>(), nj = norms[j].item<double>();
         if (ni == 0 || nj == 0) continue;
         double c = gi.dot(g[j]).item<double>() / (ni * nj);
-        double target = phi[i][j];
+        const int64_t ti = ctx.task(i), tj = ctx.task(j);  // state is kept per pair of the run's tasks
+        double target = phi[ti][tj];
         if (c < target) {
           double w = ni * (target * std::sqrt(std::max(0.0, 1 - c * c)) - c * std::sqrt(std::max(0.0, 1 - target * target))) /
                      (nj * std::sqrt(std::max(1e-12, 1 - target * target)));
           gi.add_(g[j], w);
         }
-        phi[i][j] = (1 - beta_) * target + beta_ * c;
+        phi[ti][tj] = (1 - beta_) * target + beta_ * c;
       }
       out.add_(gi);
     }

@@ -36,27 +36,29 @@ class ImtlWeighting : public GradientWeighting {
     return part_ == "loss" ? GradientKind::kWeightedLoss : GradientKind::kSharedTaskGrads;
   }
 
-  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
     std::vector<double> w(losses.size(), 1.0);
     if (!scale_.defined()) return w;
     at::Tensor s = scale_.detach();
-    at::Tensor grad = at::empty_like(s);
+    at::Tensor grad = at::zeros_like(s);  // absent tasks: no loss, no regulariser term
     auto sa = s.accessor<double, 1>();
     auto ga = grad.accessor<double, 1>();
-    for (size_t t = 0; t < losses.size(); ++t) {
-      w[t] = std::exp(sa[t]);
-      ga[t] = w[t] * losses[t] - 1.0;
+    for (size_t i = 0; i < losses.size(); ++i) {
+      const int64_t t = ctx.task(i);
+      w[i] = std::exp(sa[t]);
+      ga[t] = w[i] * losses[i] - 1.0;
     }
     scale_.mutable_grad() = grad;
     last_weights_ = w;
     return w;
   }
 
-  at::Tensor combine(const at::Tensor& G, const std::vector<double>&, const StepContext&) override {
+  at::Tensor combine(const at::Tensor& G, const std::vector<double>&, const StepContext& ctx) override {
     const int64_t T = G.size(0);
     at::Tensor all = G.to(at::kDouble);
     // exp(s_t): the optimizer has not moved s since loss_weights() this step.
     at::Tensor scales = scale_.defined() ? scale_.detach().exp() : at::ones({T}, at::kDouble);
+    if (scale_.defined() && !ctx.tasks.empty()) scales = scales.index_select(0, at::tensor(ctx.tasks, at::kLong));
     all = all * scales.unsqueeze(1);
     at::Tensor norms = all.norm(2, 1);
     std::vector<int64_t> live;

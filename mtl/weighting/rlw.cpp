@@ -17,8 +17,9 @@ class RlwWeighting : public Weighting {
   std::vector<double> loss_weights(const std::vector<double>&, const StepContext& ctx) override {
     at::Generator gen = make_generator(seed_, static_cast<uint64_t>(ctx.step), 0x524c57);  // "RLW"
     at::Tensor z = at::randn({static_cast<int64_t>(tasks_)}, gen, at::TensorOptions().dtype(at::kDouble));
-    at::Tensor w = at::softmax(z, 0);
-    std::vector<double> out(w.data_ptr<double>(), w.data_ptr<double>() + tasks_);
+    if (!ctx.tasks.empty()) z = z.index_select(0, at::tensor(ctx.tasks, at::kLong));  // present tasks only
+    at::Tensor w = at::softmax(z, 0).contiguous();
+    std::vector<double> out(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
     last_weights_ = out;
     return out;
   }

@@ -22,22 +22,28 @@ constexpr double kTiny = 1e-20;
 
 class StchWeighting : public Weighting {
  public:
-  StchWeighting(size_t tasks, double mu, int64_t warmup) : mu_(mu), warmup_(warmup), sum_(tasks, 0.0) {}
+  StchWeighting(size_t tasks, double mu, int64_t warmup)
+      : mu_(mu), warmup_(warmup), sum_(tasks, 0.0), count_(tasks, 0.0) {}
 
   std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
     const size_t T = losses.size();
     std::vector<double> w(T);
-    if (ctx.epoch <= warmup_ || count_ == 0) {
+    bool nadir_known = true;  // every task of this step has one
+    for (size_t i = 0; i < T; ++i) nadir_known = nadir_known && count_[ctx.task(i)] > 0;
+    if (ctx.epoch <= warmup_ || !nadir_known) {
       for (size_t t = 0; t < T; ++t) w[t] = 1.0 / (losses[t] + kTiny);
       if (ctx.epoch == warmup_) {
-        for (size_t t = 0; t < T; ++t) sum_[t] += losses[t];
-        ++count_;
+        for (size_t i = 0; i < T; ++i) {
+          sum_[ctx.task(i)] += losses[i];
+          count_[ctx.task(i)] += 1;
+        }
       }
     } else {
       std::vector<double> u(T), nadir(T);
       double mx = -INFINITY, z = 0;
       for (size_t t = 0; t < T; ++t) {
-        nadir[t] = std::max(sum_[t] / static_cast<double>(count_), kTiny);
+        const size_t k = static_cast<size_t>(ctx.task(t));
+        nadir[t] = std::max(sum_[k] / count_[k], kTiny);
         u[t] = std::log(losses[t] / nadir[t] + kTiny) / mu_;
         mx = std::max(mx, u[t]);
       }
@@ -53,20 +59,18 @@ class StchWeighting : public Weighting {
 
   void save(torch::serialize::OutputArchive& a) const override {
     a.write("nadir_sum", at::tensor(sum_, at::kDouble));
-    a.write("nadir_count", at::tensor(count_, at::kLong));
+    a.write("nadir_count", at::tensor(count_, at::kDouble));
   }
   void load(torch::serialize::InputArchive& a) override {
     sum_ = read_state_vector(a, "nadir_sum", static_cast<int64_t>(sum_.size()), "stch");
-    at::Tensor c;
-    a.read("nadir_count", c);
-    count_ = c.item<int64_t>();
+    count_ = read_state_vector(a, "nadir_count", static_cast<int64_t>(count_.size()), "stch");
   }
 
  private:
   double mu_;
   int64_t warmup_;
-  std::vector<double> sum_;  // sum of the full-batch losses of epoch warmup_ (nadir = sum_ / count_)
-  int64_t count_ = 0;
+  std::vector<double> sum_;    // per task: sum of the full-batch losses of epoch warmup_ (nadir = sum_ / count_)
+  std::vector<double> count_;  // per task: steps of epoch warmup_ that had the task
 };
 }  // namespace
 

@@ -19,15 +19,16 @@ class UncertaintyWeighting : public Weighting {
   UncertaintyWeighting(size_t tasks, double init)
       : log_var_(at::full({static_cast<int64_t>(tasks)}, init, at::kDouble).set_requires_grad(true)) {}
 
-  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
+  std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override {
     at::Tensor s = log_var_.detach();
     std::vector<double> w(losses.size());
-    at::Tensor grad = at::empty_like(s);
+    at::Tensor grad = at::zeros_like(s);  // absent tasks: no loss, no regulariser term
     auto sa = s.accessor<double, 1>();
     auto ga = grad.accessor<double, 1>();
-    for (size_t t = 0; t < losses.size(); ++t) {
-      w[t] = 0.5 * std::exp(-sa[t]);
-      ga[t] = 0.5 - losses[t] * w[t];
+    for (size_t i = 0; i < losses.size(); ++i) {
+      const int64_t t = ctx.task(i);
+      w[i] = 0.5 * std::exp(-sa[t]);
+      ga[t] = 0.5 - losses[i] * w[i];
     }
     log_var_.mutable_grad() = grad;
     last_weights_ = w;

@@ -12,7 +12,10 @@
 //                       w.r.t. the shared representation (the trunk's output for the whole batch; shard
 //                       Grams add up to it exactly), calls representation_weights(), and backpropagates
 //                       sum_t a_t dL_t/dZ through the trunk; each head gets its own task's gradient.
-// A strategy never sees threads, shards or processes.
+// A strategy never sees threads, shards or processes. Nor does it see tasks without labels in a step (tasks
+// from different datasets): the engine calls it through the *_for_step functions below, which pass only the
+// present tasks' losses and gradient rows, with StepContext::tasks naming them; absent tasks get weight 0.
+// Strategies with per-task state index it through ctx.task(i).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -40,6 +43,13 @@ struct SharedParameter {
 struct StepContext {
   int64_t step = 0;   // optimizer steps taken before this one
   int64_t epoch = 0;  // 0-based
+  /// Empty when every task is present in this step (the usual case); else the run's indices of the tasks
+  /// the losses and gradient rows passed refer to, in order.
+  std::vector<int64_t> tasks;
+  /// The run's index of the i-th task passed.
+  int64_t task(size_t i) const { return tasks.empty() ? static_cast<int64_t>(i) : tasks[i]; }
+  /// The entries of a per-task vector (all tasks of the run) for the tasks passed.
+  std::vector<double> select(const std::vector<double>& all) const;
 };
 
 class Weighting {
@@ -93,6 +103,23 @@ struct WeightingContext {
   std::vector<std::string> task_names;
   std::vector<double> task_weights;  // each task's configured `weight`
 };
+
+/// Indices of the present tasks, or empty when all are present.
+std::vector<int64_t> subset_of(const std::vector<bool>& present);
+
+/// The engine's entry points. Each restricts the problem to the present tasks (`present` has one entry per
+/// task of the run), calls the strategy, and returns per-task results for all tasks (0 for absent ones).
+/// With empty `losses` (weights_ignore_step_losses) only `present` decides the subset.
+std::vector<double> loss_weights_for_step(Weighting& w, const std::vector<double>& losses,
+                                          const std::vector<bool>& present, StepContext ctx);
+/// `G` has a row per task of the run (absent tasks' rows are ignored); `weights` gets the effective weights.
+at::Tensor combine_for_step(Weighting& w, const at::Tensor& G, const std::vector<double>& losses,
+                            const std::vector<bool>& present, StepContext ctx, std::vector<double>& weights);
+std::vector<double> representation_weights_for_step(Weighting& w, const at::Tensor& gram,
+                                                    const std::vector<double>& losses,
+                                                    const std::vector<bool>& present, StepContext ctx);
+void after_step_for_step(Weighting& w, const std::vector<double>& losses_after, const std::vector<bool>& present,
+                         StepContext ctx);
 
 using WeightingFactory =
     std::function<std::unique_ptr<Weighting>(const ConfigNode& options, const WeightingContext& ctx)>;

@@ -60,3 +60,19 @@ TEST(LossShard, Regression) {
     }
   }
 }
+
+// Token tagging: rows with different numbers of tagged tokens (one with none) still add up exactly.
+TEST(LossShard, TokenCrossEntropy) {
+  torch::manual_seed(4);
+  mtl::LabelInfo label{"ner", mtl::LabelKind::kTokenClass, 3, {"O", "B-X", "I-X"}};
+  at::Tensor out = torch::randn({5, 6, 3}, torch::kDouble);
+  at::Tensor y = torch::randint(0, 3, {5, 6}, torch::kLong);
+  y.select(1, 0).fill_(mtl::kIgnoreIndex);           // <cls>
+  y[1].slice(0, 2).fill_(mtl::kIgnoreIndex);         // a short row
+  y[3].fill_(mtl::kIgnoreIndex);                     // no tags at all
+  y[4][3] = mtl::kIgnoreIndex;                       // a later sub-word piece
+  for (const char* yaml : {"token_cross_entropy", "{type: token_cross_entropy, label_smoothing: 0.2}"}) {
+    SCOPED_TRACE(yaml);
+    expect_shards_add_up(make_loss(yaml, label), out, y);
+  }
+}

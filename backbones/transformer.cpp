@@ -1,0 +1,125 @@
+#include "backbones/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/random.h"
+
+namespace mtl {
+
+TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t ffn_dim, double dropout)
+    : dim_(dim), heads_(heads), dropout_(dropout) {
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
+  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  ffn1_ = register_module("ffn1", torch::nn::Linear(dim, ffn_dim));
+  ffn2_ = register_module("ffn2", torch::nn::Linear(ffn_dim, dim));
+}
+
+at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& key_bias) {
+  const int64_t B = x.size(0), L = x.size(1), H = heads_, dh = dim_ / heads_;
+  const bool train = is_training();
+  // [B, L, 3D] -> [3, B, H, L, dh] in one copy; q, k, v are then contiguous [B*H, L, dh] views.
+  at::Tensor qkv = qkv_->forward(norm1_->forward(x)).view({B, L, 3, H, dh}).permute({2, 0, 3, 1, 4}).contiguous();
+  at::Tensor q = qkv.select(0, 0).view({B * H, L, dh});
+  at::Tensor k = qkv.select(0, 1).view({B * H, L, dh});
+  at::Tensor v = qkv.select(0, 2).view({B * H, L, dh});
+  // scores = key_bias + q k^T / sqrt(dh): one BLAS call adds the mask.
+  at::Tensor scores = at::baddbmm(key_bias, q, k.transpose(1, 2), 1.0, 1.0 / std::sqrt(double(dh)));
+  at::Tensor probs = mtl::dropout(at::softmax(scores, -1), dropout_, train);
+  at::Tensor ctx = at::bmm(probs, v).view({B, H, L, dh}).transpose(1, 2).reshape({B, L, dim_});
+  at::Tensor h = x + mtl::dropout(proj_->forward(ctx), dropout_, train);
+  at::Tensor f = ffn2_->forward(at::gelu(ffn1_->forward(norm2_->forward(h))));
+  return h + mtl::dropout(f, dropout_, train);
+}
+
+TransformerImpl::TransformerImpl(const TransformerOptions& options) : options_(options) {
+  embedding_ = register_module(
+      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options_.vocab_size, options_.dim)
+                                            .padding_idx(kPadTokenId)));
+  {
+    // Small embeddings (BERT's 0.02) keep the residual stream's scale sensible; padding stays zero.
+    torch::NoGradGuard no_grad;
+    embedding_->weight.normal_(0.0, 0.02);
+    embedding_->weight[kPadTokenId].zero_();
+  }
+  if (options_.positions == "learned") {
+    position_ = register_module("position", torch::nn::Embedding(options_.max_length, options_.dim));
+    torch::NoGradGuard no_grad;
+    position_->weight.normal_(0.0, 0.02);
+  } else {
+    // PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)
+    at::Tensor pos = at::arange(options_.max_length, at::kDouble).unsqueeze(1);
+    at::Tensor i2 = at::arange(0, options_.dim, 2, at::kDouble);
+    at::Tensor angle = pos * at::exp(i2 * (-std::log(10000.0) / double(options_.dim)));
+    sinusoid_ = at::zeros({options_.max_length, options_.dim}, at::kDouble);
+    sinusoid_.slice(1, 0, options_.dim, 2).copy_(at::sin(angle));
+    sinusoid_.slice(1, 1, options_.dim, 2).copy_(at::cos(angle.slice(1, 0, options_.dim / 2)));
+    sinusoid_ = sinusoid_.to(at::kFloat);
+  }
+  for (int64_t l = 0; l < options_.layers; ++l)
+    blocks_->push_back(TransformerBlock(options_.dim, options_.heads, options_.ffn_dim, options_.dropout));
+  register_module("blocks", blocks_);
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim})));
+}
+
+Features TransformerImpl::encode(const TensorMap& inputs) {
+  at::Tensor ids = token_ids(inputs, options_.input);
+  const int64_t full_length = ids.size(1);
+  // Columns that are padding in every row (a shard of short rows cut from a batch padded for longer ones)
+  // cannot change any result: drop them, and pad the token features back at the end.
+  at::Tensor mask = padding_mask(ids);
+  const int64_t used = ids.size(0) > 0 ? std::max<int64_t>(1, mask.sum(1).max().item<int64_t>()) : full_length;
+  if (used < full_length) {
+    ids = ids.narrow(1, 0, used);
+    mask = mask.narrow(1, 0, used);
+  }
+  const int64_t B = ids.size(0), L = ids.size(1), H = options_.heads;
+  TORCH_CHECK(L <= options_.max_length, "transformer: sequences of ", L, " tokens exceed max_length ",
+              options_.max_length, " (raise the backbone's max_length or shorten the input)");
+  at::Tensor x = embedding_->forward(ids);
+  x = x + (position_ ? position_->weight.narrow(0, 0, L) : sinusoid_.narrow(0, 0, L).to(x.options()));
+  x = mtl::dropout(x, options_.dropout, is_training());
+  // 0 at real keys, -inf at padded ones, one row per (example, head): [B*H, 1, L]. Every example has a real
+  // token (<cls>), so no softmax row is all -inf.
+  at::Tensor key_bias = at::zeros({B, 1, 1, L}, x.options())
+                            .masked_fill(mask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<double>::infinity())
+                            .expand({B, H, 1, L})
+                            .reshape({B * H, 1, L});
+  for (const auto& block : *blocks_) x = block->as<TransformerBlockImpl>()->forward(x, key_bias);
+  Features f;
+  f.tokens = final_norm_->forward(x).masked_fill(mask.logical_not().unsqueeze(2), 0.0);
+  f.pooled = masked_pool(f.tokens, mask, options_.pooling);
+  if (L < full_length) f.tokens = at::constant_pad_nd(f.tokens, {0, 0, 0, full_length - L});
+  return f;
+}
+
+Backbone make_transformer_backbone(const ConfigNode& n, const DatasetSchema& schema) {
+  TransformerOptions o;
+  const InputInfo& in = select_token_input(n, schema);
+  o.input = in.name;
+  o.vocab_size = in.vocab_size;
+  o.dim = positive<int64_t>(n, "dim", o.dim);
+  o.heads = positive<int64_t>(n, "heads", o.heads);
+  n.check(o.dim % o.heads == 0, "heads",
+          "expected a divisor of dim (" + std::to_string(o.dim) + "), got " + std::to_string(o.heads));
+  o.layers = positive<int64_t>(n, "layers", o.layers);
+  o.ffn_dim = positive<int64_t>(n, "ffn_dim", 4 * o.dim);
+  o.dropout = n.get<double>("dropout", o.dropout);
+  n.check(o.dropout >= 0 && o.dropout < 1, "dropout", "expected a value in [0, 1)");
+  o.positions = n.choice("positions", o.positions, {"learned", "sinusoidal"});
+  if (o.positions == "sinusoidal") n.check(o.dim % 2 == 0, "dim", "sinusoidal positions need an even dim");
+  const int64_t input_max = in.shape.empty() ? 0 : in.shape[0];
+  o.max_length = positive<int64_t>(n, "max_length", input_max > 0 ? input_max : o.max_length);
+  if (input_max > 0)
+    n.check(o.max_length >= input_max, "max_length",
+            "expected at least the input's max_length " + std::to_string(input_max) + ", got " +
+                std::to_string(o.max_length));
+  o.pooling = read_pooling(n, "first", {"first", "mean", "max"});
+  return std::make_shared<TransformerImpl>(o);
+}
+
+}  // namespace mtl

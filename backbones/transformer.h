@@ -1,0 +1,76 @@
+// transformer backbone: a pre-LayerNorm Transformer encoder over token ids.
+//   x = embedding(ids) + position(0..L-1)                   (learned or sinusoidal positions)
+//   per block:  x = x + dropout(attention(norm1(x)))        (multi-head self-attention; padded keys masked)
+//               x = x + dropout(W2 gelu(W1 norm2(x)))
+//   tokens = final_norm(x), zeros at padding                [B, L, dim]  (token-level heads read these)
+//   pooled = tokens at position 0 (the <cls> token), or the mean / max over real tokens    [B, dim]
+// Attention is written out (one fused QKV projection, batched matmuls over B x heads, the padding mask
+// folded into the score matmul as an additive bias): LibTorch 1.13's TransformerEncoderLayer has no
+// pre-LN variant, and the extra copies of its generic path cost time on CPU. Columns that are padding in every
+// row (a shard of short rows) are dropped before the blocks and restored as zeros. Every dropout draws from
+// the calling worker's random stream (mtl/core/random.h).
+//   model: {backbone: {type: transformer, input: text, dim: 128, heads: 4, layers: 2, ffn_dim: 512,
+//                      dropout: 0.1, positions: learned, max_length: 512, pooling: first}}
+//   Parameters: embedding.weight, position.weight (learned), blocks.<i>.{norm1, qkv, proj, norm2, ffn1,
+//               ffn2}.{weight, bias}, final_norm.{weight, bias}
+#pragma once
+
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "backbones/backbone.h"
+#include "backbones/text_common.h"
+
+namespace mtl {
+
+struct TransformerOptions {
+  std::string input;
+  int64_t vocab_size = 0;
+  int64_t dim = 128;                            // model width (divisible by heads)
+  int64_t heads = 4;
+  int64_t layers = 2;
+  int64_t ffn_dim = 512;                        // hidden width of the feed-forward block
+  double dropout = 0.1;                         // embeddings, attention weights, both residual branches
+  std::string positions = "learned";            // learned | sinusoidal
+  int64_t max_length = 512;                     // longest sequence (default: the input's max_length)
+  TokenPooling pooling = TokenPooling::kFirst;  // first | mean | max
+};
+
+/// One pre-LN encoder block; `key_bias` [B * heads, 1, L] is 0 at real keys and -inf at padding.
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  TransformerBlockImpl(int64_t dim, int64_t heads, int64_t ffn_dim, double dropout);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_bias);
+
+ private:
+  int64_t dim_, heads_;
+  double dropout_;
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Linear qkv_{nullptr}, proj_{nullptr}, ffn1_{nullptr}, ffn2_{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+class TransformerImpl : public BackboneImpl {
+ public:
+  explicit TransformerImpl(const TransformerOptions& options);
+  at::Tensor forward(const TensorMap& inputs) override { return encode(inputs).pooled; }
+  Features encode(const TensorMap& inputs) override;
+  bool has_token_features() const override { return true; }
+  int64_t output_dim() const override { return options_.dim; }
+
+ private:
+  TransformerOptions options_;
+  torch::nn::Embedding embedding_{nullptr};
+  torch::nn::Embedding position_{nullptr};  // learned positions only
+  at::Tensor sinusoid_;                     // [max_length, dim], sinusoidal positions only (not a parameter
+                                            // or buffer: it is a constant, and a buffer would make the
+                                            // parallel engine keep per-worker replicas)
+  torch::nn::ModuleList blocks_;
+  torch::nn::LayerNorm final_norm_{nullptr};
+};
+
+Backbone make_transformer_backbone(const ConfigNode& options, const DatasetSchema& schema);
+
+}  // namespace mtl

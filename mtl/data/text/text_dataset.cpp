@@ -1,0 +1,390 @@
+#include "mtl/data/text/text_dataset.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/error.h"
+#include "mtl/data/csv_dataset.h"
+#include "mtl/data/text/token_dataset.h"
+#include "mtl/data/text/tokenizer.h"
+
+namespace mtl {
+namespace {
+
+const char* kind_name(LabelKind k) {
+  switch (k) {
+    case LabelKind::kClass: return "class";
+    case LabelKind::kReal: return "real";
+    case LabelKind::kMultiLabel: return "multilabel";
+    default: return "?";
+  }
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+// One example as read from a file; per label only the member of its kind is filled.
+struct Record {
+  int64_t line = 0;
+  std::string text;
+  std::vector<std::string> cls;
+  std::vector<double> real;
+  std::vector<std::vector<std::string>> multi;
+};
+
+std::string json_type(const nlohmann::json& v) { return v.type_name(); }
+
+// What nlohmann says, without its "[json.exception.parse_error.101] " prefix.
+std::string json_message(const std::exception& e) {
+  std::string m = e.what();
+  size_t p = m.find("] ");
+  return p != std::string::npos && m.rfind("[json.exception", 0) == 0 ? m.substr(p + 2) : m;
+}
+
+std::string label_ref(const TextLabelSpec& l) {
+  return "label '" + l.name + "'" + (l.field != l.name ? " (field '" + l.field + "')" : "");
+}
+
+// Streams the records of `path`; every input error is an mtl::Error at path:line.
+void read_records(const TextOptions& o, const std::string& path, const std::function<void(const Record&)>& visit) {
+  const TextFormat format = o.format_of(path);
+  const size_t nl = o.labels.size();
+  Record r;
+  r.cls.resize(nl);
+  r.real.resize(nl);
+  r.multi.resize(nl);
+  int64_t count = 0;
+  auto at = [&](int64_t line) { return path + ":" + std::to_string(line); };
+
+  if (format == TextFormat::kJsonl) {
+    text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
+      if (trim(text).empty()) return;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(text);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(at(line), "malformed JSON line: " + json_message(e));
+      }
+      if (!j.is_object()) throw Error(at(line), "expected a JSON object per line, got " + json_type(j));
+      auto t = j.find(o.text_field);
+      if (t == j.end()) throw Error(at(line), "no text field '" + o.text_field + "'");
+      if (!t->is_string()) throw Error(at(line), "text field '" + o.text_field + "': expected a string, got " + json_type(*t));
+      r.line = line;
+      r.text = t->get<std::string>();
+      for (size_t k = 0; k < nl; ++k) {
+        const TextLabelSpec& l = o.labels[k];
+        auto v = j.find(l.field);
+        if (v == j.end()) throw Error(at(line), label_ref(l) + ": no field '" + l.field + "' in this example");
+        auto scalar_class = [&](const nlohmann::json& x, std::string& out) {
+          if (x.is_string()) out = x.get<std::string>();
+          else if (x.is_number_integer()) out = x.dump();
+          else return false;
+          return !out.empty();
+        };
+        switch (l.kind) {
+          case LabelKind::kClass:
+            if (!scalar_class(*v, r.cls[k]))
+              throw Error(at(line), label_ref(l) + ": expected a class (a non-empty string or an integer), got " +
+                                        (v->is_string() ? std::string("an empty string") : json_type(*v)));
+            break;
+          case LabelKind::kReal:
+            if (!v->is_number() || !std::isfinite(v->get<double>()))
+              throw Error(at(line), label_ref(l) + ": expected a number, got " + v->dump());
+            r.real[k] = v->get<double>();
+            break;
+          case LabelKind::kMultiLabel: {
+            if (!v->is_array()) throw Error(at(line), label_ref(l) + ": expected a list of labels, got " + json_type(*v));
+            r.multi[k].clear();
+            for (const auto& x : *v) {
+              std::string s;
+              if (!scalar_class(x, s))
+                throw Error(at(line), label_ref(l) + ": expected a list of strings, got an element " + x.dump());
+              r.multi[k].push_back(s);
+            }
+            break;
+          }
+          default: break;
+        }
+      }
+      ++count;
+      visit(r);
+    });
+  } else {
+    const bool csv = format == TextFormat::kCsv;
+    std::vector<std::string> header;
+    int64_t header_line = 0;
+    size_t text_col = 0;
+    std::vector<size_t> label_cols(nl);
+    auto split = [&](const std::string& line, int64_t n) {
+      if (csv) return split_csv_line(line, ',', at(n));
+      std::vector<std::string> f;
+      size_t b = 0;
+      for (;;) {
+        size_t e = line.find('\t', b);
+        f.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
+        if (e == std::string::npos) break;
+        b = e + 1;
+      }
+      return f;
+    };
+    text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
+      if (trim(text).empty()) return;
+      std::vector<std::string> fields = split(text, line);
+      if (header.empty()) {
+        header = fields;
+        header_line = line;
+        std::map<std::string, size_t> index;
+        for (size_t i = 0; i < header.size(); ++i) index.emplace(trim(header[i]), i);
+        auto column = [&](const std::string& name, const std::string& role) {
+          auto it = index.find(name);
+          if (it == index.end())
+            throw Error(at(header_line), "no column '" + name + "' (" + role + ") in the header" +
+                                             did_you_mean(name, header) + "; columns: " + text_data::list_classes(header));
+          return it->second;
+        };
+        text_col = column(o.text_field, "the text");
+        for (size_t k = 0; k < nl; ++k) label_cols[k] = column(o.labels[k].field, "label '" + o.labels[k].name + "'");
+        return;
+      }
+      if (fields.size() != header.size())
+        throw Error(at(line), "expected " + std::to_string(header.size()) + " fields as in the header (line " +
+                                  std::to_string(header_line) + "), got " + std::to_string(fields.size()));
+      r.line = line;
+      r.text = fields[text_col];
+      for (size_t k = 0; k < nl; ++k) {
+        const TextLabelSpec& l = o.labels[k];
+        const std::string v = trim(fields[label_cols[k]]);
+        switch (l.kind) {
+          case LabelKind::kClass:
+            if (v.empty()) throw Error(at(line), label_ref(l) + ": empty class value");
+            r.cls[k] = v;
+            break;
+          case LabelKind::kReal: {
+            char* end = nullptr;
+            errno = 0;
+            double x = std::strtod(v.c_str(), &end);
+            if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
+              throw Error(at(line), label_ref(l) + ": expected a number, got '" + v + "'");
+            r.real[k] = x;
+            break;
+          }
+          case LabelKind::kMultiLabel: {
+            r.multi[k].clear();
+            size_t b = 0;
+            for (;;) {
+              size_t e = v.find('|', b);
+              std::string s = trim(v.substr(b, e == std::string::npos ? std::string::npos : e - b));
+              if (!s.empty()) r.multi[k].push_back(s);
+              if (e == std::string::npos) break;
+              b = e + 1;
+            }
+            break;
+          }
+          default: break;
+        }
+      }
+      ++count;
+      visit(r);
+    });
+  }
+  if (count == 0) throw Error(path, "no examples in the file (it is empty or has only a header)");
+}
+
+}  // namespace
+
+TextFormat TextOptions::format_of(const std::string& path) const {
+  std::string f = format;
+  if (f == "auto") {
+    if (ends_with(path, ".jsonl") || ends_with(path, ".json") || ends_with(path, ".ndjson")) f = "jsonl";
+    else if (ends_with(path, ".csv")) f = "csv";
+    else if (ends_with(path, ".tsv") || ends_with(path, ".tab")) f = "tsv";
+    else
+      throw Error(path, "cannot tell the data format from the file extension (.jsonl, .csv or .tsv); set format: jsonl|csv|tsv");
+  }
+  return f == "jsonl" ? TextFormat::kJsonl : f == "csv" ? TextFormat::kCsv : TextFormat::kTsv;
+}
+
+TextOptions TextOptions::from_config(const ConfigNode& node) {
+  TextOptions o;
+  o.train = node.require<std::string>("train");
+  o.test = node.require<std::string>("test");
+  o.format = node.choice("format", o.format, {"auto", "jsonl", "csv", "tsv"});
+  if (o.format == "auto") {
+    for (const char* key : {"train", "test"}) {
+      const std::string path = key == std::string("train") ? o.train : o.test;
+      try {
+        (void)o.format_of(path);
+      } catch (const Error& e) {
+        node.fail(key, e.message());
+      }
+    }
+  }
+  o.text_field = node.get<std::string>("text", o.text_field);
+  node.check(!o.text_field.empty(), "text", "expected the name of the text field");
+  o.input = node.get<std::string>("input", o.input);
+  node.check(!o.input.empty(), "input", "expected a non-empty input name");
+  o.max_length = positive<int64_t>(node, "max_length", o.max_length);
+
+  std::vector<std::string> names = node.keys("labels");
+  node.check(!names.empty(), "labels",
+             "expected at least one label: labels: {name: {field: f, kind: class|real|multilabel}}");
+  ConfigNode labels = node.child("labels");
+  for (const auto& name : names) {
+    ConfigNode l = labels.child(name);
+    TextLabelSpec spec;
+    spec.name = name;
+    spec.field = l.get<std::string>("field", name);
+    l.check(spec.field != o.text_field, "field", "field '" + spec.field + "' is the text field");
+    std::string kind = l.choice("kind", "class", {"class", "real", "multilabel"});
+    spec.kind = kind == "class" ? LabelKind::kClass : kind == "real" ? LabelKind::kReal : LabelKind::kMultiLabel;
+    if (spec.kind != LabelKind::kReal) {
+      spec.classes = l.get<std::vector<std::string>>("classes", {});
+      std::set<std::string> seen;
+      for (const auto& c : spec.classes) {
+        l.check(!c.empty(), "classes", "class names must not be empty");
+        l.check(seen.insert(c).second, "classes", "class '" + c + "' is listed twice");
+      }
+      l.check(spec.classes.empty() || spec.kind == LabelKind::kMultiLabel || spec.classes.size() >= 2, "classes",
+              "expected at least two classes");
+    }
+    o.labels.push_back(spec);
+  }
+  return o;
+}
+
+const std::vector<std::vector<std::string>>& TextSource::classes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (have_classes_) return classes_;
+  std::vector<std::vector<std::string>> out(options_.labels.size());
+  std::vector<std::set<std::string>> seen(options_.labels.size());
+  bool scan = false;
+  for (size_t k = 0; k < options_.labels.size(); ++k) {
+    const auto& l = options_.labels[k];
+    out[k] = l.classes;
+    if (l.kind != LabelKind::kReal && l.classes.empty()) scan = true;
+  }
+  if (scan) {
+    read_records(options_, options_.train, [&](const Record& r) {
+      for (size_t k = 0; k < options_.labels.size(); ++k) {
+        if (!options_.labels[k].classes.empty()) continue;
+        if (options_.labels[k].kind == LabelKind::kClass) seen[k].insert(r.cls[k]);
+        if (options_.labels[k].kind == LabelKind::kMultiLabel) seen[k].insert(r.multi[k].begin(), r.multi[k].end());
+      }
+    });
+    for (size_t k = 0; k < options_.labels.size(); ++k) {
+      const auto& l = options_.labels[k];
+      if (l.kind == LabelKind::kReal || !l.classes.empty()) continue;
+      out[k] = text_data::sorted_classes(seen[k]);
+      if (out[k].empty())
+        throw Error(options_.train, "label '" + l.name + "': no labels in the training split (every list is empty)");
+    }
+  }
+  classes_ = std::move(out);
+  have_classes_ = true;
+  return classes_;
+}
+
+DatasetSchema TextSource::schema() const {
+  TORCH_CHECK(tokenizer_, "text dataset: set_tokenizer() must be called before schema()");
+  const auto& cls = classes();
+  DatasetSchema s;
+  s.inputs.push_back(InputInfo{options_.input, {options_.max_length + 1}, InputKind::kTokens, tokenizer_->vocab_size()});
+  for (size_t k = 0; k < options_.labels.size(); ++k) {
+    const auto& l = options_.labels[k];
+    LabelInfo info{l.name, l.kind, 1, {}};
+    if (l.kind != LabelKind::kReal) {
+      info.classes = cls[k];
+      info.size = static_cast<int64_t>(cls[k].size());
+    }
+    s.labels.push_back(info);
+  }
+  return s;
+}
+
+void TextSource::for_each_training_text(const std::function<void(const std::string&)>& visit) const {
+  read_records(options_, options_.train, [&](const Record& r) { visit(r.text); });
+}
+
+std::shared_ptr<Dataset> TextSource::open(Split split) const {
+  TORCH_CHECK(tokenizer_, "text dataset: set_tokenizer() must be called before open()");
+  const auto& cls = classes();
+  const std::string& path = split == Split::kTrain ? options_.train : options_.test;
+  const size_t nl = options_.labels.size();
+  std::vector<std::map<std::string, int64_t>> index(nl);
+  std::vector<TokenLabelColumn> columns(nl);
+  for (size_t k = 0; k < nl; ++k) {
+    for (size_t c = 0; c < cls[k].size(); ++c) index[k].emplace(cls[k][c], static_cast<int64_t>(c));
+    columns[k].name = options_.labels[k].name;
+    columns[k].kind = options_.labels[k].kind;
+    columns[k].size = options_.labels[k].kind == LabelKind::kReal ? 1 : static_cast<int64_t>(cls[k].size());
+    if (columns[k].kind == LabelKind::kMultiLabel) columns[k].multi_offsets.push_back(0);
+  }
+  TokenSequences tokens;
+  read_records(options_, path, [&](const Record& r) {
+    std::vector<int64_t> ids = tokenizer_->encode(r.text);
+    if (static_cast<int64_t>(ids.size()) > options_.max_length) ids.resize(static_cast<size_t>(options_.max_length));
+    tokens.append(ids);
+    for (size_t k = 0; k < nl; ++k) {
+      const auto& l = options_.labels[k];
+      auto lookup = [&](const std::string& v) {
+        auto it = index[k].find(v);
+        if (it == index[k].end()) text_data::unknown_class(path, r.line, l.name, v, cls[k]);
+        return it->second;
+      };
+      switch (l.kind) {
+        case LabelKind::kClass: columns[k].classes.push_back(lookup(r.cls[k])); break;
+        case LabelKind::kReal: columns[k].reals.push_back(static_cast<float>(r.real[k])); break;
+        case LabelKind::kMultiLabel:
+          for (const auto& v : r.multi[k]) columns[k].multi.push_back(static_cast<int32_t>(lookup(v)));
+          columns[k].multi_offsets.push_back(static_cast<int64_t>(columns[k].multi.size()));
+          break;
+        default: break;
+      }
+    }
+  });
+  return std::make_shared<TokenDataset>(options_.input, std::move(tokens), std::move(columns));
+}
+
+void TextSource::save_artifacts(const std::string& dir) const {
+  const auto& cls = classes();
+  std::vector<LabelInfo> labels;
+  for (size_t k = 0; k < options_.labels.size(); ++k)
+    labels.push_back(LabelInfo{options_.labels[k].name, options_.labels[k].kind,
+                               static_cast<int64_t>(cls[k].size()), cls[k]});
+  text_data::write_labels_json(dir, labels);
+}
+
+void TextSource::load_artifacts(const std::string& dir) {
+  auto saved = text_data::read_labels_json(dir);
+  std::vector<std::vector<std::string>> out(options_.labels.size());
+  for (size_t k = 0; k < options_.labels.size(); ++k) {
+    const auto& l = options_.labels[k];
+    if (l.kind == LabelKind::kReal) continue;
+    auto it = saved.find(l.name);
+    if (it == saved.end() || it->second.empty())
+      throw Error(dir + "/labels.json", "no classes for the " + std::string(kind_name(l.kind)) + " label '" + l.name + "'");
+    out[k] = it->second;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  classes_ = std::move(out);
+  have_classes_ = true;
+}
+
+std::shared_ptr<DatasetSource> make_text_source(const ConfigNode& node) {
+  return std::make_shared<TextSource>(TextOptions::from_config(node));
+}
+
+}  // namespace mtl
