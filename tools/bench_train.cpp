@@ -289,8 +289,9 @@ json run_text(const BenchArgs& a, int workers, int intra) {
   trainer.intra_op_threads = intra;
   mtl::configure_torch_threads(trainer);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const std::vector<mtl::TaskSpec> tasks{task};  // the engine keeps a reference
   std::unique_ptr<mtl::GradientEngine> engine =
-      mtl::make_parallel_engine(model, {task}, *weighting, {workers, intra, 0, false});
+      mtl::make_parallel_engine(model, tasks, *weighting, {workers, intra, 0, false});
   model->train();
   const std::vector<TextBatch> batches = text_batches(a.text_batch);
 

@@ -153,7 +153,8 @@ std::unique_ptr<Metric> make_span_metric(const ConfigNode& n, const LabelInfo& l
   try {
     return std::make_unique<SpanMetric>(TagSet(label.classes, scheme), score);
   } catch (const std::invalid_argument& e) {
-    n.fail("scheme", std::string("label '") + label.name + "': " + e.what());
+    n.fail("scheme", std::string("label '") + label.name + "': " + e.what() +
+                         "; tags without spans (e.g. part-of-speech) take metrics: [token_accuracy]");
   }
 }
 

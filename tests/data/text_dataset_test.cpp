@@ -4,6 +4,9 @@
 #include "mtl/data/text/conll_dataset.h"
 #include "mtl/data/text/text_dataset.h"
 
+#include <atomic>
+#include <thread>
+
 #include "mtl/config/config_node.h"
 #include "mtl/core/batch.h"
 #include "mtl/core/error.h"
@@ -392,4 +395,19 @@ TEST(TextDataset, TrainsWithTheWordTokenizerEndToEnd) {
   EXPECT_EQ(tok->decode(std::vector<int64_t>(a.inputs.at("text")[1].data_ptr<int64_t>(),
                                              a.inputs.at("text")[1].data_ptr<int64_t>() + 5)),
             "liberty and the states");
+}
+
+TEST(TextDataset, BatchIsThreadSafe) {
+  TextFiles f("jsonl", kJsonl, kJsonl);
+  auto ds = f.m.source->open(mtl::Split::kTrain);
+  const mtl::Batch want = ds->batch({2, 0, 1});
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i)
+        if (!same_batch(ds->batch({2, 0, 1}), want)) ++mismatches;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
