@@ -32,7 +32,8 @@ class GradientEngine {
   virtual std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) = 0;
 };
 
-/// Single-threaded engine (intra-op threads still apply).
+/// Single-threaded engine (intra-op threads still apply). Engines keep references to `tasks` and `weighting`:
+/// both must outlive the engine (pass a named vector, not a temporary such as `{task}`).
 std::unique_ptr<GradientEngine> make_serial_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
                                                    Weighting& weighting);
 
