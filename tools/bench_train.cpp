@@ -310,7 +310,7 @@ json run_text(const BenchArgs& a, int workers, int intra) {
     }
     const TextBatch& b = batches[static_cast<size_t>(step % kTextDistinctBatches)];
     auto t1 = clock_type::now();
-    mtl::StepResult r = engine->compute_gradients(b.batch, mtl::StepContext{step, 0});
+    mtl::StepResult r = engine->compute_gradients(b.batch, mtl::StepContext{step, 0, {}});
     auto t2 = clock_type::now();
     optimizer.step();
     auto t3 = clock_type::now();
@@ -409,7 +409,7 @@ json run_one(const BenchArgs& a) {
     auto t0 = clock_type::now();
     if (!loader.next(batch)) throw std::runtime_error("the loader ran out of batches");
     auto t1 = clock_type::now();
-    mtl::StepResult r = engine->compute_gradients(batch, mtl::StepContext{step, 0});
+    mtl::StepResult r = engine->compute_gradients(batch, mtl::StepContext{step, 0, {}});
     auto t2 = clock_type::now();
     optimizer->step();
     auto t3 = clock_type::now();

@@ -117,7 +117,7 @@ void run_async(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighti
       std::vector<double> weights;
       {
         std::lock_guard<std::mutex> lock(mu);
-        weights = loss_weights_for_step(weighting, values, present, StepContext{job->step, epoch});
+        weights = loss_weights_for_step(weighting, values, present, StepContext{job->step, epoch, {}});
       }
       at::Tensor objective;
       for (size_t t = 0; t < T; ++t) {

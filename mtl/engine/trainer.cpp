@@ -236,7 +236,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     } else {
       Batch batch;
       while (!stopped && pos.step < total_steps && loader.next(batch)) {
-        StepContext ctx{pos.step, pos.epoch};
+        StepContext ctx{pos.step, pos.epoch, {}};
         double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
         set_learning_rate(*optimizer, lr);
         StepResult r = engine->compute_gradients(batch, ctx);

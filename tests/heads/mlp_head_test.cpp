@@ -100,9 +100,9 @@ TEST(HeadMlp, UnknownKeyIsAnError) {
 
 TEST(HeadRegistry, BuiltinsAndTheirDefaults) {
   EXPECT_EQ(mtl::head_registry().names(),
-            (std::vector<std::string>{"classification", "multilabel", "regression"}));
+            (std::vector<std::string>{"classification", "multilabel", "regression", "token_classification"}));
   EXPECT_EQ(mtl::loss_registry().names(),
-            (std::vector<std::string>{"bce_with_logits", "cross_entropy", "huber", "l1", "mse"}));
+            (std::vector<std::string>{"bce_with_logits", "cross_entropy", "huber", "l1", "mse", "token_cross_entropy"}));
   // Every head's default loss and metrics exist and accept the head's label kind.
   for (const std::string& name : mtl::head_registry().names()) {
     const mtl::HeadEntry& head = mtl::head_registry().get(name);
