@@ -14,28 +14,35 @@ void append_activation(torch::nn::Sequential& seq, const std::string& name) {
     seq->push_back(torch::nn::Tanh());
 }
 
-MlpBackboneImpl::MlpBackboneImpl(const MlpOptions& options, int64_t in_features) : options_(options) {
-  layers_ = torch::nn::Sequential();
+torch::nn::Sequential make_mlp_layers(int64_t in_features, const std::vector<int64_t>& hidden,
+                                      const std::string& activation, int64_t& out_dim) {
+  torch::nn::Sequential layers;
   int64_t d = in_features;
-  for (int64_t h : options.hidden) {
-    layers_->push_back(torch::nn::Linear(d, h));
-    append_activation(layers_, options.activation);
+  for (int64_t h : hidden) {
+    layers->push_back(torch::nn::Linear(d, h));
+    append_activation(layers, activation);
     d = h;
   }
-  out_dim_ = d;
+  out_dim = d;
+  return layers;
+}
+
+at::Tensor run_mlp_layers(torch::nn::Sequential& layers, at::Tensor x, double dropout, bool training) {
+  for (auto& layer : *layers) {
+    x = layer.forward(x);
+    if (dropout > 0 && !layer.ptr()->as<torch::nn::LinearImpl>()) x = mtl::dropout(x, dropout, training);
+  }
+  return x;
+}
+
+MlpBackboneImpl::MlpBackboneImpl(const MlpOptions& options, int64_t in_features) : options_(options) {
+  layers_ = make_mlp_layers(in_features, options.hidden, options.activation, out_dim_);
   register_module("layers", layers_);
 }
 
 at::Tensor MlpBackboneImpl::forward(const TensorMap& inputs) {
   at::Tensor x = inputs.at(options_.input);
-  x = x.reshape({x.size(0), -1});
-  // Dropout after each activation, from the thread's random stream (see mtl/core/random.h).
-  for (auto& layer : *layers_) {
-    x = layer.forward(x);
-    if (options_.dropout > 0 && !layer.ptr()->as<torch::nn::LinearImpl>())
-      x = mtl::dropout(x, options_.dropout, is_training());
-  }
-  return x;
+  return run_mlp_layers(layers_, x.reshape({x.size(0), -1}), options_.dropout, is_training());
 }
 
 std::vector<std::string> MlpBackboneImpl::block_names() const {

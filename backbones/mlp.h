@@ -33,4 +33,13 @@ Backbone make_mlp_backbone(const ConfigNode& options, const DatasetSchema& schem
 /// Appends the activation named `name` (relu|gelu|tanh) to `seq`.
 void append_activation(torch::nn::Sequential& seq, const std::string& name);
 
+/// Linear + activation layers of widths `hidden` on `in_features` inputs; `out_dim` gets the last width
+/// (in_features when `hidden` is empty). The mlp backbone and the multimodal trunk.
+torch::nn::Sequential make_mlp_layers(int64_t in_features, const std::vector<int64_t>& hidden,
+                                      const std::string& activation, int64_t& out_dim);
+
+/// Runs `layers` (from make_mlp_layers) with dropout after each activation, from the thread's random stream
+/// (see mtl/core/random.h).
+at::Tensor run_mlp_layers(torch::nn::Sequential& layers, at::Tensor x, double dropout, bool training);
+
 }  // namespace mtl

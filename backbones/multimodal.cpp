@@ -4,7 +4,6 @@
 
 #include "backbones/mlp.h"
 #include "mtl/config/config_node.h"
-#include "mtl/core/random.h"
 
 namespace mtl {
 
@@ -17,14 +16,8 @@ MultimodalBackboneImpl::MultimodalBackboneImpl(const MultimodalOptions& options,
     projections_->push_back(torch::nn::Linear(stems_[s]->output_dim(), options_.dim));
   }
   register_module("projections", projections_);
-  trunk_ = torch::nn::Sequential();
-  int64_t d = options_.fusion == "concat" ? options_.dim * static_cast<int64_t>(stems_.size()) : options_.dim;
-  for (int64_t h : options_.trunk) {
-    trunk_->push_back(torch::nn::Linear(d, h));
-    append_activation(trunk_, options_.activation);
-    d = h;
-  }
-  out_dim_ = d;
+  const int64_t fused = options_.fusion == "concat" ? options_.dim * static_cast<int64_t>(stems_.size()) : options_.dim;
+  trunk_ = make_mlp_layers(fused, options_.trunk, options_.activation, out_dim_);
   register_module("trunk", trunk_);
 }
 
@@ -50,12 +43,7 @@ at::Tensor MultimodalBackboneImpl::forward(const TensorMap& inputs) {
     for (const auto& p : parts)
       if (p.defined()) x = x.defined() ? x + p : p;
   }
-  for (auto& layer : *trunk_) {
-    x = layer.forward(x);
-    if (options_.dropout > 0 && !layer.ptr()->as<torch::nn::LinearImpl>())
-      x = mtl::dropout(x, options_.dropout, is_training());
-  }
-  return x;
+  return run_mlp_layers(trunk_, x, options_.dropout, is_training());
 }
 
 std::vector<std::string> MultimodalBackboneImpl::block_names() const {
