@@ -29,7 +29,9 @@ class BackboneImpl : public torch::nn::Module {
   virtual Features encode(const TensorMap& inputs) { return Features{forward(inputs), at::Tensor()}; }
   virtual bool has_token_features() const { return false; }
   virtual int64_t output_dim() const = 0;
-  /// Ordered blocks (for freezing the first K, layer-wise rates); default: the whole backbone is one block.
+  /// Ordered blocks, input side first (`freeze.blocks`, `optimizer.layer_lr_decay`): each the name of a
+  /// submodule, or several joined by commas ("embedding,position"). Empty (the default): the backbone's
+  /// parameterised children, ModuleList and Sequential elements counted one by one.
   virtual std::vector<std::string> block_names() const { return {}; }
 };
 using Backbone = std::shared_ptr<BackboneImpl>;

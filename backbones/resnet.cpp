@@ -70,7 +70,7 @@ at::Tensor ResNetBackboneImpl::forward(const TensorMap& inputs) {
 }
 
 std::vector<std::string> ResNetBackboneImpl::block_names() const {
-  std::vector<std::string> out{"stem"};
+  std::vector<std::string> out{stem_bn_ ? "stem,stem_bn" : "stem"};
   for (size_t i = 0; i < blocks_->size(); ++i) out.push_back("blocks." + std::to_string(i));
   return out;
 }

@@ -66,6 +66,13 @@ TransformerImpl::TransformerImpl(const TransformerOptions& options) : options_(o
   final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim})));
 }
 
+std::vector<std::string> TransformerImpl::block_names() const {
+  std::vector<std::string> out{position_ ? "embedding,position" : "embedding"};
+  for (size_t l = 0; l < blocks_->size(); ++l) out.push_back("blocks." + std::to_string(l));
+  out.push_back("final_norm");
+  return out;
+}
+
 Features TransformerImpl::encode(const TensorMap& inputs) {
   at::Tensor ids = token_ids(inputs, options_.input);
   const int64_t full_length = ids.size(1);

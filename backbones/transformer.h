@@ -59,6 +59,7 @@ class TransformerImpl : public BackboneImpl {
   Features encode(const TensorMap& inputs) override;
   bool has_token_features() const override { return true; }
   int64_t output_dim() const override { return options_.dim; }
+  std::vector<std::string> block_names() const override;
 
  private:
   TransformerOptions options_;

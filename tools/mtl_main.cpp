@@ -3,6 +3,7 @@
 //   mtl train configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl baselines configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl eval configs/multi_fashion.yaml --checkpoint runs/multi_fashion
+//   mtl export runs/multi_fashion multi_fashion.safetensors
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,8 @@
 #include "mtl/engine/trainer.h"
 #include "mtl/io/atomic_file.h"
 #include "mtl/io/checkpoint.h"
+#include "mtl/io/safetensors.h"
+#include "mtl/optim/param_groups.h"
 
 namespace fs = std::filesystem;
 using namespace mtl;
@@ -239,6 +242,63 @@ int64_t count(const std::vector<at::Tensor>& ps) {
   return n;
 }
 
+std::vector<at::Tensor> frozen_tensors(const Experiment& ex) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : ex.model->parameters())
+    if (!p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+// Backbone blocks, what is frozen in each freeze stage, and every parameter group's rate and settings.
+void print_training_setup(Experiment& ex) {
+  auto blocks = backbone_blocks(*ex.model);
+  std::cout << "backbone blocks (freeze.blocks, layer_lr_decay count these):";
+  for (size_t b = 0; b < blocks.size(); ++b) std::cout << " " << b + 1 << "=" << join(blocks[b], "+");
+  std::cout << "\n";
+  auto describe = [&](const std::string& when, const FreezeSetting& s) {
+    std::set<std::string> frozen = frozen_parameters(*ex.model, s);
+    int64_t n = 0;
+    std::vector<std::string> names;
+    for (const auto& kv : ex.model->named_parameters())
+      if (frozen.count(kv.key())) {
+        n += kv.value().numel();
+        names.push_back(kv.key());
+      }
+    std::cout << "frozen " << when << ": " << n << " parameters";
+    if (!names.empty()) std::cout << " (" << names.size() << " tensors: " << join(names) << ")";
+    std::cout << "\n";
+  };
+  describe("from epoch 1", ex.freeze.initial);
+  for (const auto& [epoch, setting] : ex.freeze.schedule) describe("from epoch " + std::to_string(epoch + 1), setting);
+  NamedParameters named;
+  for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
+  ParamGroups groups(ex.optimizer, ex.scheduler, named, blocks, ex.weighting->parameters());
+  std::cout << "parameter groups (" << ex.optimizer.type << ", schedule " << ex.scheduler.type << "):\n";
+  for (const auto& g : groups.groups()) {
+    int64_t n = 0, frozen = 0, decayed = 0;
+    for (size_t k = 0; k < g.params.size(); ++k) {
+      n += g.params[k].numel();
+      if (!g.params[k].requires_grad()) frozen += g.params[k].numel();
+      if (g.decayed[k]) decayed += g.params[k].numel();
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-20s lr %-10.4g weight_decay %-8.4g %9lld parameters (%lld frozen, %lld decayed)",
+                  g.name.c_str(), g.lr, g.weight_decay, static_cast<long long>(n), static_cast<long long>(frozen),
+                  static_cast<long long>(decayed));
+    std::cout << line;
+    const Regularisation& r = g.regularisation;
+    if (r.l1 > 0) std::cout << " l1 " << r.l1;
+    if (r.l2 > 0) std::cout << " l2 " << r.l2;
+    if (r.clip_grad_value > 0) std::cout << " clip_grad_value " << r.clip_grad_value;
+    if (r.clip_grad_norm > 0) std::cout << " clip_grad_norm " << r.clip_grad_norm;
+    if (r.max_norm > 0) std::cout << " max_norm " << r.max_norm;
+    if (g.scheduler.type != ex.scheduler.type) std::cout << " schedule " << g.scheduler.type;
+    std::cout << "\n";
+  }
+  if (ex.optimizer.regularisation.clip_grad_norm > 0)
+    std::cout << "  all gradients clipped to norm " << ex.optimizer.regularisation.clip_grad_norm << "\n";
+}
+
 int cmd_inspect(const CommonArgs& a) {
   Experiment ex = load_experiment(a);
   auto bb = ex.config.root().child("model").component("backbone");
@@ -253,8 +313,34 @@ int cmd_inspect(const CommonArgs& a) {
     std::cout << "  " << *ex.model->head(t) << "\n";
   }
   int64_t shared = count(ex.model->shared_parameters()), total = count(ex.model->parameters());
-  std::cout << "parameters: " << total << " total, " << shared << " shared (trunk), " << (total - shared)
-            << " task-specific\n";
+  const int64_t frozen = count(frozen_tensors(ex));
+  std::cout << "parameters: " << total << " total, " << shared << " shared (trunk), " << (total - frozen - shared)
+            << " task-specific, " << frozen << " frozen\n";
+  print_training_setup(ex);
+  return 0;
+}
+
+// Writes every model tensor of a checkpoint (parameters and buffers, under the model's own names) to a
+// safetensors file. The model is built from the run's config and artifacts, as eval does, so that the
+// checkpoint is checked against the architecture it claims to be.
+int cmd_export(const std::string& checkpoint, const std::string& output, const std::string& config) {
+  if (!fs::exists(checkpoint)) throw Error(checkpoint, "no such checkpoint file or run directory");
+  const std::string ckpt = resolve_checkpoint_path(checkpoint);
+  if (!fs::exists(ckpt)) throw Error(ckpt, "checkpoint file does not exist");
+  const std::string run_dir = run_dir_of(checkpoint);
+  CommonArgs args;
+  args.config = config.empty() ? (fs::path(run_dir) / "config.yaml").string() : config;
+  if (!fs::exists(args.config))
+    throw Error(args.config, "the run's config file does not exist (give the config with --config FILE)");
+  Experiment ex = load_experiment(args, run_dir);
+  load_weights(ex, checkpoint);
+  NamedTensors tensors;
+  for (const auto& kv : ex.model->named_parameters()) tensors.emplace_back(kv.key(), kv.value().detach());
+  for (const auto& kv : ex.model->named_buffers()) tensors.emplace_back(kv.key(), kv.value().detach());
+  write_safetensors(output, tensors,
+                    {{"format", "mtl"}, {"config", args.config}, {"tasks", join(ex.task_names(), ",")}});
+  std::cout << "exported " << tensors.size() << " tensors (" << fs::file_size(output) << " bytes) from " << ckpt
+            << " to " << output << "\n";
   return 0;
 }
 
@@ -299,6 +385,13 @@ int main(int argc, char** argv) {
   auto* inspect_cmd = app.add_subcommand("inspect", "show the backbone, heads and parameter counts");
   add_common(inspect_cmd, inspect_args);
 
+  std::string export_ckpt, export_out, export_config;
+  auto* export_cmd = app.add_subcommand(
+      "export", "write a checkpoint's model tensors (parameters and buffers) to a safetensors file");
+  export_cmd->add_option("checkpoint", export_ckpt, "checkpoint file or run directory")->required();
+  export_cmd->add_option("output", export_out, "safetensors file to write")->required();
+  export_cmd->add_option("--config", export_config, "the run's config (default: config.yaml beside the checkpoint)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -310,6 +403,7 @@ int main(int argc, char** argv) {
     if (*eval_cmd) return cmd_eval(eval_args, eval_ckpt, eval_split, eval_out);
     if (*pred_cmd) return cmd_predict(predict_args, pred_ckpt, pred_split, pred_out);
     if (*inspect_cmd) return cmd_inspect(inspect_args);
+    if (*export_cmd) return cmd_export(export_ckpt, export_out, export_config);
   } catch (const mtl::Error& e) {
     std::cerr << "mtl: error: " << e.what() << "\n";
     return 2;

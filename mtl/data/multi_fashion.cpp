@@ -39,10 +39,10 @@ uint64_t uniform(std::mt19937_64& rng, uint64_t n) {
   }
 }
 
-// Pastes a 28x28 item into a zeroed 36x36 canvas at (top, left) by element-wise max.
-void paste_max(uint8_t* canvas, const uint8_t* item, int64_t top, int64_t left) {
+// Pastes a 28x28 item into a zeroed side x side canvas at (top, left) by element-wise max.
+void paste_max(uint8_t* canvas, int64_t side, const uint8_t* item, int64_t top, int64_t left) {
   for (int64_t y = 0; y < kItem; ++y) {
-    uint8_t* dst = canvas + (top + y) * kCanvas + left;
+    uint8_t* dst = canvas + (top + y) * side + left;
     const uint8_t* src = item + y * kItem;
     for (int64_t x = 0; x < kItem; ++x) dst[x] = std::max(dst[x], src[x]);
   }
@@ -177,8 +177,8 @@ MultiFashionData build_multi_fashion(const FashionMnist& source, int64_t size, i
     const int64_t dy2 = uniform(rng, shifts), dx2 = uniform(rng, shifts);
     uint8_t* img = canvas + k * kCanvas * kCanvas;
     std::memset(img, 0, kCanvas * kCanvas);
-    paste_max(img, src + l * kItem * kItem, dy, dx);
-    paste_max(img, src + r * kItem * kItem, far - dy2, far - dx2);
+    paste_max(img, kCanvas, src + l * kItem * kItem, dy, dx);
+    paste_max(img, kCanvas, src + r * kItem * kItem, far - dy2, far - dx2);
     left_label[k] = static_cast<uint8_t>(cls[l]);
     right_label[k] = static_cast<uint8_t>(cls[r]);
     int64_t* p = prov + 6 * k;
@@ -243,10 +243,19 @@ FashionMnistOptions FashionMnistOptions::from_config(const ConfigNode& node) {
   o.normalize = node.get<bool>("normalize", o.normalize);
   o.train_size = non_negative<int64_t>(node, "train_size", o.train_size);
   o.test_size = non_negative<int64_t>(node, "test_size", o.test_size);
+  o.canvas = non_negative<int64_t>(node, "canvas", o.canvas);
+  node.check(o.canvas == 0 || o.canvas >= kItem, "canvas",
+             "expected 0 (28 x 28 as is) or a side of at least 28, got " + std::to_string(o.canvas));
+  if (o.canvas > kItem) {
+    o.placement = node.choice("placement", o.placement, {"random", "center"});
+    o.seed = non_negative<int64_t>(node, "seed", o.seed);
+  }
   return o;
 }
 
-DatasetSchema FashionMnistSource::schema() const { return image_schema(kItem, {"class"}); }
+DatasetSchema FashionMnistSource::schema() const {
+  return image_schema(options_.canvas > kItem ? options_.canvas : kItem, {"class"});
+}
 
 std::shared_ptr<Dataset> FashionMnistSource::open(Split split) const {
   FashionMnist d = read_fashion_mnist(options_.root, split);
@@ -258,6 +267,24 @@ std::shared_ptr<Dataset> FashionMnistSource::open(Split split) const {
   if (limit > 0) {
     d.images = d.images.slice(0, 0, limit);
     d.labels = d.labels.slice(0, 0, limit);
+  }
+  const int64_t side = options_.canvas;
+  if (side > kItem) {
+    // Offsets depend on (seed, split, example) only: the same images in every run.
+    const int64_t n = d.images.size(0), room = side - kItem;
+    at::Tensor canvas = at::zeros({n, side, side}, at::kByte);
+    std::mt19937_64 rng(static_cast<uint64_t>(options_.seed) * 2 + (split == Split::kTrain ? 0 : 1));
+    std::uniform_int_distribution<int64_t> offset(0, room);
+    at::Tensor items = d.images.contiguous();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t dy = room / 2, dx = room / 2;
+      if (options_.placement == "random") {
+        dy = offset(rng);
+        dx = offset(rng);
+      }
+      paste_max(canvas.data_ptr<uint8_t>() + i * side * side, side, items.data_ptr<uint8_t>() + i * kItem * kItem, dy, dx);
+    }
+    d.images = canvas;
   }
   return std::make_shared<TensorDataset>(schema(), d.images.unsqueeze(1), TensorMap{{"class", d.labels}},
                                          half_normalization(options_.normalize), options_.root);

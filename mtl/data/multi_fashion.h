@@ -116,11 +116,15 @@ struct FashionMnistOptions {
   bool normalize = true;   // (x - 0.5) / 0.5
   int64_t train_size = 0;  // use the first N examples; 0 = all
   int64_t test_size = 0;
+  int64_t canvas = 0;              // > 28: each item pasted on a canvas x canvas black image (e.g. 36, the
+                                   // MultiFashion size, so that one backbone fits both); 0 = 28 x 28 as is
+  std::string placement = "random";  // on a canvas: random (uniform offsets, per example) | center
+  int64_t seed = 0;                // random placement
 
   static FashionMnistOptions from_config(const ConfigNode& node);
 };
 
-/// Plain Fashion-MNIST. Schema: input "image" {1,28,28}; class label "class" (10 classes).
+/// Plain Fashion-MNIST. Schema: input "image" {1,28,28} (or {1,canvas,canvas}); class label "class".
 class FashionMnistSource : public DatasetSource {
  public:
   explicit FashionMnistSource(FashionMnistOptions options) : options_(std::move(options)) {}

@@ -131,7 +131,9 @@ void run_async(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighti
         for (size_t k = 0; k < params.size(); ++k) {
           if (!grads[k].defined()) continue;
           at::Tensor g = grads[k];
-          if (sgd.weight_decay > 0) g = g + (sgd.weight_decay * share) * params[k];
+          // As the sync optimizer's parameter groups: no decay on biases and norm scales unless asked.
+          if (sgd.weight_decay > 0 && (sgd.decay_bias_and_norm || params[k].dim() > 1))
+            g = g + (sgd.weight_decay * share) * params[k];
           at::Tensor d = g;
           if (sgd.momentum > 0) {
             at::Tensor& buf = momentum[k];

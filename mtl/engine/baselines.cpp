@@ -40,6 +40,59 @@ YAML::Node without(const YAML::Node& n, const std::string& key) {
   return c;
 }
 
+// Name patterns about other tasks' heads mean nothing in a single-task model: drop them from a list.
+YAML::Node without_other_heads(const YAML::Node& list, const std::vector<std::string>& others) {
+  YAML::Node out(YAML::NodeType::Sequence);
+  for (const auto& item : list) {
+    std::string p = item.Scalar();
+    bool other = false;
+    for (const auto& o : others) {
+      const std::string prefix = "heads." + o;
+      other = other || (p.compare(0, prefix.size(), prefix) == 0 && (p.size() == prefix.size() || p[prefix.size()] == '.'));
+    }
+    if (!other) out.push_back(item);
+  }
+  return out;
+}
+
+// model.init, freeze and optimizer.groups of a single-task model: what they say about `task` and the trunk.
+void keep_own_head(YAML::Node& doc, const std::string& task, const std::vector<std::string>& others) {
+  YAML::Node init = doc["model"] ? doc["model"]["init"] : YAML::Node();
+  if (init && init.IsMap() && init["heads"] && init["heads"].IsSequence()) {
+    bool listed = false;
+    for (const auto& h : init["heads"]) listed = listed || h.Scalar() == task;
+    if (listed) {
+      YAML::Node own(YAML::NodeType::Sequence);
+      own.push_back(task);
+      init["heads"] = own;
+    } else {
+      init["heads"] = "none";
+    }
+  }
+  auto fix_freeze = [&](YAML::Node f) {
+    if (!f || !f.IsMap()) return;
+    if (f["params"] && f["params"].IsSequence()) f["params"] = without_other_heads(f["params"], others);
+    if (f["train_only"] && f["train_only"].IsSequence() && f["train_only"].size() > 0) {
+      YAML::Node kept = without_other_heads(f["train_only"], others);
+      if (kept.size() == 0) kept.push_back("heads." + task);  // "train only the new heads": its own head
+      f["train_only"] = kept;
+    }
+  };
+  YAML::Node freeze = doc["freeze"];
+  fix_freeze(freeze);
+  if (freeze && freeze.IsMap() && freeze["schedule"] && freeze["schedule"].IsSequence())
+    for (auto stage : freeze["schedule"]) fix_freeze(stage);
+  YAML::Node groups = doc["optimizer"] ? doc["optimizer"]["groups"] : YAML::Node();
+  if (groups && groups.IsSequence()) {
+    YAML::Node kept(YAML::NodeType::Sequence);
+    for (auto g : groups) {
+      if (g.IsMap() && g["params"] && g["params"].IsSequence()) g["params"] = without_other_heads(g["params"], others);
+      if (!(g.IsMap() && g["params"] && g["params"].size() == 0)) kept.push_back(g);
+    }
+    doc["optimizer"]["groups"] = kept;
+  }
+}
+
 YAML::Node only(const YAML::Node& n, const std::vector<std::string>& keys) {
   YAML::Node out(YAML::NodeType::Map);
   if (!n.IsMap()) return out;
@@ -216,6 +269,10 @@ Config single_task_config(const Experiment& ex, const std::string& task) {
     doc["datasets"] = datasets;
     doc.remove("task_sampler");
   }
+  std::vector<std::string> others;
+  for (const auto& t : ex.tasks)
+    if (t.name != task) others.push_back(t.name);
+  keep_own_head(doc, task, others);
   YAML::Node weighting(YAML::NodeType::Map);
   weighting["method"] = "ew";
   doc["weighting"] = weighting;

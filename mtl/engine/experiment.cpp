@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "mtl/data/mixture.h"
+#include "mtl/engine/model_init.h"
+#include "mtl/optim/param_groups.h"
 
 namespace mtl {
 
@@ -221,6 +223,15 @@ Experiment build_experiment(const Config& config, const BuildOptions& options) {
     engine.check(ex.optimizer.type == "sgd", "mode",
                  "async (Hogwild!) updates support optimizer.type sgd only, got '" + ex.optimizer.type + "'");
   ex.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
+  if (ex.trainer.mode == "async") {
+    const OptimizerOptions& o = ex.optimizer;
+    engine.check(o.groups.empty() && !o.regularisation.any() && o.backbone_lr_scale == 1.0 && o.layer_lr_decay == 1.0,
+                 "mode", "async (Hogwild!) updates support one learning rate and no penalties, clipping or "
+                         "constraints (optimizer.groups, backbone_lr_scale, layer_lr_decay, l1, l2, clip_grad_*, "
+                         "max_norm); use engine.mode sync");
+  }
+  ConfigNode freeze = root.child("freeze");
+  ex.freeze = parse_freeze_options(freeze);
   std::string baselines = root.get<std::string>("baselines", "auto");
   root.check(!baselines.empty(), "baselines", "expected a file path, 'auto' or 'none'");
   ex.baselines_explicit = baselines != "auto" && baselines != "none";
@@ -303,6 +314,9 @@ Experiment build_experiment(const Config& config, const BuildOptions& options) {
   ConfigNode model = root.child("model");
   ConfigNode bb = model.component("backbone");
   const BackboneFactory& make_backbone = backbone_registry().get(bb.type(), bb.where("type"));
+  // model.init: weights from an earlier run or a safetensors file. Eval, predict and resume load the run's own
+  // checkpoint instead (the init file may be gone by then), so they neither check the path nor import.
+  std::optional<ModelInit> init = parse_model_init(model, ex.task_names(), options.artifacts_dir.empty());
   std::vector<std::string> names_in_order = ex.task_names();
   std::vector<std::string> head_types;
   std::vector<LabelInfo> labels;
@@ -332,6 +346,28 @@ Experiment build_experiment(const Config& config, const BuildOptions& options) {
       w.fail("method", "'" + method + "' takes gradients w.r.t. the pooled representation; task '" + ex.tasks[t].name +
                            "' reads per-token features (use mgda, which works on the shared parameters)");
   }
+  // Freezing and parameter groups are checked against the model now, so a pattern that selects nothing
+  // fails before anything is written.
+  validate_freeze_options(ex.freeze, *ex.model, freeze);
+  if (ex.weighting->needs() != GradientKind::kWeightedLoss) {
+    std::vector<FreezeSetting> stages{ex.freeze.initial};
+    for (const auto& s : ex.freeze.schedule) stages.push_back(s.second);
+    for (const auto& s : stages) {
+      std::set<std::string> frozen = frozen_parameters(*ex.model, s);
+      bool trunk_trains = false;
+      for (const auto& kv : ex.model->backbone()->named_parameters())
+        trunk_trains = trunk_trains || !frozen.count("backbone." + kv.key());
+      freeze.check(trunk_trains, "", "weighting method '" + method + "' works on gradients of the shared trunk, "
+                                     "which this freeze setting leaves without a trainable parameter (use a "
+                                     "loss-based method such as ew or uw)");
+    }
+  }
+  apply_freezing(*ex.model, frozen_parameters(*ex.model, ex.freeze.initial));
+  {
+    NamedParameters named;
+    for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
+    ParamGroups check(ex.optimizer, ex.scheduler, named, backbone_blocks(*ex.model), ex.weighting->parameters());
+  }
   ex.make_model = [build_model]() {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     at::Tensor state;
@@ -346,6 +382,9 @@ Experiment build_experiment(const Config& config, const BuildOptions& options) {
   };
 
   config.check_unused();
+  // Imported last, after every config check. Replicas from make_model need no import: the engines alias
+  // their parameters to the model's and copy its buffers.
+  if (init && options.artifacts_dir.empty()) ex.init_report = apply_model_init(*init, *ex.model);
   return ex;
 }
 

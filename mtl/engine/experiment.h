@@ -13,6 +13,7 @@
 #include "mtl/data/dataset.h"
 #include "mtl/data/sampler.h"
 #include "mtl/data/text/tokenizer.h"
+#include "mtl/model/freezing.h"
 #include "mtl/model/multi_task_model.h"
 #include "mtl/optim/optimizer.h"
 #include "mtl/weighting/weighting.h"
@@ -61,12 +62,15 @@ struct Experiment {
   std::unique_ptr<Weighting> weighting;
   OptimizerOptions optimizer;
   SchedulerOptions scheduler;
+  FreezeOptions freeze;  // which parameters train, per epoch (the `freeze:` section)
   TrainerOptions trainer;
   /// Single-task baselines file for delta-m (top-level key `baselines`: a path relative to the working
   /// directory like trainer.run_dir; `auto`, the default, = default_baselines_path(run_dir); `none`).
   /// Empty for `none`. `mtl baselines` writes it; evaluations read it when it exists.
   std::string baselines;
   bool baselines_explicit = false;  // the path was given, not `auto`
+  /// What `model.init` loaded ("<file>: loaded N tensors; ..."); empty when the model started fresh.
+  std::string init_report;
 
   std::vector<std::string> task_names() const;
 };

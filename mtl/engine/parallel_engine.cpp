@@ -385,6 +385,7 @@ class ParallelEngine : public GradientEngine {
     }
     auto bufs = model_->named_buffers();
     for (auto& kv : replica->named_buffers()) kv.value().copy_(bufs[kv.key()]);
+    replica->set_frozen_norm_modules(model_->frozen_norm_modules());  // frozen BatchNorm stays in eval mode
   }
 
   // Running statistics: the model gets the mean over workers; every replica restarts from it.

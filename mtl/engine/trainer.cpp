@@ -18,6 +18,8 @@
 #include "mtl/io/atomic_file.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/metrics_log.h"
+#include "mtl/model/freezing.h"
+#include "mtl/optim/param_groups.h"
 
 namespace fs = std::filesystem;
 
@@ -104,25 +106,34 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   if (!resuming) save_data_artifacts(ex, run_dir);
 
 
-  {
+  // Parameter groups own the optimizer; frozen parameters stay in their group with no gradient (so no
+  // optimizer state) until a freeze.schedule stage unfreezes them.
+  NamedParameters named;
+  for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
+  ParamGroups groups(ex.optimizer, ex.scheduler, named, backbone_blocks(*ex.model), ex.weighting->parameters());
+  torch::optim::Optimizer* optimizer = &groups.optimizer();
+  ParallelEngineOptions popts{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
+                              static_cast<uint64_t>(tr.seed), tr.balance == "dynamic"};
+  std::unique_ptr<GradientEngine> engine;
+  if (tr.mode == "async" && !ex.model->buffers().empty())
+    throw Error(ex.config.file(), "engine.mode async does not support models with buffers such as BatchNorm "
+                                  "running statistics (use norm: none, or engine.mode sync)");
+  // Freezing in force for an epoch: applied at the start and whenever freeze.schedule changes it; the
+  // engine and the weighting method then see the new set of trainable parameters.
+  const FreezeSetting* freeze_in_force = nullptr;
+  auto apply_freeze = [&](int64_t epoch) -> std::pair<bool, int64_t> {
+    const FreezeSetting& setting = ex.freeze.at_epoch(epoch);
+    if (freeze_in_force && setting == *freeze_in_force) return {false, 0};
+    freeze_in_force = &setting;
+    int64_t frozen = apply_freezing(*ex.model, frozen_parameters(*ex.model, setting));
     std::vector<SharedParameter> shared;
     for (const auto& kv : ex.model->backbone()->named_parameters())
       if (kv.value().requires_grad()) shared.push_back({"backbone." + kv.key(), kv.value().numel()});
     ex.weighting->set_shared_parameters(shared);
-  }
-  std::vector<at::Tensor> params = ex.model->parameters();
-  for (auto& p : ex.weighting->parameters()) params.push_back(p);
-  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(ex.optimizer, params);
-  ParallelEngineOptions popts{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
-                              static_cast<uint64_t>(tr.seed), tr.balance == "dynamic"};
-  std::unique_ptr<GradientEngine> engine;
-  if (tr.mode == "async") {
-    if (!ex.model->buffers().empty())
-      throw Error(ex.config.file(), "engine.mode async does not support models with buffers such as BatchNorm "
-                                    "running statistics (use norm: none, or engine.mode sync)");
-  } else {
-    engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
-  }
+    engine.reset();
+    if (tr.mode != "async") engine = make_parallel_engine(ex.model, ex.tasks, *ex.weighting, popts, ex.make_model);
+    return {true, frozen};
+  };
 
   // Tasks from several datasets: the task sampler picks each step's dataset; an epoch is, unless
   // task_sampler.steps_per_epoch says otherwise, as many steps as all datasets have batches.
@@ -162,7 +173,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   const int64_t epochs = (total_steps + spe - 1) / spe;
 
   TrainPosition pos;
-  CheckpointRefs refs{ex.model.get(), optimizer.get(), ex.weighting.get()};
+  CheckpointRefs refs{ex.model.get(), optimizer, ex.weighting.get()};
   if (resuming) {
     pos = load_checkpoint(ckpt_path, refs);
     std::cerr << "resuming " << run_dir << " at step " << pos.step << " (epoch " << pos.epoch + 1 << ")\n";
@@ -179,6 +190,11 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   bool evaluated_at_end = false;
   while (pos.step < total_steps) {
     auto epoch_start = std::chrono::steady_clock::now();
+    if (auto [changed, frozen] = apply_freeze(pos.epoch); changed) {
+      log.write("freeze", pos.step, pos.epoch, {{"frozen_parameters", double(frozen)}});
+      if (options.progress && !ex.freeze.empty())
+        std::cerr << "epoch " << pos.epoch + 1 << ": " << frozen << " parameters frozen\n";
+    }
     auto batches = epoch_batches(pos.epoch);
     const int64_t epoch_batches = static_cast<int64_t>(batches.size());
     progress.start_epoch(pos.epoch, epochs, epoch_batches, pos.batch_in_epoch);
@@ -187,6 +203,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
     std::vector<std::vector<int64_t>> todo(batches.begin() + pos.batch_in_epoch, batches.begin() + last);
     Loader loader(train_data, std::move(todo), LoaderOptions{tr.loader_workers, tr.prefetch});
     int64_t samples = 0;
+    double penalty = 0.0;  // explicit L1/L2 penalties of the last step
     evaluated_at_end = false;
     bool stopped = false;
     // Bookkeeping after each update (sync: in order; async: serialised by the async runner).
@@ -213,6 +230,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
       }
       if (pos.step % tr.log_interval == 0 || pos.step == 1) {
         MetricValues v{{"lr", lr}, {"total_loss", r.total_loss}};
+        if (penalty > 0) v.emplace_back("penalty", penalty);
         for (size_t t = 0; t < T; ++t) {
           if (r.present[t]) v.emplace_back(ex.tasks[t].name + "/loss", r.losses[t]);
           v.emplace_back(ex.tasks[t].name + "/weight", r.weights[t]);
@@ -237,10 +255,11 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
       Batch batch;
       while (!stopped && pos.step < total_steps && loader.next(batch)) {
         StepContext ctx{pos.step, pos.epoch, {}};
-        double lr = scheduled_lr(ex.scheduler, ex.optimizer.lr, pos.step, spe, total_steps);
-        set_learning_rate(*optimizer, lr);
+        double lr = groups.set_step(pos.step, spe, total_steps);
         StepResult r = engine->compute_gradients(batch, ctx);
+        penalty = groups.before_step();
         optimizer->step();
+        groups.after_step();
         if (ex.weighting->needs_losses_after_step())
           after_step_for_step(*ex.weighting, engine->batch_losses(batch, ctx), r.present, ctx);
         after_step(batch, r, lr);

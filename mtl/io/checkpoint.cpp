@@ -101,10 +101,12 @@ std::string resolve_checkpoint_path(const std::string& path) {
   return path;
 }
 
-TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& refs, bool restore_rng) {
+namespace {
+
+// Opens `path` as an mtl checkpoint (existing, readable, our format) and returns its model tensors; the
+// archive is left open for the rest. Shared by load_checkpoint and read_checkpoint_model_tensors.
+c10::Dict<std::string, at::Tensor> open_checkpoint(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!fs::exists(path)) throw Error(path, "checkpoint file does not exist");
-  torch::serialize::InputArchive archive;
-  TrainPosition pos;
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
@@ -118,7 +120,26 @@ TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& ref
     c10::IValue model;
     archive.read("model", model);
     if (!model.isGenericDict()) throw Error(path, "checkpoint's 'model' entry is not a tensor dictionary");
-    c10::Dict<std::string, at::Tensor> tensors = c10::impl::toTypedDict<std::string, at::Tensor>(model.toGenericDict());
+    return c10::impl::toTypedDict<std::string, at::Tensor>(model.toGenericDict());
+  } catch (const c10::Error& e) {
+    throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  }
+}
+
+}  // namespace
+
+NamedTensors read_checkpoint_model_tensors(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  NamedTensors out;
+  for (const auto& kv : open_checkpoint(path, archive)) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& refs, bool restore_rng) {
+  torch::serialize::InputArchive archive;
+  c10::Dict<std::string, at::Tensor> tensors = open_checkpoint(path, archive);
+  TrainPosition pos;
+  try {
     restore_module(path, *refs.model, tensors);
     c10::IValue position;
     archive.read("position", position);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "mtl/io/safetensors.h"  // NamedTensors
 #include "mtl/weighting/weighting.h"
 
 namespace mtl {
@@ -32,6 +33,10 @@ void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const 
 
 /// Restores what `refs` points at (and the global RNG when `restore_rng`); returns the saved position.
 TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& refs, bool restore_rng = true);
+
+/// The model tensors ("model" entry) of the mtl checkpoint file `path`, in saved order, e.g. to initialise
+/// another model from them (mtl/io/weight_import.h). Same checks and errors as load_checkpoint.
+NamedTensors read_checkpoint_model_tensors(const std::string& path);
 
 /// A run directory or a checkpoint file -> the checkpoint file path.
 std::string resolve_checkpoint_path(const std::string& path);

@@ -45,6 +45,22 @@ std::vector<at::Tensor> trainable(const torch::nn::Module& m) {
 }
 }  // namespace
 
+void MultiTaskModelImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  for (auto& m : frozen_norms_) m->train(false);
+}
+
+void MultiTaskModelImpl::set_frozen_norm_modules(std::vector<std::string> names) {
+  auto all = named_modules("", /*include_self=*/false);
+  frozen_norms_.clear();
+  for (const auto& n : names) {
+    TORCH_CHECK(all.contains(n), "no module named ", n);
+    frozen_norms_.push_back(all[n]);
+  }
+  frozen_norm_names_ = std::move(names);
+  train(is_training());
+}
+
 std::vector<at::Tensor> MultiTaskModelImpl::shared_parameters() const { return trainable(*backbone_); }
 std::vector<at::Tensor> MultiTaskModelImpl::head_parameters(size_t t) const { return trainable(*heads_[t]); }
 

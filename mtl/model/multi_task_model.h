@@ -38,10 +38,19 @@ class MultiTaskModelImpl : public torch::nn::Module {
   std::vector<at::Tensor> shared_parameters() const;
   std::vector<at::Tensor> head_parameters(size_t t) const;
 
+  /// Training mode for everything except the frozen normalisation layers (see mtl/model/freezing.h),
+  /// which keep using their running statistics.
+  void train(bool on = true) override;
+  /// Module names (e.g. "backbone.stem_bn") held in eval mode while training; replicas copy them.
+  void set_frozen_norm_modules(std::vector<std::string> names);
+  const std::vector<std::string>& frozen_norm_modules() const { return frozen_norm_names_; }
+
  private:
   Backbone backbone_;
   std::vector<std::string> task_names_;
   std::vector<Head> heads_;
+  std::vector<std::string> frozen_norm_names_;
+  std::vector<std::shared_ptr<torch::nn::Module>> frozen_norms_;
 };
 TORCH_MODULE(MultiTaskModel);
 

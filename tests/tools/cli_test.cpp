@@ -1,9 +1,13 @@
-// The mtl CLI: exit codes and one-line errors for bad input, inspect output, baselines and delta-m.
+// The mtl CLI: exit codes and one-line errors for bad input, inspect output, baselines and delta-m, export.
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "mtl/engine/experiment.h"
+#include "mtl/io/checkpoint.h"
+#include "mtl/io/safetensors.h"
 #include "test_util.h"
 
 namespace {
@@ -137,4 +141,61 @@ TEST(Cli, BaselinesOfOneTaskIsAnError) {
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(lines(r.out), 1u) << r.out;
   EXPECT_NE(r.out.find("need a config with at least 2 tasks"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ExportWritesTheCheckpointsModelTensorsAsSafetensors) {
+  if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("cli_export");
+  const std::string cfg = dir.file("tiny.yaml");
+  mtl_test::write_file(cfg, "data: {type: multi_fashion, train_size: 100, test_size: 50, cache_dir: '" +
+                                dir.file("cache") + "'}\nmodel: {backbone: lenet}\n"
+                                "tasks: {left: {label: left}, right: {label: right}}\n"
+                                "trainer: {epochs: 1, batch_size: 50, threads: 1, seed: 1, run_dir: '" +
+                                dir.file("run") + "'}\n");
+  CliResult t = run_cli("train " + cfg + " -q");
+  ASSERT_EQ(t.code, 0) << t.out;
+
+  const std::string out = dir.file("model.safetensors");
+  CliResult e = run_cli("export " + dir.file("run") + " " + out);
+  ASSERT_EQ(e.code, 0) << e.out;
+  EXPECT_EQ(lines(e.out), 1u) << e.out;
+  EXPECT_NE(e.out.find("exported "), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find(" bytes"), std::string::npos) << e.out;
+  mtl::SafetensorsContents file = mtl::read_safetensors(out);
+
+  // The same tensors, by name, as the checkpoint restored into the run's model.
+  mtl::Experiment ex = mtl::build_experiment(mtl::Config::load(dir.file("run/config.yaml")),
+                                             mtl::BuildOptions{dir.file("run")});
+  mtl::load_checkpoint(dir.file("run/checkpoint.pt"), {ex.model.get(), nullptr, nullptr}, false);
+  std::map<std::string, at::Tensor> want;
+  for (const auto& kv : ex.model->named_parameters()) want[kv.key()] = kv.value();
+  for (const auto& kv : ex.model->named_buffers()) want[kv.key()] = kv.value();
+  ASSERT_EQ(file.tensors.size(), want.size());
+  for (const auto& [name, tensor] : file.tensors) {
+    ASSERT_TRUE(want.count(name)) << name;
+    EXPECT_EQ(tensor.scalar_type(), want[name].scalar_type()) << name;
+    EXPECT_TRUE(torch::equal(tensor, want[name])) << name;
+  }
+  EXPECT_EQ(file.tensors.front().first, "backbone.conv1.weight");  // the model's own names, in its order
+  EXPECT_TRUE(want.count("heads.left.out.weight"));
+  std::map<std::string, std::string> meta(file.metadata.begin(), file.metadata.end());
+  EXPECT_EQ(meta["format"], "mtl");
+  EXPECT_EQ(meta["tasks"], "left,right");
+  EXPECT_EQ(meta["config"], dir.file("run/config.yaml"));
+
+  // A checkpoint file works as well as its run directory.
+  CliResult f = run_cli("export " + dir.file("run/checkpoint.pt") + " " + dir.file("again.safetensors"));
+  ASSERT_EQ(f.code, 0) << f.out;
+  EXPECT_EQ(mtl_test::read_file(dir.file("again.safetensors")), mtl_test::read_file(out));
+
+  // Missing checkpoints: one line, exit code 2, nothing written.
+  for (const std::string& missing : {dir.file("nope"), dir.file("cache")}) {
+    CliResult m = run_cli("export " + missing + " " + dir.file("x.safetensors"));
+    EXPECT_EQ(m.code, 2) << m.out;
+    EXPECT_EQ(lines(m.out), 1u) << m.out;
+    EXPECT_NE(m.out.find("mtl: error: " + missing), std::string::npos) << m.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.safetensors")));
+  EXPECT_NE(run_cli("--help").out.find("export"), std::string::npos);
 }

@@ -1,0 +1,116 @@
+#include "mtl/engine/model_init.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include "mtl/io/checkpoint.h"
+#include "mtl/io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace mtl {
+
+namespace {
+
+struct StringOrList {
+  bool is_list = false;
+  std::vector<std::string> items;
+};
+
+// A key that holds one string or a list of strings (`strip_prefix: module` or `strip_prefix: [a, b]`).
+StringOrList string_or_list(const ConfigNode& n, const std::string& key, const std::string& fallback,
+                            const std::string& expected) {
+  try {
+    return {false, {n.get<std::string>(key, fallback)}};
+  } catch (const Error&) {
+  }
+  try {
+    return {true, n.get<std::vector<std::string>>(key, {})};
+  } catch (const Error&) {
+  }
+  n.fail(key, "expected " + expected);
+}
+
+}  // namespace
+
+std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::vector<std::string>& task_names,
+                                          bool check_path) {
+  if (!model.has("init")) return std::nullopt;
+  ConfigNode n = model.child("init");
+  ModelInit init;
+  init.path = n.require<std::string>("path");
+  n.check(!init.path.empty(), "path", "expected a run directory, a checkpoint file or a .safetensors file");
+  init.format = n.choice("format", "auto", {"auto", "checkpoint", "safetensors"});
+  if (check_path) {
+    std::error_code ec;
+    if (!fs::exists(init.path, ec))
+      n.fail("path", "no such file or directory '" + init.path + "' (relative paths start at the working directory, " +
+                         fs::current_path().string() + ")");
+    if (fs::is_directory(init.path, ec)) {
+      if (init.format == "safetensors") n.fail("path", "'" + init.path + "' is a directory, not a .safetensors file");
+      if (!fs::exists(fs::path(init.path) / "checkpoint.pt", ec))
+        n.fail("path", "directory '" + init.path + "' has no checkpoint.pt (is it an mtl run directory?)");
+    }
+  }
+
+  WeightImportOptions& o = init.import;
+  o.load = {"backbone"};
+  StringOrList heads = string_or_list(n, "heads", "none", "none, all or a list of task names, e.g. [left, right]");
+  if (!heads.is_list) {
+    const std::string& h = heads.items[0];
+    if (h == "all") {
+      o.optional = {"heads"};
+    } else if (h == "none") {
+      o.ignore = {"heads"};
+    } else {
+      n.fail("heads", "expected none, all or a list of task names, got '" + h + "' (write [" + h + "] for one head)");
+    }
+  } else {
+    for (size_t i = 0; i < heads.items.size(); ++i) {
+      const std::string& t = heads.items[i];
+      if (std::find(task_names.begin(), task_names.end(), t) == task_names.end())
+        n.fail("heads", "no task '" + t + "' in this config" + did_you_mean(t, task_names) +
+                            "; tasks: " + join(task_names));
+      if (std::find(heads.items.begin(), heads.items.begin() + i, t) != heads.items.begin() + i)
+        n.fail("heads", "task '" + t + "' is listed twice");
+      o.load.push_back("heads." + t);
+    }
+    o.ignore = {"heads"};  // the file's other heads
+  }
+
+  for (const auto& p : string_or_list(n, "strip_prefix", "", "a name prefix or a list of them").items)
+    if (!p.empty()) o.mapping.strip_prefixes.push_back(p);
+  o.mapping.add_prefix = n.get<std::string>("add_prefix", "");
+  for (const ConfigNode& r : n.components("rename")) {
+    std::string from = r.require<std::string>("from");
+    std::string why = check_rename_regex(from);
+    if (!why.empty()) r.fail("from", "not a valid regular expression: " + why);
+    o.mapping.rename.emplace_back(from, r.require<std::string>("to"));
+  }
+  o.strict = n.get<bool>("strict", true);
+  return init;
+}
+
+std::string model_init_file(const ModelInit& init) {
+  if (fs::is_directory(init.path)) return (fs::path(init.path) / "checkpoint.pt").string();
+  return init.path;
+}
+
+std::string apply_model_init(const ModelInit& init, torch::nn::Module& model) {
+  std::string file = model_init_file(init);
+  bool safetensors = init.format == "safetensors" ||
+                     (init.format == "auto" && fs::path(file).extension() == ".safetensors");
+  NamedTensors tensors = safetensors ? read_safetensors(file).tensors : read_checkpoint_model_tensors(file);
+  WeightImportReport r = import_weights(model, tensors, init.import, file);
+  if (init.import.strict) {
+    std::cerr << "mtl: model.init: loaded " << r.loaded.size() << " tensors from " << file;
+    if (!r.converted.empty()) std::cerr << " (" << r.converted.size() << " converted to the model's dtype)";
+    std::cerr << "\n";
+  } else {
+    std::cerr << "mtl: note: model.init: " << r.summary() << "\n";
+  }
+  return file + ": " + r.headline();
+}
+
+}  // namespace mtl

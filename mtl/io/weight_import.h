@@ -1,0 +1,77 @@
+// Importing weights from a file made elsewhere (an earlier mtl run, a safetensors file from Python) into a
+// model: file names are mapped to the model's names, every tensor is checked (name, shape, dtype) before any
+// is copied, and a report says what was loaded, missing, unexpected, mismatched or converted.
+//
+//   mtl::WeightImportOptions o;
+//   o.mapping.strip_prefix = {"encoder"};   // "encoder.conv1.weight" -> "conv1.weight"
+//   o.mapping.add_prefix = "backbone";       //                        -> "backbone.conv1.weight"
+//   o.load = {"backbone"};
+//   o.ignore = {"heads"};
+//   mtl::WeightImportReport r = mtl::import_weights(*model, mtl::read_safetensors(path).tensors, o, path);
+//
+// Prefixes are dotted: "a.b" selects "a.b" and "a.b.*", never "a.bc".
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mtl/io/safetensors.h"  // NamedTensors
+
+namespace mtl {
+
+/// How names in the file become model names: the first matching strip prefix is removed, then add_prefix is
+/// prepended, then each rename rule (ECMAScript regex -> std::regex_replace replacement, "$1" for groups) is
+/// applied in order. Prefixes are dotted: "encoder" (or "encoder.") strips "encoder." and add_prefix
+/// "backbone" prepends "backbone.".
+struct NameMapping {
+  std::vector<std::string> strip_prefixes;
+  std::string add_prefix;
+  std::vector<std::pair<std::string, std::string>> rename;
+
+  /// Throws mtl::Error for a rename rule that is not a valid regex (check_rename_regex catches it earlier).
+  std::string apply(const std::string& file_name) const;
+};
+
+/// "" when `pattern` is a valid ECMAScript regex, else why not (for config validation).
+std::string check_rename_regex(const std::string& pattern);
+
+struct WeightImportOptions {
+  NameMapping mapping;
+  /// Mismatches, missing and unexpected tensors are errors (nothing is copied); false: load the rest.
+  bool strict = true;
+  /// Model prefixes whose tensors must all come from the file, e.g. "backbone", "heads.left".
+  std::vector<std::string> load;
+  /// Model prefixes taken from the file where it has them, one sub-module at a time: with "heads", each
+  /// heads.<task> the file has any tensor of is loaded completely (its absent tensors are missing), and each
+  /// it has none of keeps its fresh initialisation.
+  std::vector<std::string> optional;
+  /// Prefixes of mapped file names dropped silently (not reported as unexpected), e.g. "heads" when only the
+  /// backbone is wanted. Names under a `load` or `optional` prefix are never ignored.
+  std::vector<std::string> ignore;
+};
+
+struct WeightImportReport {
+  std::vector<std::string> loaded;      // model names copied from the file
+  std::vector<std::string> missing;     // model names that should have come from the file but are not in it
+  std::vector<std::string> unexpected;  // mapped file names the model has no place for
+  std::vector<std::string> mismatched;  // "name: file [3, 4] F16 vs model [4, 4] F32" (shape or kind of dtype)
+  std::vector<std::string> converted;   // "name: F16 -> F32": floats of another precision, converted
+
+  /// One line of counts: "loaded 10 tensors; 2 missing, 1 unexpected, 0 mismatched, 3 converted".
+  std::string headline() const;
+  /// The headline plus the names of each non-empty list (long lists shortened), one list per line.
+  std::string summary() const;
+};
+
+/// Copies tensors of `source` (a file's name -> tensor, `source_path` names it in errors) into the
+/// parameters and buffers of `model` as `options` say. Floating-point tensors of another precision are
+/// converted; anything else of another dtype or shape is a mismatch. Throws mtl::Error(source_path, ...), with
+/// nothing copied, when strict and anything is missing, unexpected or mismatched, when nothing at all would be
+/// loaded (surely a wrong mapping), or when two file names map to one model name.
+WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& source,
+                                  const WeightImportOptions& options, const std::string& source_path);
+
+}  // namespace mtl
