@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mtl/core/error.h"
@@ -12,6 +13,18 @@
 namespace fs = std::filesystem;
 
 namespace mtl_test {
+
+ShellRun run_shell(const std::string& cmd) {
+  ShellRun r{-1, ""};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 std::string source_path(const std::string& rel) { return std::string(MTL_SOURCE_DIR) + "/" + rel; }
 

@@ -27,6 +27,13 @@ class TempDir {
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 
+/// Runs `cmd` with /bin/sh, stderr merged into stdout; code is the exit status (-1 if it did not exit).
+struct ShellRun {
+  int code;
+  std::string out;
+};
+ShellRun run_shell(const std::string& cmd);
+
 /// True when the Debian Fashion-MNIST package is installed.
 bool have_fashion_mnist();
 std::string fashion_mnist_dir();

@@ -7,7 +7,7 @@
 #   PRETRAIN_EPOCHS=1 bash tools/finetune_example.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MTL=./build/mtl
+MTL=${MTL:-./build/mtl}
 [ -x "$MTL" ] || { echo "finetune_example: $MTL not found; run bash tools/build.sh first" >&2; exit 1; }
 base=runs/finetune_example
 n=1

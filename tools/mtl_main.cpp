@@ -270,9 +270,7 @@ void print_training_setup(Experiment& ex) {
   };
   describe("from epoch 1", ex.freeze.initial);
   for (const auto& [epoch, setting] : ex.freeze.schedule) describe("from epoch " + std::to_string(epoch + 1), setting);
-  NamedParameters named;
-  for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
-  ParamGroups groups(ex.optimizer, ex.scheduler, named, blocks, ex.weighting->parameters());
+  ParamGroups groups = make_param_groups(ex);
   std::cout << "parameter groups (" << ex.optimizer.type << ", schedule " << ex.scheduler.type << "):\n";
   for (const auto& g : groups.groups()) {
     int64_t n = 0, frozen = 0, decayed = 0;
@@ -303,7 +301,9 @@ int cmd_inspect(const CommonArgs& a) {
   Experiment ex = load_experiment(a);
   auto bb = ex.config.root().child("model").component("backbone");
   std::cout << "backbone: " << bb.type() << " -> " << ex.model->backbone()->output_dim() << " features, "
-            << count(ex.model->shared_parameters()) << " shared parameters\n";
+            << count(ex.model->backbone()->parameters()) << " parameters (" << count(ex.model->shared_parameters())
+            << " trainable)\n";
+  if (!ex.init_report.empty()) std::cout << "model.init: " << ex.init_report << "\n";
   std::cout << *ex.model->backbone() << "\n";
   for (size_t t = 0; t < ex.tasks.size(); ++t) {
     const auto& spec = ex.tasks[t];

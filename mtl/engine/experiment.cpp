@@ -7,7 +7,6 @@
 
 #include "mtl/data/mixture.h"
 #include "mtl/engine/model_init.h"
-#include "mtl/optim/param_groups.h"
 
 namespace mtl {
 
@@ -199,6 +198,12 @@ int64_t physical_cores() {
   return std::min<int64_t>(logical, static_cast<int64_t>(cores.size()));
 }
 
+ParamGroups make_param_groups(const Experiment& ex) {
+  NamedParameters named;
+  for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
+  return ParamGroups(ex.optimizer, ex.scheduler, named, backbone_blocks(*ex.model), ex.weighting->parameters());
+}
+
 void save_data_artifacts(const Experiment& ex, const std::string& run_dir) {
   namespace fs = std::filesystem;
   if (ex.tokenizer) ex.tokenizer->save((fs::path(run_dir) / "tokenizer").string());
@@ -349,25 +354,12 @@ Experiment build_experiment(const Config& config, const BuildOptions& options) {
   // Freezing and parameter groups are checked against the model now, so a pattern that selects nothing
   // fails before anything is written.
   validate_freeze_options(ex.freeze, *ex.model, freeze);
-  if (ex.weighting->needs() != GradientKind::kWeightedLoss) {
-    std::vector<FreezeSetting> stages{ex.freeze.initial};
-    for (const auto& s : ex.freeze.schedule) stages.push_back(s.second);
-    for (const auto& s : stages) {
-      std::set<std::string> frozen = frozen_parameters(*ex.model, s);
-      bool trunk_trains = false;
-      for (const auto& kv : ex.model->backbone()->named_parameters())
-        trunk_trains = trunk_trains || !frozen.count("backbone." + kv.key());
-      freeze.check(trunk_trains, "", "weighting method '" + method + "' works on gradients of the shared trunk, "
-                                     "which this freeze setting leaves without a trainable parameter (use a "
-                                     "loss-based method such as ew or uw)");
-    }
-  }
+  if (ex.weighting->needs() != GradientKind::kWeightedLoss)
+    freeze.check(!freezes_whole_trunk(ex.freeze, *ex.model), "",
+                 "weighting method '" + method + "' works on gradients of the shared trunk, which this freeze "
+                 "setting leaves without a trainable parameter (use a loss-based method such as ew or uw)");
   apply_freezing(*ex.model, frozen_parameters(*ex.model, ex.freeze.initial));
-  {
-    NamedParameters named;
-    for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
-    ParamGroups check(ex.optimizer, ex.scheduler, named, backbone_blocks(*ex.model), ex.weighting->parameters());
-  }
+  make_param_groups(ex);
   ex.make_model = [build_model]() {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     at::Tensor state;

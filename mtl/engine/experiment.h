@@ -16,6 +16,7 @@
 #include "mtl/model/freezing.h"
 #include "mtl/model/multi_task_model.h"
 #include "mtl/optim/optimizer.h"
+#include "mtl/optim/param_groups.h"
 #include "mtl/weighting/weighting.h"
 
 namespace mtl {
@@ -83,6 +84,9 @@ struct BuildOptions {
 
 /// Builds everything from `config`; throws mtl::Error (with file:line:col) for any bad or unknown key.
 Experiment build_experiment(const Config& config, const BuildOptions& options = {});
+
+/// The run's parameter groups (and its optimizer) over the model's parameters and the weighting method's.
+ParamGroups make_param_groups(const Experiment& ex);
 
 /// Writes the run's tokenizer (<run_dir>/tokenizer) and data vocabularies (<run_dir>/data) for
 /// build_experiment's artifacts_dir; nothing when the data has no text or derived vocabularies.

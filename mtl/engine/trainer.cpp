@@ -108,9 +108,7 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
 
   // Parameter groups own the optimizer; frozen parameters stay in their group with no gradient (so no
   // optimizer state) until a freeze.schedule stage unfreezes them.
-  NamedParameters named;
-  for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
-  ParamGroups groups(ex.optimizer, ex.scheduler, named, backbone_blocks(*ex.model), ex.weighting->parameters());
+  ParamGroups groups = make_param_groups(ex);
   torch::optim::Optimizer* optimizer = &groups.optimizer();
   ParallelEngineOptions popts{static_cast<int>(tr.threads), static_cast<int>(tr.intra_op_threads),
                               static_cast<uint64_t>(tr.seed), tr.balance == "dynamic"};

@@ -7,21 +7,16 @@
 #include <set>
 
 #include "mtl/core/error.h"
+#include "mtl/core/name_pattern.h"
 
 namespace mtl {
 
 namespace {
 
-// "a.b" selects "a.b" and "a.b.*", never "a.bc".
-bool under(const std::string& prefix, const std::string& name) {
-  if (name.size() < prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
-  return name.size() == prefix.size() || name[prefix.size()] == '.';
-}
-
+// "a.b" selects "a.b" and "a.b.*", never "a.bc" (prefixes here are model names: no glob characters).
+bool under(const std::string& prefix, const std::string& name) { return name_matches(prefix, name); }
 bool under_any(const std::vector<std::string>& prefixes, const std::string& name) {
-  for (const auto& p : prefixes)
-    if (under(p, name)) return true;
-  return false;
+  return name_matches_any(prefixes, name);
 }
 
 std::string with_dot(const std::string& prefix) {

@@ -122,6 +122,19 @@ void validate_freeze_options(const FreezeOptions& o, const MultiTaskModelImpl& m
   for (size_t i = 0; i < o.schedule.size(); ++i) check(o.schedule[i].second, stages[i]);
 }
 
+bool freezes_whole_trunk(const FreezeOptions& o, const MultiTaskModelImpl& model) {
+  std::vector<FreezeSetting> stages{o.initial};
+  for (const auto& s : o.schedule) stages.push_back(s.second);
+  for (const auto& s : stages) {
+    std::set<std::string> frozen = frozen_parameters(model, s);
+    bool trunk_trains = false;
+    for (const auto& kv : model.backbone()->named_parameters())
+      trunk_trains = trunk_trains || !frozen.count("backbone." + kv.key());
+    if (!trunk_trains) return true;
+  }
+  return false;
+}
+
 int64_t apply_freezing(MultiTaskModelImpl& model, const std::set<std::string>& frozen) {
   int64_t count = 0;
   for (auto& kv : model.named_parameters()) {

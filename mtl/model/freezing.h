@@ -54,6 +54,9 @@ std::set<std::string> frozen_parameters(const MultiTaskModelImpl& model, const F
 /// throws mtl::Error located in `node` (the `freeze:` section) otherwise.
 void validate_freeze_options(const FreezeOptions& options, const MultiTaskModelImpl& model, const ConfigNode& node);
 
+/// True when some stage of `options` freezes every backbone parameter.
+bool freezes_whole_trunk(const FreezeOptions& options, const MultiTaskModelImpl& model);
+
 /// Freezes exactly `frozen` (requires_grad false, gradients dropped) and unfreezes everything else; puts
 /// normalisation layers with all parameters frozen (or, without parameters, inside a frozen part) in eval
 /// mode whenever the model trains. Returns the number of frozen parameter elements.

@@ -16,21 +16,8 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
-struct ScriptRun {
-  int code;
-  std::string out;
-};
-ScriptRun run(const std::string& cmd) {
-  ScriptRun r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using ScriptRun = mtl_test::ShellRun;
+ScriptRun run(const std::string& cmd) { return mtl_test::run_shell(cmd); }
 
 // Empty when the script can run, else why not.
 std::string python_unavailable() {

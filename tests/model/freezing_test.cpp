@@ -11,6 +11,7 @@
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/trainer.h"
 #include "mtl/optim/param_groups.h"
+#include "random_batch.h"
 #include "test_util.h"
 
 namespace {
@@ -45,14 +46,7 @@ std::map<std::string, at::Tensor> snapshot(const mtl::MultiTaskModel& m) {
   return out;
 }
 
-mtl::Batch random_batch(int64_t n) {
-  mtl::Batch b;
-  b.inputs["image"] = torch::randn({n, 1, 36, 36});
-  b.targets["left"] = torch::randint(0, 10, {n});
-  b.targets["right"] = torch::randint(0, 10, {n});
-  b.size = n;
-  return b;
-}
+mtl::Batch random_batch(int64_t n) { return mtl_test::random_multi_fashion_batch(n); }
 
 }  // namespace
 
@@ -90,9 +84,9 @@ TEST(Freezing, ConfigErrorsNameTheKey) {
 
 TEST(Freezing, FrozenParametersGetNoGradientNoOptimizerStateAndNoChange) {
   mtl::Experiment ex = make(base("lenet") + "freeze: {params: [backbone.conv1, heads.left]}\n");
-  mtl::NamedParameters named;
+  mtl::ParamGroups groups = mtl::make_param_groups(ex);
+  std::vector<std::pair<std::string, at::Tensor>> named;
   for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
-  mtl::ParamGroups groups(ex.optimizer, ex.scheduler, named, mtl::backbone_blocks(*ex.model));
   auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::ParallelEngineOptions{2, 1, 0});
   auto before = snapshot(ex.model);
   torch::manual_seed(0);

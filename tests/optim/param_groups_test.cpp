@@ -6,6 +6,7 @@
 
 #include "mtl/engine/experiment.h"
 #include "mtl/engine/parallel_engine.h"
+#include "random_batch.h"
 #include "test_util.h"
 
 namespace {
@@ -23,16 +24,7 @@ mtl::Experiment make(const std::string& extra, const std::vector<std::string>& s
   return mtl::build_experiment(mtl::Config::from_string(std::string(kBase) + extra, "test.yaml", sets));
 }
 
-mtl::NamedParameters named(const mtl::Experiment& ex) {
-  mtl::NamedParameters out;
-  for (const auto& kv : ex.model->named_parameters()) out.emplace_back(kv.key(), kv.value());
-  return out;
-}
-
-mtl::ParamGroups groups_of(mtl::Experiment& ex) {
-  return mtl::ParamGroups(ex.optimizer, ex.scheduler, named(ex), mtl::backbone_blocks(*ex.model),
-                          ex.weighting->parameters());
-}
+mtl::ParamGroups groups_of(mtl::Experiment& ex) { return mtl::make_param_groups(ex); }
 
 const mtl::ResolvedParamGroup& group(const mtl::ParamGroups& g, const std::string& name) {
   for (const auto& x : g.groups())
@@ -46,14 +38,7 @@ void random_grads(mtl::Experiment& ex, double scale = 1.0) {
     if (p.requires_grad()) p.mutable_grad() = torch::randn_like(p) * scale;
 }
 
-mtl::Batch random_batch(int64_t n) {
-  mtl::Batch b;
-  b.inputs["image"] = torch::randn({n, 1, 36, 36});
-  b.targets["left"] = torch::randint(0, 10, {n});
-  b.targets["right"] = torch::randint(0, 10, {n});
-  b.size = n;
-  return b;
-}
+mtl::Batch random_batch(int64_t n) { return mtl_test::random_multi_fashion_batch(n); }
 
 }  // namespace
 

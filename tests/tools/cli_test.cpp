@@ -11,21 +11,8 @@
 #include "test_util.h"
 
 namespace {
-struct CliResult {
-  int code;
-  std::string out;  // stdout + stderr
-};
-CliResult run_cli(const std::string& args) {
-  std::string cmd = std::string(MTL_BINARY_DIR) + "/mtl " + args + " 2>&1";
-  CliResult r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using CliResult = mtl_test::ShellRun;  // out: stdout + stderr
+CliResult run_cli(const std::string& args) { return mtl_test::run_shell(std::string(MTL_BINARY_DIR) + "/mtl " + args); }
 size_t lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
 }  // namespace
 
@@ -33,7 +20,7 @@ TEST(Cli, HelpAndSubcommandHelp) {
   if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
   CliResult r = run_cli("--help");
   EXPECT_EQ(r.code, 0);
-  for (auto s : {"train", "eval", "predict", "inspect", "baselines"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  for (auto s : {"train", "eval", "predict", "inspect", "baselines", "export"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run_cli("train --help").code, 0);
   EXPECT_NE(run_cli("predict --help").out.find("--output"), std::string::npos);
 }
@@ -73,6 +60,22 @@ TEST(Cli, InspectShowsSharedAndTaskParameters) {
   EXPECT_NE(r.out.find("30890 shared"), std::string::npos) << r.out;  // MultiLeNet trunk
   EXPECT_NE(r.out.find("task left"), std::string::npos);
   EXPECT_NE(r.out.find("task right"), std::string::npos);
+}
+
+TEST(Cli, InspectShowsFrozenParametersAndGroupRates) {
+  if (!std::filesystem::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
+  CliResult r = run_cli("inspect " + mtl_test::source_path("configs/multi_fashion.yaml") +
+                        " --set 'freeze={blocks: 1, schedule: [{epoch: 2}]}' --set optimizer.backbone_lr_scale=0.1" +
+                        " --set 'optimizer.groups=[{name: lefthead, params: [heads.left], lr: 0.05, max_norm: 2}]'");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("1=backbone.conv1 2=backbone.conv2 3=backbone.fc"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("frozen from epoch 1: 820 parameters (2 tensors: backbone.conv1.weight, backbone.conv1.bias)"),
+            std::string::npos) << r.out;  // conv 1->10, 9x9: 810 + 10
+  EXPECT_NE(r.out.find("frozen from epoch 2: 0 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lefthead             lr 0.05"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_norm 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("backbone             lr 0.001 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("default              lr 0.01 "), std::string::npos) << r.out;
 }
 
 TEST(Cli, BaselinesThenTrainAndEvalReportDeltaM) {

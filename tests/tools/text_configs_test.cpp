@@ -13,21 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ShellRun {
-  int code;
-  std::string out;
-};
-
-ShellRun sh(const std::string& cmd) {
-  ShellRun r{0, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using mtl_test::ShellRun;
+ShellRun sh(const std::string& cmd) { return mtl_test::run_shell(cmd); }
 
 // The prepared SOTU dataset (prepared once per build tree; the npm tarball is kept beside it).
 std::string sotu_dir() {
