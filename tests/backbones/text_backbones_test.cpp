@@ -5,6 +5,7 @@
 #include "backbones/backbone.h"
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/model/freezing.h"
 #include "test_util.h"
 
 namespace {
@@ -199,4 +200,23 @@ TEST(TextBackbones, Errors) {
   // A transformer sized for 64 tokens rejects longer batches.
   mtl::Backbone t = make("{type: transformer, dim: 8, heads: 2, layers: 1}");
   EXPECT_THROW(t->forward({{"text", token_batch({70}, 70)}}), c10::Error);
+}
+
+// Blocks for freeze.blocks and layer_lr_decay: the transformer's embeddings (with learned positions) form the
+// first block; text_cnn has no block list and gets its parameterised children, containers split.
+TEST(TextBackbones, BlocksForFreezingAndLayerRates) {
+  auto blocks = [](mtl::Backbone b) {
+    mtl::MultiTaskModel m(b, std::vector<std::string>{}, std::vector<mtl::Head>{});
+    return mtl::backbone_blocks(*m);
+  };
+  using Blocks = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(blocks(make("{type: transformer, dim: 16, heads: 2, layers: 2, ffn_dim: 32, positions: learned}")),
+            (Blocks{{"backbone.embedding", "backbone.position"}, {"backbone.blocks.0"}, {"backbone.blocks.1"},
+                    {"backbone.final_norm"}}));
+  EXPECT_EQ(blocks(make("{type: transformer, dim: 16, heads: 2, layers: 1, ffn_dim: 32, positions: sinusoidal}")),
+            (Blocks{{"backbone.embedding"}, {"backbone.blocks.0"}, {"backbone.final_norm"}}));
+  Blocks cnn = blocks(make("{type: text_cnn, dim: 16, filters: 8, kernel_sizes: [2, 3]}"));
+  EXPECT_EQ(cnn.front(), (std::vector<std::string>{"backbone.embedding"}));
+  EXPECT_EQ(cnn.at(1), (std::vector<std::string>{"backbone.convs.0"}));
+  EXPECT_EQ(cnn.at(2), (std::vector<std::string>{"backbone.convs.1"}));
 }
