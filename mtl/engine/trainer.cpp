@@ -105,7 +105,6 @@ TrainSummary train(Experiment& ex, const TrainRunOptions& options) {
   // The tokenizer and class vocabularies, for eval/predict/resume (a resumed run was built from them).
   if (!resuming) save_data_artifacts(ex, run_dir);
 
-
   // Parameter groups own the optimizer; frozen parameters stay in their group with no gradient (so no
   // optimizer state) until a freeze.schedule stage unfreezes them.
   ParamGroups groups = make_param_groups(ex);

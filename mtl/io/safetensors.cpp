@@ -73,6 +73,16 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+}  // namespace
+
+std::string safetensors_dtype(at::ScalarType type) {
+  for (const auto& d : kDtypes)
+    if (type == d.type) return d.name;
+  return "";
+}
+
+namespace {
+
 // --------------------------------------------------------------------------------------------- reading
 
 struct Entry {
@@ -291,10 +301,8 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
       throw Error(path, "tensor " + quote_name(name) + ": names beginning \"__metadata__\" are reserved");
     if (!names.insert(name).second) throw Error(path, "tensor " + quote_name(name) + ": the name is given twice");
     if (!tensor.defined()) throw Error(path, "tensor " + quote_name(name) + " is undefined");
-    const char* dtype = nullptr;
-    for (const auto& d : kDtypes)
-      if (tensor.scalar_type() == d.type) dtype = d.name;
-    if (!dtype || tensor.is_quantized())
+    const std::string dtype = safetensors_dtype(tensor.scalar_type());
+    if (dtype.empty() || tensor.is_quantized())
       throw Error(path, "tensor " + quote_name(name) + " has dtype " + c10::toString(tensor.scalar_type()) +
                             ", which safetensors cannot hold (supported: " + supported_dtypes() + ")");
     at::Tensor t = tensor.detach().to(at::kCPU).contiguous();

@@ -30,4 +30,7 @@ SafetensorsContents read_safetensors(const std::string& path);
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
+/// The safetensors name of a dtype ("F32", "BF16", ...), or "" when safetensors cannot hold it.
+std::string safetensors_dtype(at::ScalarType type);
+
 }  // namespace mtl

@@ -13,11 +13,6 @@ namespace mtl {
 
 namespace {
 
-// "a.b" selects "a.b" and "a.b.*", never "a.bc" (prefixes here are model names: no glob characters).
-bool under(const std::string& prefix, const std::string& name) { return name_matches(prefix, name); }
-bool under_any(const std::vector<std::string>& prefixes, const std::string& name) {
-  return name_matches_any(prefixes, name);
-}
 
 std::string with_dot(const std::string& prefix) {
   return prefix.empty() || prefix.back() == '.' ? prefix : prefix + ".";
@@ -25,19 +20,8 @@ std::string with_dot(const std::string& prefix) {
 
 // safetensors' names, short and known on both sides of the Python/C++ border.
 std::string dtype_name(at::ScalarType t) {
-  switch (t) {
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kFloat: return "F32";
-    case at::kDouble: return "F64";
-    case at::kChar: return "I8";
-    case at::kShort: return "I16";
-    case at::kInt: return "I32";
-    case at::kLong: return "I64";
-    case at::kByte: return "U8";
-    case at::kBool: return "BOOL";
-    default: return c10::toString(t);
-  }
+  std::string name = safetensors_dtype(t);
+  return name.empty() ? c10::toString(t) : name;
 }
 
 std::string shape_text(const at::Tensor& t) {
@@ -65,7 +49,7 @@ std::string optional_group(const std::string& prefix, const std::string& name) {
 std::string optional_prefix_of(const std::vector<std::string>& optional, const std::string& name) {
   std::string best;
   for (const auto& p : optional)
-    if (under(p, name) && p.size() >= best.size()) best = p;
+    if (name_matches(p, name) && p.size() >= best.size()) best = p;
   return best;
 }
 
@@ -122,7 +106,7 @@ WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& 
   for (const auto& kv : model.named_parameters()) targets.emplace_back(kv.key(), kv.value());
   for (const auto& kv : model.named_buffers()) targets.emplace_back(kv.key(), kv.value());
   for (const auto& p : options.load) {
-    bool any = std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return under(p, t.first); });
+    bool any = std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return name_matches(p, t.first); });
     if (!any) throw Error(source_path, "the model has no tensors under '" + p + "' to load");
   }
 
@@ -139,7 +123,7 @@ WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& 
   auto file_has_under = [&](const std::string& prefix) {
     auto it = by_name.lower_bound(prefix);
     for (; it != by_name.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-      if (under(prefix, it->first)) return true;
+      if (name_matches(prefix, it->first)) return true;
     return false;
   };
 
@@ -149,7 +133,7 @@ WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& 
   std::set<std::string> wanted;                           // model names the file may fill
   std::vector<std::string> expected;                      // for the nothing-matches message
   for (const auto& [name, target] : targets) {
-    bool required = under_any(options.load, name);
+    bool required = name_matches_any(options.load, name);
     std::string opt = required ? "" : optional_prefix_of(options.optional, name);
     if (!required && opt.empty()) continue;
     wanted.insert(name);
@@ -174,8 +158,8 @@ WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& 
   }
   for (const auto& name : mapped) {
     if (wanted.count(name)) continue;
-    bool selected = under_any(options.load, name) || under_any(options.optional, name);
-    if (!selected && under_any(options.ignore, name)) continue;
+    bool selected = name_matches_any(options.load, name) || name_matches_any(options.optional, name);
+    if (!selected && name_matches_any(options.ignore, name)) continue;
     r.unexpected.push_back(name);
   }
 

@@ -140,8 +140,4 @@ double scheduled_lr(const SchedulerOptions& s, double base, int64_t step, int64_
   return base;
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-}
-
 }  // namespace mtl

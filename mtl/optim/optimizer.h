@@ -81,7 +81,4 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& 
 double scheduled_lr(const SchedulerOptions& s, double base_lr, int64_t step, int64_t steps_per_epoch,
                     int64_t total_steps);
 
-/// Sets the learning rate of every parameter group.
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
-
 }  // namespace mtl
