@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mtl/core/batch.h"
+#include "mtl/core/loss.h"  // LossFn
 #include "mtl/core/registry.h"
 
 namespace mtl {
@@ -43,8 +44,6 @@ struct HeadEntry {
 };
 Registry<HeadEntry>& head_registry();
 
-/// loss(output, target) -> scalar mean over examples.
-using LossFn = std::function<at::Tensor(const at::Tensor& output, const at::Tensor& target)>;
 struct LossEntry {
   std::function<LossFn(const ConfigNode& options, const LabelInfo& label)> make;
   std::vector<LabelKind> label_kinds;  // labels this loss fits

@@ -7,11 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "heads/head.h"
 #include "mtl/core/batch.h"
-#include "mtl/metrics/metric.h"
+#include "mtl/core/loss.h"
 
 namespace mtl {
+
+class Metric;  // mtl/metrics/metric.h
 
 struct TaskSpec {
   std::string name;

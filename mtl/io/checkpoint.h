@@ -1,6 +1,6 @@
-// Checkpoints: model weights, optimizer state, weighting-strategy state, the RNG state and the position
-// in training, in one file written atomically. Loading checks that every tensor is present with the
-// right shape and dtype and names any that are not.
+// Checkpoints: model weights, optimizer state, the weighting method's state (through the Stateful interface),
+// the RNG state and the position in training, in one file written atomically. Loading checks that every tensor
+// is present with the right shape and dtype and names any that are not.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "mtl/core/stateful.h"
 #include "mtl/io/safetensors.h"  // NamedTensors
-#include "mtl/weighting/weighting.h"
 
 namespace mtl {
 
@@ -26,7 +26,7 @@ struct TrainPosition {
 struct CheckpointRefs {
   torch::nn::Module* model = nullptr;
   torch::optim::Optimizer* optimizer = nullptr;  // optional
-  Weighting* weighting = nullptr;                // optional
+  Stateful* weighting = nullptr;                 // optional: the weighting method, saved as entry "weighting"
 };
 
 void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const TrainPosition& position);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "mtl/core/registry.h"
+#include "mtl/core/stateful.h"
 
 namespace mtl {
 
@@ -52,7 +53,7 @@ struct StepContext {
   std::vector<double> select(const std::vector<double>& all) const;
 };
 
-class Weighting {
+class Weighting : public Stateful {
  public:
   virtual ~Weighting() = default;
   virtual GradientKind needs() const { return GradientKind::kWeightedLoss; }
@@ -89,8 +90,8 @@ class Weighting {
   virtual void on_epoch_end(const std::vector<double>& epoch_losses) {}
 
   /// Strategy state for checkpoints (running averages, learned values, ...).
-  virtual void save(torch::serialize::OutputArchive& archive) const {}
-  virtual void load(torch::serialize::InputArchive& archive) {}
+  void save(torch::serialize::OutputArchive& archive) const override {}
+  void load(torch::serialize::InputArchive& archive) override {}
 
   /// The effective task weights of the last step (logged every step).
   const std::vector<double>& last_weights() const { return last_weights_; }
