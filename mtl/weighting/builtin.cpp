@@ -1,34 +1,55 @@
-// The explicit list of built-in weighting strategies: one line per method.
-#include "mtl/weighting/fixed.h"
+// The explicit list of built-in weighting strategies: one line per method, each its options' from_config
+// followed by its constructor.
 #include "mtl/weighting/methods.h"
-#include "mtl/weighting/weighting.h"
 
 namespace mtl {
 
 namespace {
+// A method whose constructor takes only its options.
+template <typename X>
+WeightingFactory from_options() {
+  return [](const ConfigNode& n, const WeightingContext&) -> std::unique_ptr<Weighting> {
+    return std::make_unique<X>(X::Options::from_config(n));
+  };
+}
+
+// A method whose constructor takes the task count and its options.
+template <typename X>
+WeightingFactory per_task() {
+  return [](const ConfigNode& n, const WeightingContext& ctx) -> std::unique_ptr<Weighting> {
+    return std::make_unique<X>(static_cast<int64_t>(ctx.task_names.size()), X::Options::from_config(n));
+  };
+}
+
+// `ew`/`fixed`: the weights are the tasks' own `weight` entries.
+std::unique_ptr<Weighting> make_fixed(const ConfigNode& n, const WeightingContext& ctx) {
+  return std::make_unique<FixedWeighting>(static_cast<int64_t>(ctx.task_weights.size()),
+                                          FixedWeightingOptions::from_config(n).weights(ctx.task_weights));
+}
+
 void register_builtin_weightings(Registry<WeightingFactory>& r) {
-  r.add("ew", make_fixed_weighting);
-  r.add("fixed", make_fixed_weighting);
-  r.add("gls", make_gls_weighting);
-  r.add("uw", make_uncertainty_weighting);
-  r.add("dwa", make_dwa_weighting);
-  r.add("rlw", make_rlw_weighting);
-  r.add("famo", make_famo_weighting);
-  r.add("stch", make_stch_weighting);
-  r.add("gradnorm", make_gradnorm_weighting);
-  r.add("mgda", make_mgda_weighting);
-  r.add("mgda_ub", make_mgda_ub_weighting);
-  r.add("pcgrad", make_pcgrad_weighting);
-  r.add("cagrad", make_cagrad_weighting);
-  r.add("imtl", make_imtl_weighting);
-  r.add("nash_mtl", make_nash_mtl_weighting);
-  r.add("upgrad", make_upgrad_weighting);
-  r.add("dualproj", make_dualproj_weighting);
-  r.add("gradvac", make_gradvac_weighting);
-  r.add("graddrop", make_graddrop_weighting);
-  r.add("aligned_mtl", make_aligned_mtl_weighting);
-  r.add("config", make_config_weighting);
-  r.add("db_mtl", make_db_mtl_weighting);
+  r.add("ew", make_fixed);
+  r.add("fixed", make_fixed);
+  r.add("gls", from_options<Gls>());
+  r.add("uw", per_task<UncertaintyWeighting>());
+  r.add("dwa", per_task<Dwa>());
+  r.add("rlw", per_task<Rlw>());
+  r.add("famo", per_task<Famo>());
+  r.add("stch", per_task<Stch>());
+  r.add("gradnorm", per_task<GradNorm>());
+  r.add("mgda", from_options<Mgda>());
+  r.add("mgda_ub", from_options<MgdaUb>());
+  r.add("pcgrad", from_options<PcGrad>());
+  r.add("cagrad", from_options<CaGrad>());
+  r.add("imtl", per_task<Imtl>());
+  r.add("nash_mtl", from_options<NashMtl>());
+  r.add("upgrad", from_options<UpGrad>());
+  r.add("dualproj", from_options<DualProj>());
+  r.add("gradvac", per_task<GradVac>());
+  r.add("graddrop", from_options<GradDrop>());
+  r.add("aligned_mtl", from_options<AlignedMtl>());
+  r.add("config", from_options<ConFig>());
+  r.add("db_mtl", per_task<DbMtl>());
 }
 }  // namespace
 

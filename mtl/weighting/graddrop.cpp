@@ -1,16 +1,22 @@
-// GradDrop, gradient sign dropout (Chen et al., 2020): per coordinate, the sign purity
-// P = (1 + sum_t g_t / sum_t |g_t|) / 2 and a uniform draw U decide which sign survives: task t keeps its
-// component where (P > U and g_t > 0) or (P < U and g_t < 0); the result is the sum of the kept components
-// (with `leak` l, a dropped component still contributes l times itself). The paper applies it to the
-// gradient of a shared activation; here it applies to the shared parameters' gradients. U is drawn from
-// (seed, step): the same for any thread count.
-//   weighting: {method: graddrop, leak: 0.0, seed: 0}
+#include "mtl/weighting/graddrop.h"
+
+#include <ATen/ATen.h>
+
 #include "mtl/config/config_node.h"
 #include "mtl/core/random.h"
-#include "mtl/weighting/gradient_method.h"
-#include "mtl/weighting/methods.h"
+#include "mtl/weighting/method_support.h"
 
 namespace mtl {
+
+GradDropOptions GradDropOptions::from_config(const ConfigNode& options) {
+  double leak = in_range<double>(options, "leak", 0.0, 0.0, 1.0);
+  return GradDropOptions().leak(leak).seed(non_negative<int64_t>(options, "seed", 0));
+}
+
+GradDrop::GradDrop(GradDropOptions options) : leak_(options.leak()), seed_(static_cast<uint64_t>(options.seed())) {
+  check_option(leak_ >= 0 && leak_ <= 1, "GradDropOptions", "leak", got("expected a value in [0, 1]", leak_));
+  check_option(options.seed() >= 0, "GradDropOptions", "seed", got("expected a number >= 0", options.seed()));
+}
 
 at::Tensor graddrop_combine(const at::Tensor& G, const at::Tensor& U, double leak) {
   at::Tensor g = G.to(at::kDouble);
@@ -22,28 +28,12 @@ at::Tensor graddrop_combine(const at::Tensor& G, const at::Tensor& U, double lea
   return (mask * g).sum(0).to(G.scalar_type());
 }
 
-namespace {
-class GradDropWeighting : public GradientWeighting {
- public:
-  GradDropWeighting(double leak, uint64_t seed) : leak_(leak), seed_(seed) {}
-
-  at::Tensor combine(const at::Tensor& G, const std::vector<double>&, const StepContext& ctx) override {
-    at::Generator gen = make_generator(seed_, static_cast<uint64_t>(ctx.step), 0x4744);  // "GD"
-    at::Tensor U = at::rand({G.size(1)}, gen, at::TensorOptions().dtype(at::kDouble));
-    last_weights_.assign(G.size(0), 1.0);
-    return graddrop_combine(G, U, leak_);
-  }
-
- private:
-  double leak_;
-  uint64_t seed_;
-};
-}  // namespace
-
-std::unique_ptr<Weighting> make_graddrop_weighting(const ConfigNode& options, const WeightingContext&) {
-  double leak = in_range<double>(options, "leak", 0.0, 0.0, 1.0);
-  int64_t seed = non_negative<int64_t>(options, "seed", 0);
-  return std::make_unique<GradDropWeighting>(leak, static_cast<uint64_t>(seed));
+at::Tensor GradDrop::combine(const at::Tensor& G, const std::vector<double>&, const StepContext& ctx) {
+  at::Generator gen = make_generator(seed_, static_cast<uint64_t>(ctx.step), 0x4744);  // "GD"
+  at::Tensor U = at::rand({G.size(1)}, gen, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor d = graddrop_combine(G.to(at::kDouble), U, leak_);
+  set_last_weights(least_squares_weights(G, d));
+  return d.to(G.scalar_type());
 }
 
 }  // namespace mtl

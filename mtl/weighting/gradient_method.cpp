@@ -1,11 +1,18 @@
 #include "mtl/weighting/gradient_method.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "mtl/core/random.h"
 
 namespace mtl {
+
+void GradientWeighting::set_last_weights(const at::Tensor& w) {
+  at::Tensor v = w.to(at::kDouble).contiguous();
+  last_weights_.assign(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+}
 
 at::Tensor gram_matrix(const at::Tensor& G) {
   at::Tensor g = G.to(at::kDouble);
@@ -143,6 +150,12 @@ std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step, uint64_t see
 
 at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w) {
   return w.to(at::kDouble).unsqueeze(0).mm(G.to(at::kDouble)).squeeze(0).to(G.scalar_type());
+}
+
+at::Tensor least_squares_weights(const at::Tensor& G, const at::Tensor& d) {
+  at::Tensor g = G.to(at::kDouble);
+  at::Tensor M = g.mm(g.t());
+  return at::linalg_pinv(M, /*rcond=*/1e-12, /*hermitian=*/true).mv(g.mv(d.to(at::kDouble)));
 }
 
 }  // namespace mtl

@@ -3,9 +3,14 @@
 // method sees the full-batch gradients for any thread count) and return one shared gradient. Heads are
 // trained on their own task's loss (weight 1). Computation is in float64 on the small T x T Gram matrix
 // wherever the method allows; the result has G's dtype.
+//
+// Effective weights: every gradient method sets last_weights_ (logged each step) to coefficients a_t with
+// combined gradient d = sum_t a_t g_t. Methods that build d from G's rows define them exactly (MGDA, PCGrad,
+// GradVac, ConFIG, ...); where d is not such a combination (GradDrop masks single coordinates, DB-MTL adds
+// moving averages of earlier steps) they are least_squares_weights(G, d).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <functional>
 #include <vector>
@@ -20,6 +25,10 @@ class GradientWeighting : public Weighting {
   std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext&) override {
     return std::vector<double>(losses.size(), 1.0);
   }
+
+ protected:
+  /// last_weights_ = w (a float64 vector with one entry per task row).
+  void set_last_weights(const at::Tensor& w);
 };
 
 /// G G^T in float64.
@@ -50,5 +59,11 @@ std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step, uint64_t see
 
 /// sum_t w_t G_t with w in float64, returned in G's dtype.
 at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w);
+
+/// The least-squares coefficients of d [P] on the rows of G [T, P]: a = argmin_a |d - G^T a|^2, solved in
+/// float64 through the T x T Gram matrix, (G G^T) a = G d, with its pseudo-inverse (relative cut-off 1e-12), so
+/// that dependent rows (identical, opposite, zero gradients) get the minimum-norm solution. The residual
+/// d - G^T a is orthogonal to every row of G; it is zero exactly when d lies in the span of the rows.
+at::Tensor least_squares_weights(const at::Tensor& G, const at::Tensor& d);
 
 }  // namespace mtl

@@ -1,45 +1,30 @@
-// Factories of the built-in weighting methods, one source file each (registered in builtin.cpp).
+// Every built-in weighting method, for use from C++ without YAML. Each method is a class X with an options
+// struct XOptions in LibTorch's style (chainable setters with defaults, `XOptions::from_config` for YAML)
+// and its own header, whose first lines describe it and show a one-line usage:
+//   mtl::PcGrad w(mtl::PcGradOptions().order("fixed"));
+//   mtl::Dwa d(/*tasks=*/2, mtl::DwaOptions().temperature(2.0));
+// Methods that keep per-task state take the task count first; the others only their options.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
-#include <torch/serialize/input-archive.h>
-
+#include "mtl/weighting/aligned_mtl.h"
+#include "mtl/weighting/cagrad.h"
+#include "mtl/weighting/config.h"
+#include "mtl/weighting/db_mtl.h"
+#include "mtl/weighting/dualproj.h"
+#include "mtl/weighting/dwa.h"
+#include "mtl/weighting/famo.h"
+#include "mtl/weighting/fixed.h"
+#include "mtl/weighting/gls.h"
+#include "mtl/weighting/graddrop.h"
+#include "mtl/weighting/gradient_method.h"
+#include "mtl/weighting/gradnorm.h"
+#include "mtl/weighting/gradvac.h"
+#include "mtl/weighting/imtl.h"
+#include "mtl/weighting/mgda.h"
+#include "mtl/weighting/nash_mtl.h"
+#include "mtl/weighting/pcgrad.h"
+#include "mtl/weighting/rlw.h"
+#include "mtl/weighting/stch.h"
+#include "mtl/weighting/uncertainty.h"
+#include "mtl/weighting/upgrad.h"
 #include "mtl/weighting/weighting.h"
-
-namespace mtl {
-
-std::unique_ptr<Weighting> make_gls_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_uncertainty_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_dwa_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_rlw_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_mgda_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_pcgrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_cagrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_imtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_nash_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_upgrad_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_dualproj_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_gradvac_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_graddrop_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_aligned_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_config_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_db_mtl_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_mgda_ub_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_famo_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_stch_weighting(const ConfigNode& options, const WeightingContext& ctx);
-std::unique_ptr<Weighting> make_gradnorm_weighting(const ConfigNode& options, const WeightingContext& ctx);
-
-/// Checkpoint state: `key` as a float64 vector of `size` values (error naming the method and key otherwise).
-std::vector<double> read_state_vector(torch::serialize::InputArchive& archive, const std::string& key, int64_t size,
-                                      const std::string& method);
-/// Checkpoint state: `key` copied into the learned parameter `param` (same size), without recording gradients.
-void load_learned(torch::serialize::InputArchive& archive, const std::string& key, at::Tensor& param,
-                  const std::string& method);
-
-/// GradDrop's combination for a given uniform draw U [P] (exposed for tests).
-at::Tensor graddrop_combine(const at::Tensor& G, const at::Tensor& U, double leak);
-
-}  // namespace mtl
