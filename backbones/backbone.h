@@ -10,6 +10,7 @@
 
 #include "mtl/core/batch.h"
 #include "mtl/core/registry.h"
+#include "mtl/core/weight_init.h"
 
 namespace mtl {
 
@@ -33,6 +34,9 @@ class BackboneImpl : public torch::nn::Module {
   /// submodule, or several joined by commas ("embedding,position"). Empty (the default): the backbone's
   /// parameterised children, ModuleList and Sequential elements counted one by one.
   virtual std::vector<std::string> block_names() const { return {}; }
+  /// Draws the initial weights again from the run's generator (mtl/core/weight_init.h); a backbone with an
+  /// initialisation scheme of its own overrides this and calls reset_module_parameters first.
+  virtual void reset_parameters(at::Generator& gen) { reset_module_parameters(*this, gen); }
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/random.h"
 
 namespace mtl {
@@ -36,9 +37,53 @@ at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& 
   return h + mtl::dropout(f, dropout_, train);
 }
 
-TransformerImpl::TransformerImpl(const TransformerOptions& options) : options_(options) {
+void TransformerImpl::reset_parameters(at::Generator& gen) {
+  reset_module_parameters(*this, gen);
+  torch::NoGradGuard no_grad;
+  embedding_->weight.normal_(0.0, 0.02, gen);
+  embedding_->weight[kPadTokenId].zero_();
+  if (position_) position_->weight.normal_(0.0, 0.02, gen);
+}
+
+TransformerOptions TransformerOptions::from_config(const ConfigNode& n, const DatasetSchema& schema) {
+  const InputInfo& in = select_token_input(n, schema);
+  TransformerOptions o(in.name, in.vocab_size);
+  o.dim(n.get<int64_t>("dim", o.dim()));
+  o.heads(n.get<int64_t>("heads", o.heads()));
+  o.layers(n.get<int64_t>("layers", o.layers()));
+  o.ffn_dim(n.get<int64_t>("ffn_dim", 4 * o.dim()));
+  o.dropout(n.get<double>("dropout", o.dropout()));
+  o.positions(n.get<std::string>("positions", o.positions()));
+  const int64_t input_max = in.shape.empty() ? 0 : in.shape[0];
+  o.max_length(n.get<int64_t>("max_length", input_max > 0 ? input_max : o.max_length()));
+  validate_config(n, [&] { o.validate(); });
+  if (input_max > 0)
+    n.check(o.max_length() >= input_max, "max_length",
+            "expected at least the input's max_length " + std::to_string(input_max) + ", got " +
+                std::to_string(o.max_length()));
+  o.pooling(read_pooling(n, "first", {"first", "mean", "max"}));
+  return o;
+}
+
+void TransformerOptions::validate() const {
+  check(dim_ > 0, "dim", "expected a positive number, got " + std::to_string(dim_));
+  check(heads_ > 0, "heads", "expected a positive number, got " + std::to_string(heads_));
+  check(dim_ % heads_ == 0, "heads",
+        "expected a divisor of dim (" + std::to_string(dim_) + "), got " + std::to_string(heads_));
+  check(layers_ > 0, "layers", "expected a positive number, got " + std::to_string(layers_));
+  check(ffn_dim_ > 0, "ffn_dim", "expected a positive number, got " + std::to_string(ffn_dim_));
+  check(dropout_ >= 0 && dropout_ < 1, "dropout", "expected a value in [0, 1)");
+  check_choice("positions", positions_, {"learned", "sinusoidal"});
+  if (positions_ == "sinusoidal") check(dim_ % 2 == 0, "dim", "sinusoidal positions need an even dim");
+  check(max_length_ > 0, "max_length", "expected a positive number, got " + std::to_string(max_length_));
+  check_pooling("pooling", pooling_, {TokenPooling::kFirst, TokenPooling::kMean, TokenPooling::kMax});
+  check_token_input(input_, vocab_size_);
+}
+
+TransformerImpl::TransformerImpl(TransformerOptions options) : options_(std::move(options)) {
+  validate_options("TransformerOptions", [&] { options_.validate(); });
   embedding_ = register_module(
-      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options_.vocab_size, options_.dim)
+      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options_.vocab_size(), options_.dim())
                                             .padding_idx(kPadTokenId)));
   {
     // Small embeddings (BERT's 0.02) keep the residual stream's scale sensible; padding stays zero.
@@ -46,24 +91,24 @@ TransformerImpl::TransformerImpl(const TransformerOptions& options) : options_(o
     embedding_->weight.normal_(0.0, 0.02);
     embedding_->weight[kPadTokenId].zero_();
   }
-  if (options_.positions == "learned") {
-    position_ = register_module("position", torch::nn::Embedding(options_.max_length, options_.dim));
+  if (options_.positions() == "learned") {
+    position_ = register_module("position", torch::nn::Embedding(options_.max_length(), options_.dim()));
     torch::NoGradGuard no_grad;
     position_->weight.normal_(0.0, 0.02);
   } else {
     // PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)
-    at::Tensor pos = at::arange(options_.max_length, at::kDouble).unsqueeze(1);
-    at::Tensor i2 = at::arange(0, options_.dim, 2, at::kDouble);
-    at::Tensor angle = pos * at::exp(i2 * (-std::log(10000.0) / double(options_.dim)));
-    sinusoid_ = at::zeros({options_.max_length, options_.dim}, at::kDouble);
-    sinusoid_.slice(1, 0, options_.dim, 2).copy_(at::sin(angle));
-    sinusoid_.slice(1, 1, options_.dim, 2).copy_(at::cos(angle.slice(1, 0, options_.dim / 2)));
+    at::Tensor pos = at::arange(options_.max_length(), at::kDouble).unsqueeze(1);
+    at::Tensor i2 = at::arange(0, options_.dim(), 2, at::kDouble);
+    at::Tensor angle = pos * at::exp(i2 * (-std::log(10000.0) / double(options_.dim())));
+    sinusoid_ = at::zeros({options_.max_length(), options_.dim()}, at::kDouble);
+    sinusoid_.slice(1, 0, options_.dim(), 2).copy_(at::sin(angle));
+    sinusoid_.slice(1, 1, options_.dim(), 2).copy_(at::cos(angle.slice(1, 0, options_.dim() / 2)));
     sinusoid_ = sinusoid_.to(at::kFloat);
   }
-  for (int64_t l = 0; l < options_.layers; ++l)
-    blocks_->push_back(TransformerBlock(options_.dim, options_.heads, options_.ffn_dim, options_.dropout));
+  for (int64_t l = 0; l < options_.layers(); ++l)
+    blocks_->push_back(TransformerBlock(options_.dim(), options_.heads(), options_.ffn_dim(), options_.dropout()));
   register_module("blocks", blocks_);
-  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim})));
+  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim()})));
 }
 
 std::vector<std::string> TransformerImpl::block_names() const {
@@ -74,7 +119,7 @@ std::vector<std::string> TransformerImpl::block_names() const {
 }
 
 Features TransformerImpl::encode(const TensorMap& inputs) {
-  at::Tensor ids = token_ids(inputs, options_.input);
+  at::Tensor ids = token_ids(inputs, options_.input());
   const int64_t full_length = ids.size(1);
   // Columns that are padding in every row (a shard of short rows cut from a batch padded for longer ones)
   // cannot change any result: drop them, and pad the token features back at the end.
@@ -84,12 +129,12 @@ Features TransformerImpl::encode(const TensorMap& inputs) {
     ids = ids.narrow(1, 0, used);
     mask = mask.narrow(1, 0, used);
   }
-  const int64_t B = ids.size(0), L = ids.size(1), H = options_.heads;
-  TORCH_CHECK(L <= options_.max_length, "transformer: sequences of ", L, " tokens exceed max_length ",
-              options_.max_length, " (raise the backbone's max_length or shorten the input)");
+  const int64_t B = ids.size(0), L = ids.size(1), H = options_.heads();
+  TORCH_CHECK(L <= options_.max_length(), "transformer: sequences of ", L, " tokens exceed max_length ",
+              options_.max_length(), " (raise the backbone's max_length or shorten the input)");
   at::Tensor x = embedding_->forward(ids);
   x = x + (position_ ? position_->weight.narrow(0, 0, L) : sinusoid_.narrow(0, 0, L).to(x.options()));
-  x = mtl::dropout(x, options_.dropout, is_training());
+  x = mtl::dropout(x, options_.dropout(), is_training());
   // 0 at real keys, -inf at padded ones, one row per (example, head): [B*H, 1, L]. Every example has a real
   // token (<cls>), so no softmax row is all -inf.
   at::Tensor key_bias = at::zeros({B, 1, 1, L}, x.options())
@@ -99,34 +144,13 @@ Features TransformerImpl::encode(const TensorMap& inputs) {
   for (const auto& block : *blocks_) x = block->as<TransformerBlockImpl>()->forward(x, key_bias);
   Features f;
   f.tokens = final_norm_->forward(x).masked_fill(mask.logical_not().unsqueeze(2), 0.0);
-  f.pooled = masked_pool(f.tokens, mask, options_.pooling);
+  f.pooled = masked_pool(f.tokens, mask, options_.pooling());
   if (L < full_length) f.tokens = at::constant_pad_nd(f.tokens, {0, 0, 0, full_length - L});
   return f;
 }
 
 Backbone make_transformer_backbone(const ConfigNode& n, const DatasetSchema& schema) {
-  TransformerOptions o;
-  const InputInfo& in = select_token_input(n, schema);
-  o.input = in.name;
-  o.vocab_size = in.vocab_size;
-  o.dim = positive<int64_t>(n, "dim", o.dim);
-  o.heads = positive<int64_t>(n, "heads", o.heads);
-  n.check(o.dim % o.heads == 0, "heads",
-          "expected a divisor of dim (" + std::to_string(o.dim) + "), got " + std::to_string(o.heads));
-  o.layers = positive<int64_t>(n, "layers", o.layers);
-  o.ffn_dim = positive<int64_t>(n, "ffn_dim", 4 * o.dim);
-  o.dropout = n.get<double>("dropout", o.dropout);
-  n.check(o.dropout >= 0 && o.dropout < 1, "dropout", "expected a value in [0, 1)");
-  o.positions = n.choice("positions", o.positions, {"learned", "sinusoidal"});
-  if (o.positions == "sinusoidal") n.check(o.dim % 2 == 0, "dim", "sinusoidal positions need an even dim");
-  const int64_t input_max = in.shape.empty() ? 0 : in.shape[0];
-  o.max_length = positive<int64_t>(n, "max_length", input_max > 0 ? input_max : o.max_length);
-  if (input_max > 0)
-    n.check(o.max_length >= input_max, "max_length",
-            "expected at least the input's max_length " + std::to_string(input_max) + ", got " +
-                std::to_string(o.max_length));
-  o.pooling = read_pooling(n, "first", {"first", "mean", "max"});
-  return std::make_shared<TransformerImpl>(o);
+  return std::make_shared<TransformerImpl>(TransformerOptions::from_config(n, schema));
 }
 
 }  // namespace mtl

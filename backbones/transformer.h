@@ -9,12 +9,14 @@
 // pre-LN variant, and the extra copies of its generic path cost time on CPU. Columns that are padding in every
 // row (a shard of short rows) are dropped before the blocks and restored as zeros. Every dropout draws from
 // the calling worker's random stream (mtl/core/random.h).
-//   model: {backbone: {type: transformer, input: text, dim: 128, heads: 4, layers: 2, ffn_dim: 512,
-//                      dropout: 0.1, positions: learned, max_length: 512, pooling: first}}
+//   auto trunk = std::make_shared<mtl::TransformerImpl>(mtl::TransformerOptions("text", 30000).dim(64).heads(4));
+//   YAML: model: {backbone: {type: transformer, input: text, dim: 128, heads: 4, layers: 2, ffn_dim: 512,
+//                            dropout: 0.1, positions: learned, max_length: 512, pooling: first}}
 //   Parameters: embedding.weight, position.weight (learned), blocks.<i>.{norm1, qkv, proj, norm2, ffn1,
 //               ffn2}.{weight, bias}, final_norm.{weight, bias}
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
@@ -26,16 +28,24 @@
 namespace mtl {
 
 struct TransformerOptions {
-  std::string input;
-  int64_t vocab_size = 0;
-  int64_t dim = 128;                            // model width (divisible by heads)
-  int64_t heads = 4;
-  int64_t layers = 2;
-  int64_t ffn_dim = 512;                        // hidden width of the feed-forward block
-  double dropout = 0.1;                         // embeddings, attention weights, both residual branches
-  std::string positions = "learned";            // learned | sinusoidal
-  int64_t max_length = 512;                     // longest sequence (default: the input's max_length)
-  TokenPooling pooling = TokenPooling::kFirst;  // first | mean | max
+  TransformerOptions(std::string input, int64_t vocab_size) : input_(std::move(input)), vocab_size_(vocab_size) {}
+  TORCH_ARG(std::string, input);                            // a kTokens input
+  TORCH_ARG(int64_t, vocab_size);                           // its tokenizer's vocabulary size
+  TORCH_ARG(int64_t, dim) = 128;                            // model width (divisible by heads)
+  TORCH_ARG(int64_t, heads) = 4;
+  TORCH_ARG(int64_t, layers) = 2;
+  TORCH_ARG(int64_t, ffn_dim) = 512;                        // hidden width of the feed-forward block (YAML: 4 dim)
+  TORCH_ARG(double, dropout) = 0.1;                         // embeddings, attention weights, both residual branches
+  TORCH_ARG(std::string, positions) = "learned";            // learned | sinusoidal
+  TORCH_ARG(int64_t, max_length) = 512;                     // longest sequence (YAML default: the input's max_length)
+  TORCH_ARG(TokenPooling, pooling) = TokenPooling::kFirst;  // first | mean | max
+
+ public:
+  /// Reads `input` (select_token_input), `dim`, `heads`, `layers`, `ffn_dim`, `dropout`, `positions`,
+  /// `max_length` (at least the input's) and `pooling`.
+  static TransformerOptions from_config(const ConfigNode& options, const DatasetSchema& schema);
+  /// Throws mtl::Error(key, expected) for the first bad value.
+  void validate() const;
 };
 
 /// One pre-LN encoder block; `key_bias` [B * heads, 1, L] is 0 at real keys and -inf at padding.
@@ -54,12 +64,16 @@ TORCH_MODULE(TransformerBlock);
 
 class TransformerImpl : public BackboneImpl {
  public:
-  explicit TransformerImpl(const TransformerOptions& options);
+  /// Throws mtl::Error "TransformerOptions.<key>: ..." for bad options.
+  explicit TransformerImpl(TransformerOptions options);
   at::Tensor forward(const TensorMap& inputs) override { return encode(inputs).pooled; }
   Features encode(const TensorMap& inputs) override;
   bool has_token_features() const override { return true; }
-  int64_t output_dim() const override { return options_.dim; }
+  int64_t output_dim() const override { return options_.dim(); }
   std::vector<std::string> block_names() const override;
+  const TransformerOptions& options() const { return options_; }
+  /// LibTorch's defaults, then the embeddings' N(0, 0.02) (padding row zero).
+  void reset_parameters(at::Generator& gen) override;
 
  private:
   TransformerOptions options_;
@@ -72,6 +86,7 @@ class TransformerImpl : public BackboneImpl {
   torch::nn::LayerNorm final_norm_{nullptr};
 };
 
+/// Registry factory: from_config + constructor.
 Backbone make_transformer_backbone(const ConfigNode& options, const DatasetSchema& schema);
 
 }  // namespace mtl

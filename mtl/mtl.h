@@ -1,6 +1,6 @@
 // mtl: multi-task learning on LibTorch. The one header an application needs:
-//   mtl::Experiment ex = mtl::build_experiment(mtl::Config::load("configs/multi_fashion.yaml"));
-//   mtl::TrainSummary s = mtl::train(ex, {});
+//   mtl::Run run = mtl::assemble(mtl::Config::load("configs/multi_fashion.yaml"));
+//   mtl::TrainSummary s = mtl::train(run, {});
 //   std::cout << mtl::format_eval_table(s.final_eval);
 #pragma once
 
@@ -13,9 +13,9 @@
 #include "mtl/core/task.h"
 #include "mtl/data/dataset.h"
 #include "mtl/engine/engine.h"
-#include "mtl/engine/evaluate.h"
-#include "mtl/engine/experiment.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/evaluate.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/trainer.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
 #include "mtl/io/weight_import.h"

@@ -14,11 +14,12 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
-#include "mtl/data/mixture.h"
-#include "mtl/engine/baselines.h"
-#include "mtl/engine/evaluate.h"
-#include "mtl/engine/experiment.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/baselines.h"
+#include "mtl/run/evaluate.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/predict.h"
+#include "mtl/run/setup_report.h"
+#include "mtl/run/trainer.h"
 #include "mtl/io/atomic_file.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
@@ -44,10 +45,10 @@ void add_common(CLI::App* cmd, CommonArgs& a, bool config_required = true) {
 }
 
 // `run_dir`: a run whose tokenizer and class vocabularies to use (eval, predict, resume).
-Experiment load_experiment(const CommonArgs& a, const std::string& run_dir = "") {
+Run load_run(const CommonArgs& a, const std::string& run_dir = "") {
   std::vector<std::string> sets = a.sets;
   if (!a.threads.empty()) sets.push_back("trainer.threads=" + a.threads);
-  return build_experiment(Config::load(a.config, sets), BuildOptions{run_dir});
+  return assemble(Config::load(a.config, sets), AssembleOptions{run_dir});
 }
 
 // The run directory holding a checkpoint given as a file or a directory.
@@ -55,9 +56,9 @@ std::string run_dir_of(const std::string& checkpoint) {
   return fs::path(resolve_checkpoint_path(checkpoint)).parent_path().string();
 }
 
-void load_weights(Experiment& ex, const std::string& checkpoint) {
+void load_weights(Run& run, const std::string& checkpoint) {
   std::string path = resolve_checkpoint_path(checkpoint);
-  load_checkpoint(path, CheckpointRefs{ex.model.get(), nullptr, nullptr}, /*restore_rng=*/false);
+  load_checkpoint(path, CheckpointRefs{run.model.get(), nullptr, nullptr}, /*restore_rng=*/false);
 }
 
 Split parse_split(const std::string& s) { return s == "train" ? Split::kTrain : Split::kTest; }
@@ -70,24 +71,24 @@ void print_baselines(const BaselinesRun& run) {
 }
 
 // Trains the baselines of `ex` unless a file that fits is already there; false when interrupted.
-bool ensure_baselines(const Experiment& ex, bool quiet) {
-  BaselinesLookup found = find_baselines(ex);
+bool ensure_baselines(const Run& run, bool quiet) {
+  BaselinesLookup found = find_baselines(run.config);
   if (found.baselines) {
     std::cerr << "mtl: using the single-task baselines in " << found.path << "\n";
     return true;
   }
   if (!found.note.empty()) std::cerr << "mtl: note: " << found.note << "; training new baselines\n";
-  BaselinesRun run = run_baselines(ex, BaselinesRunOptions{!quiet});
-  if (run.interrupted) return false;
-  print_baselines(run);
+  BaselinesRun b = run_baselines(run.config, BaselinesRunOptions{!quiet});
+  if (b.interrupted) return false;
+  print_baselines(b);
   return true;
 }
 
 int cmd_baselines(const CommonArgs& a, bool quiet) {
-  Experiment ex = load_experiment(a);
-  BaselinesRun run = run_baselines(ex, BaselinesRunOptions{!quiet});
-  if (run.interrupted) return 130;
-  print_baselines(run);
+  Run run = load_run(a);
+  BaselinesRun b = run_baselines(run.config, BaselinesRunOptions{!quiet});
+  if (b.interrupted) return 130;
+  print_baselines(b);
   return 0;
 }
 
@@ -97,15 +98,11 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
     if (resume.empty()) throw Error("mtl train", "expected a config file (or --resume RUN_DIR)");
     args.config = (fs::path(resume) / "config.yaml").string();
   }
-  Experiment ex = load_experiment(args, resume);
-  if (with_baselines) {
-    if (!ensure_baselines(ex, quiet)) return 130;
-    ex = load_experiment(args, resume);  // built afresh: building seeds the global RNG, as a plain `mtl train` does
-  }
-  std::cerr << "mtl: training '" << ex.name << "' with " << ex.tasks.size() << " task(s), backbone "
-            << ex.config.root().child("model").component("backbone").type() << ", "
-            << ex.trainer.threads << " thread(s)\n";
-  TrainSummary s = train(ex, TrainRunOptions{resume, !quiet});
+  Run run = load_run(args, resume);
+  if (with_baselines && !ensure_baselines(run, quiet)) return 130;
+  std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), backbone "
+            << run.config.model.backbone.type() << ", " << run.config.engine.threads << " thread(s)\n";
+  TrainSummary s = train(run, TrainRunOptions{resume, !quiet});
   if (s.interrupted) return 130;
   double total = 0;
   for (double e : s.epoch_seconds) total += e;
@@ -119,14 +116,13 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
 
 int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
              const std::string& output) {
-  Experiment ex = load_experiment(a, run_dir_of(checkpoint));
-  configure_torch_threads(ex.trainer);
-  load_weights(ex, checkpoint);
-  auto data = ex.data->open(parse_split(split));
-  EvalResult r = evaluate(ex.model, ex.tasks, *data, ex.trainer.eval_batch_size);
-  BaselinesLookup baselines = find_baselines(ex);
-  if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
-  if (baselines.baselines) attach_delta_m(r, *baselines.baselines);
+  Run run = load_run(a, run_dir_of(checkpoint));
+  configure_torch_threads(run.config.engine, run.config.trainer.deterministic);
+  load_weights(run, checkpoint);
+  auto data = run.data->open(parse_split(split));
+  EvalResult r = evaluate(run.model, run.tasks, *data, run.config.trainer.eval_batch_size);
+  const std::string note = attach_baselines(r, run.config);
+  if (!note.empty()) std::cerr << "mtl: note: " << note << "; delta-m not reported\n";
   std::cout << format_eval_table(r);
   if (!output.empty()) {
     nlohmann::ordered_json j;
@@ -138,100 +134,12 @@ int cmd_eval(const CommonArgs& a, const std::string& checkpoint, const std::stri
 
 int cmd_predict(const CommonArgs& a, const std::string& checkpoint, const std::string& split,
                 const std::string& output) {
-  Experiment ex = load_experiment(a, run_dir_of(checkpoint));
-  configure_torch_threads(ex.trainer);
-  load_weights(ex, checkpoint);
-  bool jsonl = fs::path(output).extension() == ".jsonl" || fs::path(output).extension() == ".json";
-  auto data = ex.data->open(parse_split(split));
-  torch::NoGradGuard no_grad;
-  ex.model->eval();
-  std::ostringstream out;
-  if (!jsonl) {
-    out << "index";
-    for (const auto& t : ex.tasks) {
-      out << "," << t.name;
-      if (t.label.kind == LabelKind::kClass) out << "," << t.name << "_prob";
-    }
-    out << "\n";
-  }
-  const auto* mixture = dynamic_cast<const MixtureDataset*>(data.get());
-  // Token-level predictions cover the real tokens: not the <cls> token at position 0, not padding.
-  at::Tensor token_mask;
-  for (const auto& idx : sequential_batches(*data, ex.trainer.eval_batch_size)) {
-    Batch b = data->batch(idx);
-    ModelOutput o = ex.model->forward(b.inputs);
-    // In a mixture only the tasks of the batch's dataset have predictions; the others' cells stay empty.
-    std::string dataset;
-    if (mixture)
-      for (size_t d = 0; d < mixture->parts(); ++d)
-        if (idx.front() >= mixture->offset(d)) dataset = mixture->name(d);
-    std::vector<bool> active(ex.tasks.size());
-    for (size_t t = 0; t < ex.tasks.size(); ++t)
-      active[t] = o.outputs[t].defined() && (dataset.empty() || ex.tasks[t].dataset == dataset);
-    std::vector<at::Tensor> preds(ex.tasks.size()), probs(ex.tasks.size());
-    for (size_t t = 0; t < ex.tasks.size(); ++t) {
-      if (!active[t]) continue;
-      preds[t] = ex.model->head(t)->predict(o.outputs[t]).to(at::kDouble).reshape({b.size, -1});
-      if (ex.tasks[t].label.kind == LabelKind::kClass)
-        probs[t] = std::get<0>(o.outputs[t].softmax(1).max(1)).to(at::kDouble);
-    }
-    for (const auto& [name, in] : b.inputs)
-      if (in.scalar_type() == at::kLong && in.dim() == 2) token_mask = in.ne(kPadTokenId);
-    for (int64_t r = 0; r < b.size; ++r) {
-      if (jsonl) {
-        nlohmann::ordered_json j;
-        j["index"] = idx[r];
-        for (size_t t = 0; t < ex.tasks.size(); ++t) {
-          if (!active[t]) continue;
-          const auto& spec = ex.tasks[t];
-          auto row = preds[t][r];
-          if (spec.label.kind == LabelKind::kTokenClass) {
-            std::vector<std::string> tags;
-            for (int64_t k = 1; k < row.numel(); ++k) {
-              if (token_mask.defined() && !token_mask[r][k].item<bool>()) break;
-              int64_t c = static_cast<int64_t>(row[k].item<double>());
-              tags.push_back(c < static_cast<int64_t>(spec.label.classes.size()) ? spec.label.classes[c]
-                                                                                : std::to_string(c));
-            }
-            j[spec.name] = tags;
-          } else if (spec.label.kind == LabelKind::kClass) {
-            int64_t c = static_cast<int64_t>(row[0].item<double>());
-            nlohmann::ordered_json p;
-            p["class"] = c;
-            if (c < static_cast<int64_t>(spec.label.classes.size())) p["name"] = spec.label.classes[c];
-            p["prob"] = probs[t][r].item<double>();
-            j[spec.name] = p;
-          } else {
-            std::vector<double> v(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
-            if (v.size() == 1)
-              j[spec.name] = v[0];
-            else
-              j[spec.name] = v;
-          }
-        }
-        out << j.dump() << "\n";
-      } else {
-        out << idx[r];
-        for (size_t t = 0; t < ex.tasks.size(); ++t) {
-          const bool cls = ex.tasks[t].label.kind == LabelKind::kClass;
-          if (!active[t]) {
-            out << (cls ? ",," : ",");
-            continue;
-          }
-          auto row = preds[t][r];
-          int64_t n = row.numel();
-          if (ex.tasks[t].label.kind == LabelKind::kTokenClass && token_mask.defined())
-            n = token_mask[r].sum().item<int64_t>();
-          const int64_t first = ex.tasks[t].label.kind == LabelKind::kTokenClass ? 1 : 0;
-          out << ",";
-          for (int64_t k = first; k < n; ++k) out << (k > first ? ";" : "") << row[k].item<double>();
-          if (cls) out << "," << probs[t][r].item<double>();
-        }
-        out << "\n";
-      }
-    }
-  }
-  write_file_atomic(output, out.str());
+  Run run = load_run(a, run_dir_of(checkpoint));
+  configure_torch_threads(run.config.engine, run.config.trainer.deterministic);
+  load_weights(run, checkpoint);
+  const bool jsonl = fs::path(output).extension() == ".jsonl" || fs::path(output).extension() == ".json";
+  auto data = run.data->open(parse_split(split));
+  write_file_atomic(output, format_predictions(run.model, run.tasks, *data, run.config.trainer.eval_batch_size, jsonl));
   std::cerr << "mtl: wrote " << data->size() << " predictions to " << output << "\n";
   return 0;
 }
@@ -242,64 +150,17 @@ int64_t count(const std::vector<at::Tensor>& ps) {
   return n;
 }
 
-std::vector<at::Tensor> frozen_tensors(const Experiment& ex) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : ex.model->parameters())
-    if (!p.requires_grad()) out.push_back(p);
-  return out;
-}
-
-// Backbone blocks, what is frozen in each freeze stage, and every parameter group's rate and settings.
-void print_training_setup(Experiment& ex) {
-  auto blocks = backbone_blocks(*ex.model);
-  std::cout << "backbone blocks (freeze.blocks, layer_lr_decay count these):";
-  for (size_t b = 0; b < blocks.size(); ++b) std::cout << " " << b + 1 << "=" << join(blocks[b], "+");
-  std::cout << "\n";
-  auto describe = [&](const std::string& when, const FreezeSetting& s) {
-    std::set<std::string> frozen = frozen_parameters(*ex.model, s);
-    int64_t n = 0;
-    std::vector<std::string> names;
-    for (const auto& kv : ex.model->named_parameters())
-      if (frozen.count(kv.key())) {
-        n += kv.value().numel();
-        names.push_back(kv.key());
-      }
-    std::cout << "frozen " << when << ": " << n << " parameters";
-    if (!names.empty()) std::cout << " (" << names.size() << " tensors: " << join(names) << ")";
-    std::cout << "\n";
-  };
-  describe("from epoch 1", ex.freeze.initial);
-  for (const auto& [epoch, setting] : ex.freeze.schedule) describe("from epoch " + std::to_string(epoch + 1), setting);
-  ParamGroups groups = make_param_groups(ex);
-  std::cout << "parameter groups (" << ex.optimizer.type << ", schedule " << ex.scheduler.type << "):\n";
-  for (const auto& g : groups.groups()) {
-    int64_t n = 0, frozen = 0, decayed = 0;
-    for (size_t k = 0; k < g.params.size(); ++k) {
-      n += g.params[k].numel();
-      if (!g.params[k].requires_grad()) frozen += g.params[k].numel();
-      if (g.decayed[k]) decayed += g.params[k].numel();
-    }
-    char line[256];
-    std::snprintf(line, sizeof line, "  %-20s lr %-10.4g weight_decay %-8.4g %9lld parameters (%lld frozen, %lld decayed)",
-                  g.name.c_str(), g.lr, g.weight_decay, static_cast<long long>(n), static_cast<long long>(frozen),
-                  static_cast<long long>(decayed));
-    std::cout << line;
-    const Regularisation& r = g.regularisation;
-    if (r.l1 > 0) std::cout << " l1 " << r.l1;
-    if (r.l2 > 0) std::cout << " l2 " << r.l2;
-    if (r.clip_grad_value > 0) std::cout << " clip_grad_value " << r.clip_grad_value;
-    if (r.clip_grad_norm > 0) std::cout << " clip_grad_norm " << r.clip_grad_norm;
-    if (r.max_norm > 0) std::cout << " max_norm " << r.max_norm;
-    if (g.scheduler.type != ex.scheduler.type) std::cout << " schedule " << g.scheduler.type;
-    std::cout << "\n";
-  }
-  if (ex.optimizer.regularisation.clip_grad_norm > 0)
-    std::cout << "  all gradients clipped to norm " << ex.optimizer.regularisation.clip_grad_norm << "\n";
+int64_t frozen_count(const Run& run) {
+  int64_t n = 0;
+  for (const auto& p : run.model->parameters())
+    if (!p.requires_grad()) n += p.numel();
+  return n;
 }
 
 int cmd_inspect(const CommonArgs& a) {
-  Experiment ex = load_experiment(a);
-  auto bb = ex.config.root().child("model").component("backbone");
+  Run run = load_run(a);
+  Run& ex = run;
+  auto bb = run.config.model.backbone;
   std::cout << "backbone: " << bb.type() << " -> " << ex.model->backbone()->output_dim() << " features, "
             << count(ex.model->backbone()->parameters()) << " parameters (" << count(ex.model->shared_parameters())
             << " trainable)\n";
@@ -313,10 +174,10 @@ int cmd_inspect(const CommonArgs& a) {
     std::cout << "  " << *ex.model->head(t) << "\n";
   }
   int64_t shared = count(ex.model->shared_parameters()), total = count(ex.model->parameters());
-  const int64_t frozen = count(frozen_tensors(ex));
+  const int64_t frozen = frozen_count(run);
   std::cout << "parameters: " << total << " total, " << shared << " shared (trunk), " << (total - frozen - shared)
             << " task-specific, " << frozen << " frozen\n";
-  print_training_setup(ex);
+  std::cout << training_setup_report(*run.model, run.config, *run.weighting);
   return 0;
 }
 
@@ -332,7 +193,7 @@ int cmd_export(const std::string& checkpoint, const std::string& output, const s
   args.config = config.empty() ? (fs::path(run_dir) / "config.yaml").string() : config;
   if (!fs::exists(args.config))
     throw Error(args.config, "the run's config file does not exist (give the config with --config FILE)");
-  Experiment ex = load_experiment(args, run_dir);
+  Run ex = load_run(args, run_dir);
   load_weights(ex, checkpoint);
   NamedTensors tensors;
   for (const auto& kv : ex.model->named_parameters()) tensors.emplace_back(kv.key(), kv.value().detach());

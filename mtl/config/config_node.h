@@ -56,6 +56,8 @@ class Config {
 /// A view of one map (or scalar-shorthand) node within a Config.
 class ConfigNode {
  public:
+  /// An empty view, only to be assigned to (plain option structs hold nodes for their components).
+  ConfigNode() = default;
   /// `anchor` is the node whose position messages report (defaults to `node`).
   ConfigNode(std::shared_ptr<detail::ConfigState> state, YAML::Node node, std::string path,
              YAML::Node anchor = YAML::Node(YAML::NodeType::Undefined));

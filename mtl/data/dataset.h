@@ -20,6 +20,13 @@ const char* to_string(Split split);
 
 /// Random access to examples; `batch` collates the given examples and must be safe to call from several
 /// threads at once (loader workers).
+/// A contiguous range of a dataset's examples that came from one named dataset (tasks from several datasets).
+struct DatasetPart {
+  std::string name;    // the `datasets:` key; empty for a single dataset
+  int64_t offset = 0;  // index of its first example
+  int64_t size = 0;
+};
+
 class Dataset {
  public:
   virtual ~Dataset() = default;
@@ -27,6 +34,8 @@ class Dataset {
   virtual Batch batch(const std::vector<int64_t>& indices) const = 0;
   /// Text datasets: each example's length in tokens (for length bucketing); empty when not applicable.
   virtual std::vector<int64_t> lengths() const { return {}; }
+  /// The named datasets this one is made of (a mixture's parts; batches never mix them), or none.
+  virtual std::vector<DatasetPart> dataset_parts() const { return {}; }
 };
 
 class DatasetSource {
@@ -36,7 +45,7 @@ class DatasetSource {
   virtual std::shared_ptr<Dataset> open(Split split) const = 0;
 
   // Text sources. A run has one tokenizer shared by all its text datasets (their token ids feed one
-  // embedding): build_experiment trains it on every source's training texts, or loads the one a run
+  // embedding): the assembler (mtl::assemble) trains it on every source's training texts, or loads the one a run
   // saved, and hands it to each source before asking for the schema.
   /// Whether examples have a text field that needs the tokenizer.
   virtual bool needs_tokenizer() const { return false; }

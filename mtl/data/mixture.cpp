@@ -34,6 +34,12 @@ Batch MixtureDataset::batch(const std::vector<int64_t>& indices) const {
   return b;
 }
 
+std::vector<DatasetPart> MixtureDataset::dataset_parts() const {
+  std::vector<DatasetPart> out;
+  for (size_t d = 0; d < parts_.size(); ++d) out.push_back({names_[d], offsets_[d], parts_[d]->size()});
+  return out;
+}
+
 std::vector<int64_t> MixtureDataset::lengths() const {
   std::vector<int64_t> out;
   for (const auto& p : parts_) {

@@ -24,6 +24,7 @@ class MixtureDataset : public Dataset {
   /// All `indices` must lie in one part (a step draws from one dataset).
   Batch batch(const std::vector<int64_t>& indices) const override;
   std::vector<int64_t> lengths() const override;
+  std::vector<DatasetPart> dataset_parts() const override;
 
   size_t parts() const { return parts_.size(); }
   const std::string& name(size_t d) const { return names_[d]; }

@@ -1,5 +1,11 @@
 #include "mtl/engine/engine.h"
 
+#include <chrono>
+
+#include "mtl/engine/async_engine.h"
+#include "mtl/engine/parallel_engine.h"
+#include "mtl/optim/param_groups.h"
+
 namespace mtl {
 
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const std::vector<at::Tensor>& outputs,
@@ -21,6 +27,12 @@ std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// The whole batch in one piece on the calling thread (loss-based weighting only): the reference that the
+// parallel engine's gradients are tested against.
 class SerialEngine : public GradientEngine {
  public:
   SerialEngine(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighting& weighting)
@@ -33,6 +45,8 @@ class SerialEngine : public GradientEngine {
     ModelOutput out = model_->forward(batch.inputs);
     std::vector<at::Tensor> losses = task_losses(tasks_, out.outputs, batch);
     StepResult r;
+    r.step = ctx.step;
+    r.examples = batch.size;
     r.losses.assign(tasks_.size(), 0.0);
     r.present.assign(tasks_.size(), false);
     for (size_t t = 0; t < tasks_.size(); ++t) {
@@ -71,11 +85,73 @@ class SerialEngine : public GradientEngine {
   Weighting& weighting_;
 };
 
+// The synchronous step: reduced gradients from the parallel engine, then the parameter groups' update.
+class SyncEngine : public Engine {
+ public:
+  SyncEngine(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighting& weighting, ParamGroups& groups,
+             EngineOptions options, ModelFactory make_replica)
+      : model_(std::move(model)), tasks_(tasks), weighting_(weighting), groups_(groups), options_(options),
+        make_replica_(std::move(make_replica)) {
+    trainable_changed();
+  }
+
+  std::vector<StepResult> step(const Batch& batch, const StepContext& ctx) override {
+    auto start = Clock::now();
+    const double lr = groups_.set_step(ctx.step);
+    StepResult r = gradients_->compute_gradients(batch, ctx);
+    auto computed = Clock::now();
+    r.lr = lr;
+    r.penalty = groups_.before_step();
+    groups_.optimizer().step();
+    groups_.after_step();
+    if (weighting_.needs_losses_after_step())
+      after_step_for_step(weighting_, gradients_->batch_losses(batch, ctx), r.present, ctx);
+    r.timings.gradients = seconds_between(start, computed);
+    r.timings.update = seconds_between(computed, Clock::now());
+    return {std::move(r)};
+  }
+
+  void trainable_changed() override {
+    weighting_.set_shared_parameters(trainable_shared_parameters(*model_));
+    gradients_.reset();  // one pool at a time
+    gradients_ = make_parallel_engine(model_, tasks_, weighting_, options_, make_replica_);
+  }
+
+ private:
+  MultiTaskModel model_;
+  const std::vector<TaskSpec>& tasks_;
+  Weighting& weighting_;
+  ParamGroups& groups_;
+  EngineOptions options_;
+  ModelFactory make_replica_;
+  std::unique_ptr<GradientEngine> gradients_;
+};
+
 }  // namespace
+
+std::vector<SharedParameter> trainable_shared_parameters(MultiTaskModelImpl& model) {
+  std::vector<SharedParameter> shared;
+  for (const auto& kv : model.backbone()->named_parameters())
+    if (kv.value().requires_grad()) shared.push_back({"backbone." + kv.key(), kv.value().numel()});
+  return shared;
+}
 
 std::unique_ptr<GradientEngine> make_serial_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
                                                    Weighting& weighting) {
   return std::make_unique<SerialEngine>(std::move(model), tasks, weighting);
+}
+
+std::unique_ptr<Engine> make_sync_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
+                                         Weighting& weighting, ParamGroups& groups, EngineOptions options,
+                                         ModelFactory make_replica) {
+  TORCH_CHECK(options.threads >= 1, "at least one worker thread");
+  return std::make_unique<SyncEngine>(std::move(model), tasks, weighting, groups, options, std::move(make_replica));
+}
+
+std::unique_ptr<Engine> make_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighting& weighting,
+                                    ParamGroups& groups, EngineOptions options, ModelFactory make_replica) {
+  if (options.async) return make_async_engine(std::move(model), tasks, weighting, groups, options, std::move(make_replica));
+  return make_sync_engine(std::move(model), tasks, weighting, groups, options, std::move(make_replica));
 }
 
 }  // namespace mtl

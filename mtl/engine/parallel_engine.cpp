@@ -1,6 +1,5 @@
 #include "mtl/engine/parallel_engine.h"
 
-#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 
@@ -9,54 +8,30 @@
 
 namespace mtl {
 
-std::vector<int64_t> shard_offsets(int64_t batch_size, int shards) {
-  std::vector<int64_t> off(shards + 1, 0);
-  for (int i = 0; i < shards; ++i) off[i + 1] = off[i] + batch_size / shards + (i < batch_size % shards ? 1 : 0);
-  return off;
-}
-
-std::vector<int64_t> balanced_shard_offsets(int64_t batch_size, const std::vector<double>& speeds) {
-  const int n = static_cast<int>(speeds.size());
-  double total = 0;
-  for (double s : speeds) total += std::max(s, 1e-12);
-  int64_t floor_each = batch_size >= n ? 1 : 0;  // keep every worker measured
-  int64_t rest = batch_size - floor_each * n;
-  std::vector<int64_t> size(n, floor_each);
-  std::vector<std::pair<double, int>> frac;
-  int64_t used = 0;
-  for (int i = 0; i < n; ++i) {
-    double exact = rest * std::max(speeds[i], 1e-12) / total;
-    int64_t whole = static_cast<int64_t>(exact);
-    size[i] += whole;
-    used += whole;
-    frac.emplace_back(exact - whole, -i);
-  }
-  std::sort(frac.rbegin(), frac.rend());  // largest remainder first, lower index on ties
-  for (int64_t k = 0; k < rest - used; ++k) size[-frac[k].second] += 1;
-  std::vector<int64_t> off(n + 1, 0);
-  for (int i = 0; i < n; ++i) off[i + 1] = off[i] + size[i];
-  return off;
-}
-
 namespace {
 
-struct WorkerState {
-  MultiTaskModel model{nullptr};         // the shared model, or a replica aliasing its parameters
-  std::vector<at::Tensor> losses;        // per task, with graph (phase 1 -> phase 2)
-  std::vector<double> loss_values;
-  std::vector<bool> present;             // per task: has labels in this shard
-  std::vector<at::Tensor> grads;         // per trainable parameter (kWeightedLoss / head grads)
-  at::Tensor task_rows;                  // [T, P] shared-parameter gradients (kSharedTaskGrads)
-  at::Tensor features;                   // shard's shared representation (kRepresentationGrads)
-  at::Tensor rep_rows;                   // [T, rows x D] gradients w.r.t. it (kRepresentationGrads)
-  at::Tensor rep_gram;                   // rep_rows rep_rows^T in float64
-  std::unordered_map<const void*, size_t> positions;  // parameter -> index in grads (kRepresentationGrads)
-  double seconds = 0.0;                  // time spent on this step's shard
-  double speed = 0.0;                    // smoothed examples/s (dynamic balance)
-};
+using Clock = std::chrono::steady_clock;
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<at::Tensor> trainable(const MultiTaskModel& m) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : m->parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+// Where each parameter sits in `params` (and in a worker's grads), keyed by its TensorImpl.
+std::unordered_map<const void*, size_t> positions(const std::vector<at::Tensor>& params) {
+  std::unordered_map<const void*, size_t> out;
+  for (size_t k = 0; k < params.size(); ++k) out[params[k].unsafeGetTensorImpl()] = k;
+  return out;
+}
+
+int64_t numel(const std::vector<at::Tensor>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.numel();
+  return n;
 }
 
 at::Tensor flatten(const std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& like) {
@@ -66,313 +41,251 @@ at::Tensor flatten(const std::vector<at::Tensor>& grads, const std::vector<at::T
   return at::cat(flat);
 }
 
+// One worker's shard of a step: its passes write into `buffers` (handed to the reducer) and keep the graph
+// between passes.
+struct Worker {
+  MultiTaskModel model{nullptr};  // the shared model, or a replica aliasing its parameters
+  WorkerBuffers buffers;
+  std::vector<at::Tensor> losses;  // per task, with graph (forward -> backward passes)
+  at::Tensor features;             // the shard's shared representation (representation pass)
+  at::Tensor rep_rows;             // [T, rows x D] gradients w.r.t. it
+  double share = 0.0;              // shard rows / batch rows
+  double seconds = 0.0;            // time spent on this step's shard
+
+  void forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
+               int index, bool keep_features);
+  void backward_weighted(const std::vector<double>& weights);
+  void backward_per_task(const std::vector<double>& weights);
+  void representation_pass();
+  void trunk_backward(const std::vector<double>& weights);
+
+ private:
+  int64_t last_present() const {
+    int64_t last = -1;
+    for (size_t t = 0; t < losses.size(); ++t)
+      if (losses[t].defined()) last = static_cast<int64_t>(t);
+    return last;
+  }
+};
+
+void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
+                     int index, bool keep_features) {
+  const size_t T = tasks.size();
+  losses.assign(T, at::Tensor());
+  buffers = WorkerBuffers{};
+  buffers.losses.assign(T, 0.0);
+  buffers.present.assign(T, false);
+  if (share == 0.0) return;
+  auto start = Clock::now();
+  torch::AutoGradMode grad_mode(true);
+  // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
+  ThreadGeneratorScope rng(make_generator(seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(index)));
+  ModelOutput out = model->forward(shard.inputs);
+  losses = task_losses(tasks, out.outputs, shard);
+  if (keep_features) features = out.features;
+  for (size_t t = 0; t < T; ++t)
+    if (losses[t].defined()) {
+      buffers.present[t] = true;
+      buffers.losses[t] = losses[t].item<double>() * share;
+    }
+  seconds += seconds_since(start);
+}
+
+// kWeightedLoss: the gradient of sum_t w_t L_t (this shard's share) for every trainable parameter.
+void Worker::backward_weighted(const std::vector<double>& weights) {
+  if (last_present() < 0) return;
+  auto start = Clock::now();
+  torch::AutoGradMode grad_mode(true);
+  at::Tensor objective;
+  for (size_t t = 0; t < losses.size(); ++t) {
+    if (!losses[t].defined()) continue;
+    at::Tensor term = losses[t] * (weights[t] * share);
+    objective = objective.defined() ? objective + term : term;
+  }
+  buffers.grads = torch::autograd::grad({objective}, trainable(model), {}, /*retain_graph=*/false,
+                                        /*create_graph=*/false, /*allow_unused=*/true);
+  losses.clear();  // frees the graph
+  seconds += seconds_since(start);
+}
+
+// kSharedTaskGrads: one backward pass per task gives the task's trunk row and its head's gradient (scaled by
+// w_t): T passes, no extra pass for the heads.
+void Worker::backward_per_task(const std::vector<double>& weights) {
+  const int64_t last = last_present();
+  if (last < 0) return;
+  auto start = Clock::now();
+  torch::AutoGradMode grad_mode(true);
+  std::vector<at::Tensor> params = trainable(model);
+  std::vector<at::Tensor> shared = model->shared_parameters();
+  const auto index = positions(params);
+  buffers.grads.assign(params.size(), at::Tensor());
+  std::vector<at::Tensor> rows;
+  for (size_t t = 0; t < losses.size(); ++t) {
+    if (!losses[t].defined()) {
+      rows.push_back(at::zeros({numel(shared)}, shared[0].options()));
+      continue;
+    }
+    std::vector<at::Tensor> inputs = shared;
+    std::vector<at::Tensor> head = model->head_parameters(t);
+    inputs.insert(inputs.end(), head.begin(), head.end());
+    auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, /*retain_graph=*/static_cast<int64_t>(t) != last,
+                                   /*create_graph=*/false, /*allow_unused=*/true);
+    rows.push_back(flatten(std::vector<at::Tensor>(g.begin(), g.begin() + shared.size()), shared));
+    for (size_t j = 0; j < head.size(); ++j) {
+      at::Tensor hg = g[shared.size() + j];
+      if (hg.defined()) buffers.grads[index.at(head[j].unsafeGetTensorImpl())] = hg * weights[t];
+    }
+  }
+  buffers.task_rows = at::stack(rows);
+  losses.clear();
+  seconds += seconds_since(start);
+}
+
+// kRepresentationGrads, first pass: per task, one backward pass through its head gives dL_t/dZ for this
+// shard's rows and the head's own gradient; the shard's T x T Gram matrix of the Z-gradients is kept.
+void Worker::representation_pass() {
+  if (share == 0.0 || !features.defined() || !features.requires_grad()) return;
+  auto start = Clock::now();
+  torch::AutoGradMode grad_mode(true);
+  std::vector<at::Tensor> params = trainable(model);
+  const auto index = positions(params);
+  buffers.grads.assign(params.size(), at::Tensor());
+  std::vector<at::Tensor> rows;
+  for (size_t t = 0; t < losses.size(); ++t) {
+    if (!losses[t].defined()) {
+      rows.push_back(at::zeros({features.numel()}, features.options()));
+      continue;
+    }
+    std::vector<at::Tensor> inputs{features};
+    std::vector<at::Tensor> head = model->head_parameters(t);
+    inputs.insert(inputs.end(), head.begin(), head.end());
+    auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, /*retain_graph=*/true,
+                                   /*create_graph=*/false, /*allow_unused=*/true);
+    rows.push_back(g[0].defined() ? g[0].reshape(-1) : at::zeros({features.numel()}, features.options()));
+    for (size_t j = 0; j < head.size(); ++j) buffers.grads[index.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
+  }
+  rep_rows = at::stack(rows);
+  at::Tensor d = rep_rows.to(at::kDouble);
+  buffers.rep_gram = d.mm(d.t());
+  seconds += seconds_since(start);
+}
+
+// kRepresentationGrads, second pass: one backward pass through the trunk with dZ = sum_t a_t dL_t/dZ.
+void Worker::trunk_backward(const std::vector<double>& weights) {
+  auto start = Clock::now();
+  if (rep_rows.defined()) {
+    torch::AutoGradMode grad_mode(true);
+    at::Tensor a = at::tensor(weights, at::kDouble).to(rep_rows.scalar_type());
+    at::Tensor dz = a.unsqueeze(0).mm(rep_rows).view(features.sizes());
+    std::vector<at::Tensor> shared = model->shared_parameters();
+    const auto index = positions(trainable(model));
+    auto g = torch::autograd::grad({features}, shared, {dz}, /*retain_graph=*/false, /*create_graph=*/false,
+                                   /*allow_unused=*/true);
+    for (size_t k = 0; k < shared.size(); ++k) buffers.grads[index.at(shared[k].unsafeGetTensorImpl())] = g[k];
+  }
+  losses.clear();
+  features = rep_rows = at::Tensor();
+  seconds += seconds_since(start);
+}
+
 class ParallelEngine : public GradientEngine {
  public:
   ParallelEngine(MultiTaskModel model, const std::vector<TaskSpec>& tasks, Weighting& weighting,
-                 ParallelEngineOptions options, std::function<MultiTaskModel()> make_replica)
+                 EngineOptions options, const ModelFactory& make_replica, std::unique_ptr<GradientReducer> reducer)
       : model_(std::move(model)), tasks_(tasks), weighting_(weighting), options_(options),
-        pool_(options.threads, [n = options.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); }) {
+        pool_(options.threads, [n = options.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); }),
+        planner_(options.threads, options.dynamic_balance),
+        reducer_(reducer ? std::move(reducer) : std::make_unique<OrderedReducer>(&pool_)) {
     workers_.resize(options_.threads);
-    bool has_buffers = !model_->buffers().empty();
-    for (int i = 0; i < options_.threads; ++i) {
-      if (has_buffers && options_.threads > 1) {
+    const bool replicas = !model_->buffers().empty() && options_.threads > 1;
+    for (auto& w : workers_) {
+      if (replicas) {
         TORCH_CHECK(make_replica, "a model with buffers (BatchNorm) needs replicas for parallel training");
-        workers_[i].model = make_replica();
-        alias_parameters(workers_[i].model);
+        w.model = make_replica();
+        alias_parameters(w.model);
       } else {
-        workers_[i].model = model_;
+        w.model = model_;
       }
     }
     params_ = trainable(model_);
     shared_ = model_->shared_parameters();
-    // Parameter groups for the parallel reduction: contiguous, about total/threads elements each.
-    for (const auto& p : params_) total_numel_ += p.numel();
-    reduce_groups_.assign(options_.threads + 1, params_.size());
-    reduce_groups_[0] = 0;
-    int64_t seen = 0;
-    int group = 1;
-    for (size_t k = 0; k < params_.size() && group < options_.threads; ++k) {
-      seen += params_[k].numel();
-      while (group < options_.threads && seen >= total_numel_ * group / options_.threads)
-        reduce_groups_[group++] = k + 1;
-    }
   }
 
   StepResult compute_gradients(const Batch& batch, const StepContext& ctx) override {
-    const int n = options_.threads;
-    const size_t T = tasks_.size();
-    std::vector<int64_t> off = shard_offsets(batch.size, n);
-    if (options_.dynamic_balance && workers_[0].speed > 0) {
-      std::vector<double> speeds;
-      for (auto& w : workers_) speeds.push_back(w.speed);
-      off = balanced_shard_offsets(batch.size, speeds);
-    }
-    const double B = static_cast<double>(batch.size);
-    for (auto& w : workers_) w.model->train(model_->is_training());
-
-    const bool per_task = weighting_.needs() == GradientKind::kSharedTaskGrads;
-    const bool per_rep = weighting_.needs() == GradientKind::kRepresentationGrads;
+    const std::vector<int64_t> off = planner_.offsets(batch.size);
+    const GradientKind kind = weighting_.needs();
     StepResult r;
+    r.step = ctx.step;
+    r.examples = batch.size;
     // Weights known before the forward pass: forward and backward of each shard in one pool run.
-    const bool fused = !per_task && !per_rep && weighting_.weights_ignore_step_losses();
+    const bool fused = kind == GradientKind::kWeightedLoss && weighting_.weights_ignore_step_losses();
     if (fused) r.weights = loss_weights_for_step(weighting_, {}, labels_present(tasks_, batch), ctx);
-
-    // Phase 1: forward and per-task losses of each shard.
-    auto forward = [&](int i) {
-      WorkerState& w = workers_[i];
-      auto start = std::chrono::steady_clock::now();
-      w.losses.assign(T, at::Tensor());
-      w.loss_values.assign(T, 0.0);
-      w.present.assign(T, false);
-      w.seconds = 0.0;
-      if (off[i + 1] == off[i]) return;
-      torch::AutoGradMode grad_mode(true);
-      // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
-      ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
-      Batch shard = batch.slice(off[i], off[i + 1]);
-      ModelOutput out = w.model->forward(shard.inputs);
-      w.losses = task_losses(tasks_, out.outputs, shard);
-      if (per_rep) w.features = out.features;
-      for (size_t t = 0; t < T; ++t)
-        if (w.losses[t].defined()) {
-          w.present[t] = true;
-          w.loss_values[t] = w.losses[t].item<double>();
-        }
-      w.seconds += seconds_since(start);
-    };
-
-    // Phase 2: backward into thread-local buffers.
-    auto backward = [&](int i) {
-      WorkerState& w = workers_[i];
-      auto start = std::chrono::steady_clock::now();
-      w.grads.clear();
-      w.task_rows = at::Tensor();
-      if (off[i + 1] == off[i]) return;
-      torch::AutoGradMode grad_mode(true);
-      const double scale = double(off[i + 1] - off[i]) / B;
-      std::vector<at::Tensor> wparams = trainable(w.model);
-      int64_t last = -1;  // the last task present in this shard (its pass may free the graph)
-      for (size_t t = 0; t < T; ++t)
-        if (w.losses[t].defined()) last = static_cast<int64_t>(t);
-      if (last < 0) return;
-      if (per_task) {
-        // One backward pass per task gives the task's trunk row and its head's gradient (scaled by w_t):
-        // T passes, no extra pass for the heads.
-        std::vector<at::Tensor> wshared = w.model->shared_parameters();
-        const auto index = positions(wparams);
-        w.grads.assign(wparams.size(), at::Tensor());
-        std::vector<at::Tensor> rows;
-        for (size_t t = 0; t < T; ++t) {
-          if (!w.losses[t].defined()) {
-            rows.push_back(at::zeros({numel(wshared)}, wshared[0].options()));
-            continue;
-          }
-          std::vector<at::Tensor> inputs = wshared;
-          std::vector<at::Tensor> head = w.model->head_parameters(t);
-          inputs.insert(inputs.end(), head.begin(), head.end());
-          auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/static_cast<int64_t>(t) != last,
-                                         /*create_graph=*/false, /*allow_unused=*/true);
-          rows.push_back(flatten(std::vector<at::Tensor>(g.begin(), g.begin() + wshared.size()), wshared));
-          for (size_t j = 0; j < head.size(); ++j) {
-            at::Tensor hg = g[wshared.size() + j];
-            if (hg.defined()) w.grads[index.at(head[j].unsafeGetTensorImpl())] = hg * r.weights[t];
-          }
-        }
-        w.task_rows = at::stack(rows);
-      } else {
-        at::Tensor objective;
-        for (size_t t = 0; t < T; ++t) {
-          if (!w.losses[t].defined()) continue;
-          at::Tensor term = w.losses[t] * (r.weights[t] * scale);
-          objective = objective.defined() ? objective + term : term;
-        }
-        w.grads = torch::autograd::grad({objective}, wparams, {}, /*retain_graph=*/false, /*create_graph=*/false,
-                                        /*allow_unused=*/true);
-      }
-      w.losses.clear();  // frees the graph
-      w.seconds += seconds_since(start);
-    };
-
-    // MGDA-UB, phase 2: per task, one backward pass through its head gives dL_t/dZ for this shard's rows
-    // and the head's own gradient; the shard's T x T Gram matrix of the Z-gradients is kept.
-    auto representation = [&](int i) {
-      WorkerState& w = workers_[i];
-      auto start = std::chrono::steady_clock::now();
-      w.grads.clear();
-      w.rep_rows = w.rep_gram = at::Tensor();
-      if (off[i + 1] == off[i] || !w.features.defined() || !w.features.requires_grad()) return;
-      torch::AutoGradMode grad_mode(true);
-      const double scale = double(off[i + 1] - off[i]) / B;
-      std::vector<at::Tensor> wparams = trainable(w.model);
-      w.positions = positions(wparams);
-      w.grads.assign(wparams.size(), at::Tensor());
-      std::vector<at::Tensor> rows;
-      for (size_t t = 0; t < T; ++t) {
-        if (!w.losses[t].defined()) {
-          rows.push_back(at::zeros({w.features.numel()}, w.features.options()));
-          continue;
-        }
-        std::vector<at::Tensor> inputs{w.features};
-        std::vector<at::Tensor> head = w.model->head_parameters(t);
-        inputs.insert(inputs.end(), head.begin(), head.end());
-        auto g = torch::autograd::grad({w.losses[t] * scale}, inputs, {}, /*retain_graph=*/true,
-                                       /*create_graph=*/false, /*allow_unused=*/true);
-        rows.push_back(g[0].defined() ? g[0].reshape(-1) : at::zeros({w.features.numel()}, w.features.options()));
-        for (size_t j = 0; j < head.size(); ++j) w.grads[w.positions.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
-      }
-      w.rep_rows = at::stack(rows);
-      at::Tensor d = w.rep_rows.to(at::kDouble);
-      w.rep_gram = d.mm(d.t());
-      w.seconds += seconds_since(start);
-    };
-    // MGDA-UB, phase 3: one backward pass through the trunk with dZ = sum_t a_t dL_t/dZ.
-    auto trunk_backward = [&](int i) {
-      WorkerState& w = workers_[i];
-      auto start = std::chrono::steady_clock::now();
-      if (w.rep_rows.defined()) {
-        torch::AutoGradMode grad_mode(true);
-        at::Tensor a = at::tensor(r.weights, at::kDouble).to(w.rep_rows.scalar_type());
-        at::Tensor dz = a.unsqueeze(0).mm(w.rep_rows).view(w.features.sizes());
-        std::vector<at::Tensor> shared = w.model->shared_parameters();
-        auto g = torch::autograd::grad({w.features}, shared, {dz}, /*retain_graph=*/false, /*create_graph=*/false,
-                                       /*allow_unused=*/true);
-        for (size_t k = 0; k < shared.size(); ++k) w.grads[w.positions.at(shared[k].unsafeGetTensorImpl())] = g[k];
-      }
-      w.losses.clear();
-      w.features = w.rep_rows = at::Tensor();
-      w.seconds += seconds_since(start);
-    };
-
-    if (fused) {
-      pool_.run([&](int i) {
-        forward(i);
-        backward(i);
-      });
-    } else {
-      pool_.run(forward);
+    std::vector<Batch> shards;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      shards.push_back(batch.slice(off[i], off[i + 1]));
+      workers_[i].share = double(off[i + 1] - off[i]) / double(batch.size);
+      workers_[i].seconds = 0.0;
+      workers_[i].model->train(model_->is_training());
     }
-    r.losses.assign(T, 0.0);
-    r.present.assign(T, false);
-    for (int i = 0; i < n; ++i)  // fixed order
-      for (size_t t = 0; t < T; ++t)
-        if (workers_[i].present[t]) {
-          r.present[t] = true;
-          r.losses[t] += workers_[i].loss_values[t] * double(off[i + 1] - off[i]) / B;
-        }
-    if (per_rep) {
-      pool_.run(representation);
-      at::Tensor gram = at::zeros({static_cast<int64_t>(T), static_cast<int64_t>(T)}, at::kDouble);
-      for (int i = 0; i < n; ++i)  // fixed order
-        if (workers_[i].rep_gram.defined()) gram += workers_[i].rep_gram;
-      r.weights = representation_weights_for_step(weighting_, gram, r.losses, r.present, ctx);
+    const bool keep_features = kind == GradientKind::kRepresentationGrads;
+    pool_.run([&](int i) {
+      workers_[i].forward(tasks_, shards[i], options_.seed, ctx, i, keep_features);
+      if (fused) workers_[i].backward_weighted(r.weights);
+    });
+    r.losses.assign(tasks_.size(), 0.0);
+    r.present.assign(tasks_.size(), false);
+    reducer_->reduce_losses(buffer_list(), r.losses, r.present);
+    if (kind == GradientKind::kRepresentationGrads) {
+      representation_step(r, ctx);
+    } else if (kind == GradientKind::kSharedTaskGrads) {
+      per_task_step(r, ctx);
     } else if (!fused) {
       r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
+      pool_.run([&](int i) { workers_[i].backward_weighted(r.weights); });
     }
-    for (size_t t = 0; t < T; ++t)
+    for (size_t t = 0; t < tasks_.size(); ++t)
       if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
-    if (per_rep) {
-      pool_.run(trunk_backward);
-    } else if (!fused) {
-      pool_.run(backward);
-    }
-    for (int i = 0; i < n; ++i) {
-      WorkerState& w = workers_[i];
-      if (w.seconds <= 0 || off[i + 1] == off[i]) continue;
-      double s = double(off[i + 1] - off[i]) / w.seconds;
-      w.speed = w.speed > 0 ? 0.7 * w.speed + 0.3 * s : s;
-    }
-
-    // Deterministic reduction: every parameter's gradient is the sum over workers in worker order, whoever
-    // computes it. Large models split the parameters between the workers (contiguous groups of about equal
-    // size); small ones reduce on this thread, where another pool round trip would cost more than it saves.
-    auto reduce = [&](size_t k) {
-      at::Tensor sum;
-      int terms = 0;
-      for (int i = 0; i < n; ++i) {
-        if (workers_[i].grads.empty() || !workers_[i].grads[k].defined()) continue;
-        const at::Tensor& g = workers_[i].grads[k];
-        // The first addition is out of place: never write into a tensor autograd handed out (it may be
-        // shared with another parameter's gradient).
-        sum = terms == 0 ? g : terms == 1 ? sum + g : sum.add_(g);
-        ++terms;
-      }
-      params_[k].mutable_grad() = sum;
-    };
-    if (n > 1 && total_numel_ >= kParallelReduceNumel) {
-      pool_.run([&](int i) {
-        for (size_t k = reduce_groups_[i]; k < reduce_groups_[i + 1]; ++k) reduce(k);
-      });
-    } else {
-      for (size_t k = 0; k < params_.size(); ++k) reduce(k);
-    }
-    if (per_task) {
-      at::Tensor G;
-      for (int i = 0; i < n; ++i) {
-        if (!workers_[i].task_rows.defined()) continue;
-        G = G.defined() ? G + workers_[i].task_rows : workers_[i].task_rows.clone();
-      }
-      if (G.defined()) {
-        // Logs the method's effective task weights (heads were trained with weight 1).
-        at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights);
-        int64_t pos = 0;
-        for (auto& p : shared_) {
-          p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();
-          pos += p.numel();
-        }
-      }
-    }
+    std::vector<double> seconds;
+    for (const auto& w : workers_) seconds.push_back(w.seconds);
+    planner_.record(off, seconds);
+    reducer_->reduce_gradients(buffer_list(), params_);
+    if (kind == GradientKind::kSharedTaskGrads) set_shared_gradients(r, ctx);
     average_buffers();
     return r;
   }
 
-  std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) override {
-    const int n = options_.threads;
-    const size_t T = tasks_.size();
-    std::vector<int64_t> off = shard_offsets(batch.size, n);
-    const double B = static_cast<double>(batch.size);
-    // Evaluation must not move BatchNorm running statistics: keep and restore every worker's buffers.
-    std::vector<std::vector<at::Tensor>> saved(n);
-    for (int i = 0; i < n; ++i)
-      for (const auto& b : workers_[i].model->buffers()) saved[i].push_back(b.clone());
-    std::vector<std::vector<double>> values(n, std::vector<double>(T, 0.0));
-    for (auto& w : workers_) w.model->train(model_->is_training());
-    pool_.run([&](int i) {
-      if (off[i + 1] == off[i]) return;
-      at::NoGradGuard no_grad;
-      ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
-      Batch shard = batch.slice(off[i], off[i + 1]);
-      std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs).outputs, shard);
-      for (size_t t = 0; t < T; ++t)
-        if (losses[t].defined()) values[i][t] = losses[t].item<double>() * double(off[i + 1] - off[i]) / B;
-    });
-    for (int i = 0; i < n; ++i) {
-      size_t k = 0;
-      at::NoGradGuard no_grad;
-      for (auto& b : workers_[i].model->buffers()) b.copy_(saved[i][k++]);
-    }
-    std::vector<double> out(T, 0.0);
-    for (int i = 0; i < n; ++i)  // fixed order
-      for (size_t t = 0; t < T; ++t) out[t] += values[i][t];
+  std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) override;
+
+ private:
+  WorkerBufferList buffer_list() const {
+    WorkerBufferList out;
+    for (const auto& w : workers_) out.push_back(&w.buffers);
     return out;
   }
 
- private:
-  static std::vector<at::Tensor> trainable(const MultiTaskModel& m) {
-    std::vector<at::Tensor> out;
-    for (const auto& p : m->parameters())
-      if (p.requires_grad()) out.push_back(p);
-    return out;
+  void representation_step(StepResult& r, const StepContext& ctx) {
+    pool_.run([&](int i) { workers_[i].representation_pass(); });
+    at::Tensor gram = reducer_->reduce_gram(buffer_list(), static_cast<int64_t>(tasks_.size()));
+    r.weights = representation_weights_for_step(weighting_, gram, r.losses, r.present, ctx);
+    pool_.run([&](int i) { workers_[i].trunk_backward(r.weights); });
   }
-  // Where each parameter sits in `params` (and in a worker's grads), keyed by its TensorImpl.
-  static std::unordered_map<const void*, size_t> positions(const std::vector<at::Tensor>& params) {
-    std::unordered_map<const void*, size_t> out;
-    for (size_t k = 0; k < params.size(); ++k) out[params[k].unsafeGetTensorImpl()] = k;
-    return out;
+
+  void per_task_step(StepResult& r, const StepContext& ctx) {
+    r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);  // the heads' weights
+    pool_.run([&](int i) { workers_[i].backward_per_task(r.weights); });
   }
-  static int64_t numel(const std::vector<at::Tensor>& ts) {
-    int64_t n = 0;
-    for (const auto& t : ts) n += t.numel();
-    return n;
+
+  // The weighting method combines the reduced T x P matrix into the trunk's gradient; r.weights becomes its
+  // effective task weights (the heads were trained with the weights of per_task_step).
+  void set_shared_gradients(StepResult& r, const StepContext& ctx) {
+    at::Tensor G = reducer_->reduce_task_rows(buffer_list());
+    if (!G.defined()) return;
+    at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights);
+    int64_t pos = 0;
+    for (auto& p : shared_) {
+      p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();
+      pos += p.numel();
+    }
   }
 
   // Replica parameters share storage with the model's, so optimizer updates reach every replica.
@@ -388,45 +301,79 @@ class ParallelEngine : public GradientEngine {
     replica->set_frozen_norm_modules(model_->frozen_norm_modules());  // frozen BatchNorm stays in eval mode
   }
 
-  // Running statistics: the model gets the mean over workers; every replica restarts from it.
-  void average_buffers() {
-    if (workers_.empty() || workers_[0].model.get() == model_.get()) return;
-    torch::NoGradGuard no_grad;
-    auto target = model_->named_buffers();
-    std::vector<torch::OrderedDict<std::string, at::Tensor>> reps;
-    for (auto& w : workers_) reps.push_back(w.model->named_buffers());
-    for (auto& kv : target) {
-      at::Tensor& b = kv.value();
-      if (at::isFloatingType(b.scalar_type())) {
-        at::Tensor acc = at::zeros_like(b, at::kDouble);
-        for (auto& r : reps) acc += r[kv.key()].to(at::kDouble);
-        b.copy_(acc / double(reps.size()));
-      } else {
-        b.copy_(reps[0][kv.key()]);  // counters (num_batches_tracked) agree
-      }
-      for (auto& r : reps) r[kv.key()].copy_(b);
-    }
-  }
+  void average_buffers();
 
   MultiTaskModel model_;
   const std::vector<TaskSpec>& tasks_;
   Weighting& weighting_;
-  ParallelEngineOptions options_;
+  EngineOptions options_;
   WorkerPool pool_;
-  std::vector<WorkerState> workers_;
+  ShardPlanner planner_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::vector<Worker> workers_;
   std::vector<at::Tensor> params_, shared_;
-  int64_t total_numel_ = 0;
-  std::vector<size_t> reduce_groups_;  // worker i reduces parameters [reduce_groups_[i], reduce_groups_[i + 1])
-  static constexpr int64_t kParallelReduceNumel = 1 << 20;
 };
+
+// Running statistics: the model gets the mean over workers; every replica restarts from it.
+void ParallelEngine::average_buffers() {
+  if (workers_.empty() || workers_[0].model.get() == model_.get()) return;
+  torch::NoGradGuard no_grad;
+  auto target = model_->named_buffers();
+  std::vector<torch::OrderedDict<std::string, at::Tensor>> reps;
+  for (auto& w : workers_) reps.push_back(w.model->named_buffers());
+  for (auto& kv : target) {
+    at::Tensor& b = kv.value();
+    if (at::isFloatingType(b.scalar_type())) {
+      at::Tensor acc = at::zeros_like(b, at::kDouble);
+      for (auto& r : reps) acc += r[kv.key()].to(at::kDouble);
+      b.copy_(acc / double(reps.size()));
+    } else {
+      b.copy_(reps[0][kv.key()]);  // counters (num_batches_tracked) agree
+    }
+    for (auto& r : reps) r[kv.key()].copy_(b);
+  }
+}
+
+std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepContext& ctx) {
+  const int n = options_.threads;
+  const size_t T = tasks_.size();
+  std::vector<int64_t> off = shard_offsets(batch.size, n);
+  const double B = static_cast<double>(batch.size);
+  // Evaluation must not move BatchNorm running statistics: keep and restore every worker's buffers.
+  std::vector<std::vector<at::Tensor>> saved(n);
+  for (int i = 0; i < n; ++i)
+    for (const auto& b : workers_[i].model->buffers()) saved[i].push_back(b.clone());
+  std::vector<std::vector<double>> values(n, std::vector<double>(T, 0.0));
+  for (auto& w : workers_) w.model->train(model_->is_training());
+  pool_.run([&](int i) {
+    if (off[i + 1] == off[i]) return;
+    at::NoGradGuard no_grad;
+    ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
+    Batch shard = batch.slice(off[i], off[i + 1]);
+    std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs).outputs, shard);
+    for (size_t t = 0; t < T; ++t)
+      if (losses[t].defined()) values[i][t] = losses[t].item<double>() * double(off[i + 1] - off[i]) / B;
+  });
+  for (int i = 0; i < n; ++i) {
+    size_t k = 0;
+    at::NoGradGuard no_grad;
+    for (auto& b : workers_[i].model->buffers()) b.copy_(saved[i][k++]);
+  }
+  std::vector<double> out(T, 0.0);
+  for (int i = 0; i < n; ++i)  // fixed order
+    for (size_t t = 0; t < T; ++t) out[t] += values[i][t];
+  return out;
+}
 
 }  // namespace
 
 std::unique_ptr<GradientEngine> make_parallel_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
-                                                     Weighting& weighting, ParallelEngineOptions options,
-                                                     std::function<MultiTaskModel()> make_replica) {
+                                                     Weighting& weighting, EngineOptions options,
+                                                     ModelFactory make_replica,
+                                                     std::unique_ptr<GradientReducer> reducer) {
   TORCH_CHECK(options.threads >= 1, "at least one worker thread");
-  return std::make_unique<ParallelEngine>(std::move(model), tasks, weighting, options, std::move(make_replica));
+  return std::make_unique<ParallelEngine>(std::move(model), tasks, weighting, options, make_replica,
+                                          std::move(reducer));
 }
 
 }  // namespace mtl

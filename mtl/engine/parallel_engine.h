@@ -1,52 +1,43 @@
-// ParallelEngine: synchronous data-parallel steps on N long-lived worker threads in one process.
+// ParallelEngine: synchronous data-parallel gradients on N long-lived worker threads in one process.
 //
-// Each step splits the batch into N contiguous shards (sizes differ by at most one). Every worker runs
-// forward and backward on its shard against the one shared model, with torch::autograd::grad writing
-// into thread-local gradient buffers (per-thread gradient replicas; parameters are not copied). The
-// buffers are then summed in worker order (deterministic), each shard's loss having been scaled by
-// shard_size / batch_size, so the result is the full-batch gradient: N-thread training is the same
-// optimisation as single-thread training on the whole batch.
+// Each step splits the batch into N contiguous shards (mtl/engine/shard_plan.h). Every worker runs forward
+// and backward on its shard against the one shared model, with torch::autograd::grad writing into
+// thread-local buffers (per-thread gradient replicas; parameters are not copied), each shard's loss scaled by
+// shard_size / batch_size. A GradientReducer (mtl/engine/reducer.h) then sums the buffers in worker order, so
+// the result is the full-batch gradient: N-thread training is the same optimisation as single-thread
+// training on the whole batch.
 //
-// What is reduced depends on the weighting strategy (Weighting::needs()):
-//   kWeightedLoss     phase 1 forward + per-task shard losses; the full-batch task losses are reduced and
-//                     handed to loss_weights(); phase 2 backpropagates sum_t w_t L_t per shard.
-//   kSharedTaskGrads  phase 2 computes one gradient row per task for the shared (trunk) parameters;
-//                     rows are reduced into a T x P matrix and combine() makes the trunk gradient. Head
-//                     gradients are those of sum_t w_t L_t, taken in the same T backward passes.
-//   kRepresentationGrads phase 2 takes, per task, the gradient w.r.t. the shard's shared representation Z
-//                     (and the head's own gradient) in one pass through the head; the shards' T x T Gram
-//                     matrices add up to the full batch's, which representation_weights() turns into
-//                     weights a; phase 3 backpropagates sum_t a_t dL_t/dZ through the trunk once.
-// Modules with buffers written in forward (BatchNorm running statistics) get one replica per worker
-// whose parameters alias the shared ones; after each step the replicas' buffers are averaged into the
-// model and copied back (running statistics = mean over shards). Training-mode BatchNorm therefore
-// normalises with per-shard statistics, as PyTorch's DataParallel does without SyncBatchNorm.
+// One pass per gradient kind (Weighting::needs()):
+//   kWeightedLoss     forward + per-task shard losses; the reduced full-batch losses go to loss_weights();
+//                     then each shard backpropagates sum_t w_t L_t (one pool run when the weights do not
+//                     depend on this step's losses).
+//   kSharedTaskGrads  one backward pass per task gives its row of the T x P matrix of shared-parameter
+//                     gradients and its head's gradient; the reduced matrix goes to combine().
+//   kRepresentationGrads per task, the gradient w.r.t. the shard's shared representation Z (and the head's);
+//                     the shards' T x T Gram matrices add up to the full batch's, which
+//                     representation_weights() turns into weights a; then one backward pass of
+//                     sum_t a_t dL_t/dZ through the trunk.
+// Modules with buffers written in forward (BatchNorm running statistics) get one replica per worker whose
+// parameters alias the shared ones; after each step the replicas' buffers are averaged into the model and
+// copied back (running statistics = mean over shards), as PyTorch's DataParallel without SyncBatchNorm.
+//
+//   auto grads = mtl::make_parallel_engine(model, tasks, weighting, mtl::EngineOptions{2, 1, 0});
+//   grads->compute_gradients(batch, ctx);   // .grad of every trainable parameter = the batch's gradient
 #pragma once
 
-#include <functional>
 #include <memory>
 
 #include "mtl/engine/engine.h"
+#include "mtl/engine/reducer.h"
+#include "mtl/engine/shard_plan.h"
 
 namespace mtl {
 
-struct ParallelEngineOptions {
-  int threads = 1;             // worker threads
-  int intra_op_threads = 1;    // OpenMP/BLAS threads per worker (threads x intra_op <= cores)
-  uint64_t seed = 0;
-  bool dynamic_balance = false;  // shard sizes follow each worker's measured examples/s
-};
-
-/// `make_replica` builds a fresh model of the same architecture (needed only when the model has
-/// buffers, e.g. BatchNorm); it may be empty otherwise.
+/// `make_replica` builds a fresh model of the same architecture (needed only when the model has buffers,
+/// e.g. BatchNorm); it may be empty otherwise. `reducer` defaults to an OrderedReducer over the workers.
 std::unique_ptr<GradientEngine> make_parallel_engine(MultiTaskModel model, const std::vector<TaskSpec>& tasks,
-                                                     Weighting& weighting, ParallelEngineOptions options,
-                                                     std::function<MultiTaskModel()> make_replica = {});
-
-/// Shard boundaries: shard i is rows [offsets[i], offsets[i+1]).
-std::vector<int64_t> shard_offsets(int64_t batch_size, int shards);
-/// Shard boundaries with sizes proportional to `speeds` (largest remainders; every shard >= 1 row
-/// when batch_size >= shards).
-std::vector<int64_t> balanced_shard_offsets(int64_t batch_size, const std::vector<double>& speeds);
+                                                     Weighting& weighting, EngineOptions options,
+                                                     ModelFactory make_replica = {},
+                                                     std::unique_ptr<GradientReducer> reducer = nullptr);
 
 }  // namespace mtl

@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/optim/sgd.h>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "mtl/core/error.h"
 #include "mtl/core/name_pattern.h"
@@ -109,6 +111,10 @@ ParamGroups::ParamGroups(const OptimizerOptions& o, const SchedulerOptions& sche
     groups_.push_back(std::move(w));
   }
 
+  build_optimizer();
+}
+
+void ParamGroups::build_optimizer() {
   std::vector<std::vector<at::Tensor>> torch_groups;
   std::vector<std::pair<double, double>> settings;
   for (size_t g = 0; g < groups_.size(); ++g) {
@@ -119,15 +125,53 @@ ParamGroups::ParamGroups(const OptimizerOptions& o, const SchedulerOptions& sche
       torch_groups.push_back(std::move(decayed));
       settings.emplace_back(group.lr, group.weight_decay);
       torch_group_owner_.push_back(g);
+      torch_group_decay_.push_back(group.weight_decay);
     }
     if (!plain.empty()) {
       torch_groups.push_back(std::move(plain));
       settings.emplace_back(group.lr, 0.0);
       torch_group_owner_.push_back(g);
+      torch_group_decay_.push_back(0.0);
     }
   }
-  optimizer_ = make_optimizer(o, std::move(torch_groups), settings);
+  optimizer_ = make_optimizer(options_, std::move(torch_groups), settings);
 }
+ParamGroups ParamGroups::twin(const std::function<at::Tensor(const at::Tensor&)>& alias) const {
+  ParamGroups out;
+  out.options_ = options_;
+  out.scheduler_ = scheduler_;
+  out.groups_ = groups_;
+  for (auto& g : out.groups_)
+    for (auto& p : g.params) p = alias(p);
+  out.steps_per_epoch_ = steps_per_epoch_;
+  out.total_steps_ = total_steps_;
+  out.build_optimizer();
+  return out;
+}
+
+void ParamGroups::scale_step(double lr_factor, double momentum, double decay_factor) {
+  TORCH_CHECK(options_.type == "sgd", "scale_step: SGD only");
+  auto& torch_groups = optimizer_->param_groups();
+  for (size_t t = 0; t < torch_groups.size(); ++t) {
+    auto& o = static_cast<torch::optim::SGDOptions&>(torch_groups[t].options());
+    o.lr(o.lr() * lr_factor);
+    o.momentum(momentum);
+    o.weight_decay(torch_group_decay_[t] * decay_factor);
+  }
+}
+
+std::vector<double> ParamGroups::parameter_rates(const std::vector<at::Tensor>& params) const {
+  std::unordered_map<const void*, double> rate;
+  for (auto& g : optimizer_->param_groups())
+    for (const auto& p : g.params()) rate[p.unsafeGetTensorImpl()] = g.options().get_lr();
+  std::vector<double> out;
+  for (const auto& p : params) {
+    auto it = p.defined() ? rate.find(p.unsafeGetTensorImpl()) : rate.end();
+    out.push_back(it == rate.end() ? 0.0 : it->second);
+  }
+  return out;
+}
+
 
 double ParamGroups::set_step(int64_t step, int64_t steps_per_epoch, int64_t total_steps) {
   std::vector<double> lr(groups_.size());

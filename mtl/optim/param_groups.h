@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/optim/optimizer.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,6 +55,23 @@ class ParamGroups {
   /// Sets every group's learning rate for optimizer step `step` (0-based); returns the default group's
   /// rate (the run's lr under its schedule), for logs.
   double set_step(int64_t step, int64_t steps_per_epoch, int64_t total_steps);
+  /// The run's length for the schedules (steps per epoch, total optimizer steps); set_step(step) uses it.
+  void set_horizon(int64_t steps_per_epoch, int64_t total_steps) {
+    steps_per_epoch_ = steps_per_epoch;
+    total_steps_ = total_steps;
+  }
+  double set_step(int64_t step) { return set_step(step, steps_per_epoch_, total_steps_); }
+  /// SGD only, after set_step: every LibTorch group's rate times `lr_factor`, its momentum set to
+  /// `momentum` and its weight decay times `decay_factor` (the async engine's shard updates).
+  void scale_step(double lr_factor, double momentum, double decay_factor);
+
+  /// The same groups (names, rates, decay, penalties, schedules) over other tensors: `alias(p)` for every
+  /// parameter p, with an optimizer of their own (the async engine's per-worker updates).
+  /// The current learning rate of each of `params` (0 for tensors not in any group).
+  std::vector<double> parameter_rates(const std::vector<at::Tensor>& params) const;
+  const OptimizerOptions& options() const { return options_; }
+
+  ParamGroups twin(const std::function<at::Tensor(const at::Tensor&)>& alias) const;
 
   /// After the engine has set the gradients, before optimizer().step(): adds the L1/L2 penalties'
   /// gradients, clips by value, then by each group's norm, then by the norm of all. Only parameters with a
@@ -65,11 +83,16 @@ class ParamGroups {
   void after_step();
 
  private:
+  ParamGroups() = default;
+  void build_optimizer();  // optimizer_ and torch_group_owner_ from groups_
+
   OptimizerOptions options_;
   SchedulerOptions scheduler_;
   std::vector<ResolvedParamGroup> groups_;
   std::vector<size_t> torch_group_owner_;  // LibTorch group -> index in groups_
+  std::vector<double> torch_group_decay_;  // LibTorch group -> its weight decay (before scale_step)
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  int64_t steps_per_epoch_ = 1, total_steps_ = 1;
 };
 
 /// Scales a gradient list so that its joint L2 norm is at most `max_norm`; returns the norm before.

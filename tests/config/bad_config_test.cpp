@@ -1,6 +1,6 @@
 // Every kind of bad configuration gives one mtl::Error that names the file, line and column (or the
-// --set flag) and the key path, with what was expected. Built through build_experiment, as the CLI does.
-#include "mtl/engine/experiment.h"
+// --set flag) and the key path, with what was expected. Built through the assembler (mtl::assemble), as the CLI does.
+#include "mtl/run/assembler.h"
 
 #include "test_util.h"
 
@@ -38,16 +38,16 @@ std::string replace(std::string s, const std::string& from, const std::string& t
   return s;
 }
 
-mtl::Experiment build(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "bad.yaml", sets));
+mtl::Run build(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+  return mtl::assemble(mtl::Config::from_string(yaml, "bad.yaml", sets));
 }
 
 }  // namespace
 
 TEST(BadConfig, BaseConfigIsValid) {
-  mtl::Experiment ex = build(kBase);
+  mtl::Run ex = build(kBase);
   EXPECT_EQ(ex.tasks.size(), 2u);
-  EXPECT_EQ(ex.trainer.threads, 1);
+  EXPECT_EQ(ex.config.engine.threads, 1);
 }
 
 TEST(BadConfig, MalformedYaml) {

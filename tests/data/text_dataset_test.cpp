@@ -19,20 +19,11 @@ using mtl_test::TempDir;
 
 namespace {
 
-struct Made {
-  mtl::Config cfg;
-  std::shared_ptr<mtl::DatasetSource> source;
-};
+using Made = mtl_test::MadeSource;
 
-Made make(const std::string& type, const std::string& options) {
-  Made m{mtl::Config::from_string("data:\n  type: " + type + "\n" + options), nullptr};
-  mtl::ConfigNode data = m.cfg.root().child("data");
-  (void)data.type();
-  m.source = mtl::dataset_registry().get(type)(data);
-  return m;
-}
+constexpr auto make = mtl_test::make_source;  // the registered factory, as a run uses it
 
-// A word tokenizer trained on the source's training texts (what build_experiment does).
+// A word tokenizer trained on the source's training texts (what the assembler (mtl::assemble) does).
 std::shared_ptr<const mtl::Tokenizer> train_word_tokenizer(const mtl::DatasetSource& s) {
   return mtl::make_tokenizer(mtl::TokenizerOptions{},
                              [&](const std::function<void(const std::string&)>& visit) { s.for_each_training_text(visit); });
@@ -383,7 +374,7 @@ TEST(ConllDataset, RejectsBadFilesWithFileAndLine) {
 }
 
 TEST(TextDataset, TrainsWithTheWordTokenizerEndToEnd) {
-  // The path build_experiment takes: tokenizer from the training texts, save + reload, identical batches.
+  // The path the assembler (mtl::assemble) takes: tokenizer from the training texts, save + reload, identical batches.
   TextFiles f("csv", kCsv, kCsv);
   TempDir run("text_e2e");
   auto tok = train_word_tokenizer(*f.m.source);

@@ -2,7 +2,7 @@
 #include <torch/torch.h>
 
 #include "mtl/engine/parallel_engine.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "test_util.h"
 
 namespace {
@@ -23,7 +23,7 @@ TEST(AsyncEngine, TrainsMultiFashionWithinOnePointOfSync) {
                        "optimizer: {type: sgd, lr: 0.01, momentum: 0.9}\nengine: {mode: " + mode + "}\n" +
                        "trainer: {epochs: 3, batch_size: 64, threads: 2, intra_op_threads: 1, seed: " +
                        std::to_string(seed) + ", run_dir: '" + dir.file(mode) + "'}\n";
-    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "a.yaml"));
+    mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "a.yaml"));
     return mean_accuracy(mtl::train(ex, {"", false}).final_eval);
   };
   double sync = 0, async = 0;
@@ -48,11 +48,11 @@ TEST(AsyncEngine, OneWorkerIsSyncSgd) {
                        "optimizer: {type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001}\n" +
                        "engine: {mode: " + mode + "}\nweighting: {method: fixed}\n" +
                        "trainer: {epochs: 1, batch_size: 50, threads: 1, run_dir: '" + dir.file(mode) + "'}\n";
-    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "o.yaml"));
+    mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "o.yaml"));
     mtl::train(ex, {"", false});
     return ex;
   };
-  mtl::Experiment s = run("sync"), a = run("async");
+  mtl::Run s = run("sync"), a = run("async");
   auto ps = s.model->named_parameters(), pa = a.model->named_parameters();
   for (auto& kv : ps) {
     double err = (kv.value() - pa[kv.key()]).abs().max().item<double>();
@@ -62,10 +62,10 @@ TEST(AsyncEngine, OneWorkerIsSyncSgd) {
 
 TEST(AsyncEngine, RefusesWhatItCannotDo) {
   std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
-  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(
                        base + "optimizer: {type: adam}\nengine: {mode: async}\n", "a.yaml")),
                    "a.yaml", "engine.mode", "sgd only");
-  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(base + "engine: {mode: hogwild}\n", "a.yaml")),
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(base + "engine: {mode: hogwild}\n", "a.yaml")),
                    "a.yaml:4:16", "engine.mode", "sync, async");
 }
 
@@ -82,7 +82,7 @@ TEST(DynamicBalance, ShardSizesFollowSpeeds) {
 TEST(DynamicBalance, GradientsStayTheFullBatchGradient) {
   std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\n"
                      "tasks: {left: {label: left}, right: {label: right}}\ntrainer: {threads: 1}\n";
-  mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "d.yaml"));
+  mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "d.yaml"));
   torch::manual_seed(3);
   mtl::Batch b;
   b.size = 23;

@@ -6,8 +6,8 @@
 
 #include "mtl/core/random.h"
 #include "mtl/core/threads.h"
-#include "mtl/engine/experiment.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/trainer.h"
 #include "test_util.h"
 
 namespace {
@@ -65,11 +65,11 @@ class RecordingGram : public mtl::Weighting {
 };
 
 // Two class tasks and one real-valued task on random images; `backbone` is a YAML component.
-mtl::Experiment make(const std::string& backbone) {
+mtl::Run make(const std::string& backbone) {
   std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: " + backbone + "}\n" +
                      "tasks:\n  left: {label: left, weight: 1.0}\n  right: {label: right, weight: 0.5}\n" +
                      "trainer: {threads: 1}\n";
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "p.yaml"));
+  return mtl::assemble(mtl::Config::from_string(yaml, "p.yaml"));
 }
 
 mtl::Batch random_batch(int64_t n) {
@@ -116,7 +116,7 @@ TEST(ParallelEngine, WeightedLossGradientsMatchFullBatchForEveryBackbone) {
     for (std::string bb : {"{type: mlp, hidden: [16]}", "lenet", "{type: resnet, channels: [4, 8], norm: none}",
                            "{type: resnet, channels: [4, 8], norm: batch}"}) {
       bool batch_norm = bb.find("norm: batch") != std::string::npos;
-      mtl::Experiment ex = make(bb);
+      mtl::Run ex = make(bb);
       ex.model->to(dtype);
       auto make_replica = [&] {
         mtl::MultiTaskModel m = ex.make_model();
@@ -142,7 +142,7 @@ TEST(ParallelEngine, WeightedLossGradientsMatchFullBatchForEveryBackbone) {
 }
 
 TEST(ParallelEngine, LossDependentWeightsUseTheFullBatchLosses) {
-  mtl::Experiment ex = make("lenet");
+  mtl::Run ex = make("lenet");
   ex.model->to(at::kDouble);
   mtl::Batch batch = random_batch(11);
   batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
@@ -160,7 +160,7 @@ TEST(ParallelEngine, LossDependentWeightsUseTheFullBatchLosses) {
 }
 
 TEST(ParallelEngine, PerTaskTrunkGradientsMatchFullBatch) {
-  mtl::Experiment ex = make("lenet");
+  mtl::Run ex = make("lenet");
   mtl::Batch batch = random_batch(13);
   // Reference: each task's full-batch gradient of the trunk, one autograd call per task.
   auto out = ex.model->forward(batch.inputs);
@@ -196,7 +196,7 @@ TEST(ParallelEngine, PerTaskTrunkGradientsMatchFullBatch) {
 // sum_t a_t L_t and each head its own task's gradient (float64: to rounding).
 TEST(ParallelEngine, RepresentationGradientsMatchFullBatch) {
   for (std::string bb : {"lenet", "{type: resnet, channels: [4, 8], norm: batch}"}) {
-    mtl::Experiment ex = make(bb);
+    mtl::Run ex = make(bb);
     ex.model->to(at::kDouble);
     ex.model->eval();  // BatchNorm: batch statistics are per shard in training mode
     mtl::Batch batch = random_batch(11);
@@ -238,7 +238,7 @@ TEST(ParallelEngine, RepresentationGradientsMatchFullBatch) {
 // FAMO's second look at the batch: the reduced no-grad losses equal the full-batch losses, and BatchNorm
 // running statistics do not move.
 TEST(ParallelEngine, BatchLossesAreFullBatchLossesAndLeaveBuffersAlone) {
-  mtl::Experiment ex = make("{type: resnet, channels: [4, 8], norm: batch}");
+  mtl::Run ex = make("{type: resnet, channels: [4, 8], norm: batch}");
   ex.model->to(at::kDouble);
   mtl::Batch batch = random_batch(11);
   batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
@@ -269,7 +269,7 @@ TEST(ParallelEngine, BatchLossesAreFullBatchLossesAndLeaveBuffersAlone) {
 }
 
 TEST(ParallelEngine, WorkerExceptionSurfacesAndTheEngineStaysUsable) {
-  mtl::Experiment ex = make("{type: mlp, hidden: [8]}");
+  mtl::Run ex = make("{type: mlp, hidden: [8]}");
   auto tasks = ex.tasks;
   auto good = tasks[0].loss;
   tasks[0].loss = [good](const at::Tensor& out, const at::Tensor& target) {
@@ -287,7 +287,7 @@ TEST(ParallelEngine, WorkerExceptionSurfacesAndTheEngineStaysUsable) {
 }
 
 TEST(ParallelEngine, BatchNormRunningStatsAreTheMeanOverShards) {
-  mtl::Experiment ex = make("{type: resnet, channels: [4], norm: batch}");
+  mtl::Run ex = make("{type: resnet, channels: [4], norm: batch}");
   mtl::Batch batch = random_batch(8);
   auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {2, 1, 0}, ex.make_model);
   engine->compute_gradients(batch, {});
@@ -335,11 +335,11 @@ TEST(ParallelEngine, SameSeedSameThreadsGivesBitwiseIdenticalWeights) {
                        "tasks: {left: {label: left, head: {hidden: [16], dropout: 0.5}}, right: {label: right}}\n" +
                        "trainer: {epochs: 1, batch_size: 37, threads: 2, loader_workers: 2, run_dir: '" +
                        dir.file(name) + "'}\n";
-    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "d.yaml"));
+    mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "d.yaml"));
     mtl::train(ex, {"", false});
     return ex;
   };
-  mtl::Experiment a = run("a"), b = run("b");
+  mtl::Run a = run("a"), b = run("b");
   auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   for (auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
 }
@@ -356,4 +356,50 @@ TEST(WorkerPool, IntraOpThreadCountSticksPerWorker) {
     seen[i] = at::get_num_threads();
   });
   EXPECT_EQ(seen, (std::vector<int>{1, 1}));
+}
+
+namespace {
+
+// A reducer as one across processes would be built: it reduces like the ordered reducer (in-process), then
+// applies its own step to the result (here: a record of what it saw and a factor of 2, standing in for a
+// collective that sums over two identical processes).
+class DoublingReducer : public mtl::OrderedReducer {
+ public:
+  void reduce_losses(const mtl::WorkerBufferList& w, std::vector<double>& losses, std::vector<bool>& present) override {
+    OrderedReducer::reduce_losses(w, losses, present);
+    for (auto& l : losses) l *= 2;
+    workers_seen = w.size();
+  }
+  void reduce_gradients(const mtl::WorkerBufferList& w, std::vector<at::Tensor>& params) override {
+    OrderedReducer::reduce_gradients(w, params);
+    for (auto& p : params)
+      if (p.grad().defined()) p.mutable_grad() = p.grad() * 2;
+    ++gradient_calls;
+  }
+  size_t workers_seen = 0;
+  int gradient_calls = 0;
+};
+
+}  // namespace
+
+// The gradient-reducer seam: a reducer handed to the engine sees every worker's buffers and its result is what
+// lands in .grad and in the step's losses (a c10d reducer plugs in here without touching weighting or trainer).
+TEST(ParallelEngine, ReducerSeamCarriesTheReduction) {
+  mtl::Run ex = make("lenet");
+  ex.model->to(at::kDouble);
+  mtl::Batch batch = random_batch(11);
+  batch.inputs["image"] = batch.inputs["image"].to(at::kDouble);
+  auto serial = mtl::make_serial_engine(ex.model, ex.tasks, *ex.weighting);
+  auto ref = serial->compute_gradients(batch, {});
+  auto reference = grads_of(ex.model);
+  auto reducer = std::make_unique<DoublingReducer>();
+  DoublingReducer* seen = reducer.get();
+  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, {3, 1, 0}, ex.make_model, std::move(reducer));
+  auto r = engine->compute_gradients(batch, {});
+  EXPECT_EQ(seen->workers_seen, 3u);
+  EXPECT_EQ(seen->gradient_calls, 1);
+  for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.losses[t], 2 * ref.losses[t], 1e-10);
+  std::vector<at::Tensor> doubled;
+  for (auto& g : reference) doubled.push_back(g * 2);
+  expect_close(grads_of(ex.model), doubled, "doubling reducer", 1e-10);
 }

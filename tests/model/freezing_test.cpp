@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "mtl/engine/parallel_engine.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "mtl/optim/param_groups.h"
 #include "random_batch.h"
 #include "test_util.h"
@@ -28,11 +28,11 @@ trainer: {threads: 2, batch_size: 50, seed: 5, log_weights: false}
 )";
 }
 
-mtl::Experiment make(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "test.yaml", sets));
+mtl::Run make(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+  return mtl::assemble(mtl::Config::from_string(yaml, "test.yaml", sets));
 }
 
-std::set<std::string> frozen_names(const mtl::Experiment& ex) {
+std::set<std::string> frozen_names(const mtl::Run& ex) {
   std::set<std::string> out;
   for (const auto& kv : ex.model->named_parameters())
     if (!kv.value().requires_grad()) out.insert(kv.key());
@@ -51,7 +51,7 @@ mtl::Batch random_batch(int64_t n) { return mtl_test::random_multi_fashion_batch
 }  // namespace
 
 TEST(Freezing, PatternsBlocksAndTrainOnlySelectParameters) {
-  mtl::Experiment ex = make(base("lenet") + "freeze: {params: ['heads.*.bias'], blocks: 2}\n");
+  mtl::Run ex = make(base("lenet") + "freeze: {params: ['heads.*.bias'], blocks: 2}\n");
   std::set<std::string> expected{"backbone.conv1.weight", "backbone.conv1.bias", "backbone.conv2.weight",
                                  "backbone.conv2.bias"};
   for (const auto& kv : ex.model->named_parameters())
@@ -66,7 +66,7 @@ TEST(Freezing, PatternsBlocksAndTrainOnlySelectParameters) {
   }
   EXPECT_EQ(mtl::backbone_blocks(*ex.model),
             (std::vector<std::vector<std::string>>{{"backbone.conv1"}, {"backbone.conv2"}, {"backbone.fc"}}));
-  mtl::Experiment res = make(base("{type: resnet, channels: [4, 8], blocks: 1, norm: batch}"));
+  mtl::Run res = make(base("{type: resnet, channels: [4, 8], blocks: 1, norm: batch}"));
   auto blocks = mtl::backbone_blocks(*res.model);
   ASSERT_EQ(blocks.size(), 3u);
   EXPECT_EQ(blocks[0], (std::vector<std::string>{"backbone.stem", "backbone.stem_bn"}));
@@ -83,11 +83,11 @@ TEST(Freezing, ConfigErrorsNameTheKey) {
 }
 
 TEST(Freezing, FrozenParametersGetNoGradientNoOptimizerStateAndNoChange) {
-  mtl::Experiment ex = make(base("lenet") + "freeze: {params: [backbone.conv1, heads.left]}\n");
-  mtl::ParamGroups groups = mtl::make_param_groups(ex);
+  mtl::Run ex = make(base("lenet") + "freeze: {params: [backbone.conv1, heads.left]}\n");
+  mtl::ParamGroups groups = mtl::build_param_groups(ex.config.optimizer, ex.config.scheduler, *ex.model, *ex.weighting);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const auto& kv : ex.model->named_parameters()) named.emplace_back(kv.key(), kv.value());
-  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::ParallelEngineOptions{2, 1, 0});
+  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::EngineOptions{2, 1, 0});
   auto before = snapshot(ex.model);
   torch::manual_seed(0);
   for (int64_t step = 0; step < 3; ++step) {
@@ -109,9 +109,9 @@ TEST(Freezing, FrozenBatchNormKeepsItsRunningStatistics) {
   for (bool frozen : {true, false}) {
     std::string yaml = base("{type: resnet, channels: [4], blocks: 1, norm: batch}") +
                        (frozen ? "freeze: {params: [backbone]}\n" : "");
-    mtl::Experiment ex = make(yaml);
+    mtl::Run ex = make(yaml);
     auto engine =
-        mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::ParallelEngineOptions{2, 1, 0}, ex.make_model);
+        mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::EngineOptions{2, 1, 0}, ex.make_model);
     ex.model->train();
     auto before = snapshot(ex.model);
     engine->compute_gradients(random_batch(8), mtl::StepContext{0, 0, {}});
@@ -141,7 +141,7 @@ TEST(Freezing, ScheduleUnfreezesAtTheConfiguredEpochs) {
   };
   for (int64_t epochs = 1; epochs <= 3; ++epochs) {
     std::string run = dir.file("run" + std::to_string(epochs));
-    mtl::Experiment ex = make(yaml, {"trainer.epochs=" + std::to_string(epochs), "trainer.run_dir=" + run});
+    mtl::Run ex = make(yaml, {"trainer.epochs=" + std::to_string(epochs), "trainer.run_dir=" + run});
     mtl::train(ex, mtl::TrainRunOptions{"", false});
     EXPECT_TRUE(changed(ex.model, "backbone.fc.")) << epochs;
     EXPECT_EQ(changed(ex.model, "backbone.conv2."), epochs >= 2) << epochs;

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "mtl/engine/experiment.h"
+#include "mtl/run/assembler.h"
 #include "mtl/engine/parallel_engine.h"
 #include "random_batch.h"
 #include "test_util.h"
@@ -20,11 +20,11 @@ tasks:
 trainer: {threads: 1}
 )";
 
-mtl::Experiment make(const std::string& extra, const std::vector<std::string>& sets = {}) {
-  return mtl::build_experiment(mtl::Config::from_string(std::string(kBase) + extra, "test.yaml", sets));
+mtl::Run make(const std::string& extra, const std::vector<std::string>& sets = {}) {
+  return mtl::assemble(mtl::Config::from_string(std::string(kBase) + extra, "test.yaml", sets));
 }
 
-mtl::ParamGroups groups_of(mtl::Experiment& ex) { return mtl::make_param_groups(ex); }
+mtl::ParamGroups groups_of(mtl::Run& ex) { return mtl::build_param_groups(ex.config.optimizer, ex.config.scheduler, *ex.model, *ex.weighting); }
 
 const mtl::ResolvedParamGroup& group(const mtl::ParamGroups& g, const std::string& name) {
   for (const auto& x : g.groups())
@@ -33,7 +33,7 @@ const mtl::ResolvedParamGroup& group(const mtl::ParamGroups& g, const std::strin
 }
 
 // Random gradients on every trainable parameter.
-void random_grads(mtl::Experiment& ex, double scale = 1.0) {
+void random_grads(mtl::Run& ex, double scale = 1.0) {
   for (auto& p : ex.model->parameters())
     if (p.requires_grad()) p.mutable_grad() = torch::randn_like(p) * scale;
 }
@@ -43,7 +43,7 @@ mtl::Batch random_batch(int64_t n) { return mtl_test::random_multi_fashion_batch
 }  // namespace
 
 TEST(ParamGroups, PatternsAssignEveryParameterToTheFirstMatchingGroup) {
-  mtl::Experiment ex = make(R"(optimizer:
+  mtl::Run ex = make(R"(optimizer:
   type: sgd
   lr: 0.1
   weight_decay: 0.01
@@ -83,7 +83,7 @@ TEST(ParamGroups, PatternsAssignEveryParameterToTheFirstMatchingGroup) {
 }
 
 TEST(ParamGroups, OneSgdUpdateMatchesTheHandComputedOne) {
-  mtl::Experiment ex = make(R"(optimizer:
+  mtl::Run ex = make(R"(optimizer:
   type: sgd
   lr: 0.1
   weight_decay: 0.05
@@ -110,13 +110,13 @@ TEST(ParamGroups, OneSgdUpdateMatchesTheHandComputedOne) {
 }
 
 TEST(ParamGroups, DecayBiasAndNormPutsEveryParameterUnderDecay) {
-  mtl::Experiment ex = make("optimizer: {type: adamw, weight_decay: 0.01, decay_bias_and_norm: true}\n");
+  mtl::Run ex = make("optimizer: {type: adamw, weight_decay: 0.01, decay_bias_and_norm: true}\n");
   mtl::ParamGroups g = groups_of(ex);
   EXPECT_EQ(g.optimizer().param_groups().size(), 1u);
 }
 
 TEST(ParamGroups, LayerLrDecayScalesBlocksFromTheTop) {
-  mtl::Experiment ex = make("optimizer: {type: sgd, lr: 1.0, layer_lr_decay: 0.5, backbone_lr_scale: 0.8}\n");
+  mtl::Run ex = make("optimizer: {type: sgd, lr: 1.0, layer_lr_decay: 0.5, backbone_lr_scale: 0.8}\n");
   mtl::ParamGroups g = groups_of(ex);
   // lenet blocks: conv1, conv2, fc (K = 3): block i gets 0.8 * 0.5^(3 - i).
   EXPECT_DOUBLE_EQ(group(g, "backbone.conv1").lr, 0.8 * 0.125);
@@ -126,7 +126,7 @@ TEST(ParamGroups, LayerLrDecayScalesBlocksFromTheTop) {
 }
 
 TEST(ParamGroups, EveryGroupFollowsItsSchedule) {
-  mtl::Experiment ex = make(R"(optimizer:
+  mtl::Run ex = make(R"(optimizer:
   type: sgd
   lr: 0.1
   groups:
@@ -137,11 +137,11 @@ scheduler: {type: cosine, warmup_steps: 10, min_lr: 0.001}
   mtl::ParamGroups g = groups_of(ex);
   for (int64_t step : {0, 5, 10, 55, 99}) {
     double run_lr = g.set_step(step, 10, 100);
-    EXPECT_DOUBLE_EQ(run_lr, mtl::scheduled_lr(ex.scheduler, 0.1, step, 10, 100));
-    mtl::SchedulerOptions trunk = ex.scheduler;
+    EXPECT_DOUBLE_EQ(run_lr, mtl::scheduled_lr(ex.config.scheduler, 0.1, step, 10, 100));
+    mtl::SchedulerOptions trunk = ex.config.scheduler;
     trunk.min_lr = 0.001 * 0.01 / 0.1;  // the run's floor, scaled with the rate
     double expect_trunk = mtl::scheduled_lr(trunk, 0.01, step, 10, 100);
-    double expect_left = mtl::scheduled_lr(*ex.optimizer.groups[1].scheduler, 0.2, step, 10, 100);
+    double expect_left = mtl::scheduled_lr(*ex.config.optimizer.groups[1].scheduler, 0.2, step, 10, 100);
     auto& tg = g.optimizer().param_groups();
     ASSERT_EQ(tg.size(), 3u);
     EXPECT_DOUBLE_EQ(tg[0].options().get_lr(), expect_trunk) << step;  // trunk
@@ -152,7 +152,7 @@ scheduler: {type: cosine, warmup_steps: 10, min_lr: 0.001}
 }
 
 TEST(ParamGroups, PenaltiesAddTheirGradients) {
-  mtl::Experiment ex = make(R"(optimizer:
+  mtl::Run ex = make(R"(optimizer:
   type: sgd
   lr: 0.1
   groups:
@@ -183,7 +183,7 @@ TEST(ParamGroups, PenaltiesAddTheirGradients) {
 }
 
 TEST(ParamGroups, ClippingAndMaxNormHoldAfterEveryTrainingStep) {
-  mtl::Experiment ex = make(R"(optimizer:
+  mtl::Run ex = make(R"(optimizer:
   type: sgd
   lr: 0.5
   momentum: 0.9
@@ -193,7 +193,7 @@ TEST(ParamGroups, ClippingAndMaxNormHoldAfterEveryTrainingStep) {
     - {name: left, params: [heads.left], clip_grad_norm: 0.1, max_norm: 0.2}
 )");
   mtl::ParamGroups g = groups_of(ex);
-  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::ParallelEngineOptions{2, 1, 0});
+  auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, *ex.weighting, mtl::EngineOptions{2, 1, 0});
   torch::manual_seed(3);
   auto norm_of = [](const std::vector<at::Tensor>& ps) {
     double s = 0;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "mtl/engine/experiment.h"
+#include "mtl/run/assembler.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
 #include "test_util.h"
@@ -168,8 +168,8 @@ TEST(Cli, ExportWritesTheCheckpointsModelTensorsAsSafetensors) {
   mtl::SafetensorsContents file = mtl::read_safetensors(out);
 
   // The same tensors, by name, as the checkpoint restored into the run's model.
-  mtl::Experiment ex = mtl::build_experiment(mtl::Config::load(dir.file("run/config.yaml")),
-                                             mtl::BuildOptions{dir.file("run")});
+  mtl::Run ex = mtl::assemble(mtl::Config::load(dir.file("run/config.yaml")),
+                                             mtl::AssembleOptions{dir.file("run")});
   mtl::load_checkpoint(dir.file("run/checkpoint.pt"), {ex.model.get(), nullptr, nullptr}, false);
   std::map<std::string, at::Tensor> want;
   for (const auto& kv : ex.model->named_parameters()) want[kv.key()] = kv.value();

@@ -2,14 +2,14 @@
 // Fashion-MNIST (items on a 36x36 canvas), then train MultiFashion from that trunk, frozen and unfrozen.
 #include <torch/torch.h>
 
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "mtl/io/checkpoint.h"
 #include "test_util.h"
 
 namespace {
 
-mtl::Experiment load(const std::string& config, const std::vector<std::string>& sets) {
-  return mtl::build_experiment(mtl::Config::load(mtl_test::source_path(config), sets));
+mtl::Run load(const std::string& config, const std::vector<std::string>& sets) {
+  return mtl::assemble(mtl::Config::load(mtl_test::source_path(config), sets));
 }
 
 double mean_accuracy(const mtl::EvalResult& e) {
@@ -21,7 +21,7 @@ double mean_accuracy(const mtl::EvalResult& e) {
 TEST(FinetuneConfigs, PretrainThenFineTuneFrozenAndUnfrozen) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("finetune_configs");
-  mtl::Experiment pre = load("configs/fashion_pretrain.yaml",
+  mtl::Run pre = load("configs/fashion_pretrain.yaml",
                              {"data.train_size=6000", "data.test_size=1000", "trainer.epochs=1", "trainer.threads=2", "trainer.batch_size=32",
                               "trainer.run_dir=" + dir.file("pretrain")});
   EXPECT_EQ(pre.schema.inputs.at(0).shape, (std::vector<int64_t>{1, 36, 36}));
@@ -37,9 +37,9 @@ TEST(FinetuneConfigs, PretrainThenFineTuneFrozenAndUnfrozen) {
     extra.insert(extra.end(), small.begin(), small.end());
     return extra;
   };
-  mtl::Experiment frozen = load("configs/multi_fashion_finetune.yaml", with({"trainer.run_dir=" + dir.file("frozen")}));
+  mtl::Run frozen = load("configs/multi_fashion_finetune.yaml", with({"trainer.run_dir=" + dir.file("frozen")}));
   mtl::TrainSummary fs = mtl::train(frozen, {"", false});
-  mtl::Experiment unfrozen = load("configs/multi_fashion_finetune.yaml",
+  mtl::Run unfrozen = load("configs/multi_fashion_finetune.yaml",
                                   with({"trainer.run_dir=" + dir.file("unfrozen"), "freeze.params=[]"}));
   mtl::TrainSummary us = mtl::train(unfrozen, {"", false});
   std::cout << "MultiFashion 2000 x 1 epoch (batch 32) from the trunk: frozen " << mean_accuracy(fs.final_eval) << ", unfrozen "

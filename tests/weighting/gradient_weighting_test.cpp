@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "mtl/config/config_node.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "mtl/weighting/methods.h"
 #include "mtl/weighting/weighting.h"
 #include "test_util.h"
@@ -313,7 +313,7 @@ TEST(GradientWeighting, BadOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: gradnorm, layer: first}", 2), "weighting.layer", "last");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: mgda_ub, normalization: l1}", 2), "weighting.normalization");
   std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
-  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(
                        base + "engine: {mode: async}\nweighting: {method: mgda_ub}\n", "a.yaml")),
                    "a.yaml", "weighting.method", "engine.mode sync");
 }

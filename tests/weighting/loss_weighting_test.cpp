@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "mtl/config/config_node.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "mtl/weighting/weighting.h"
 #include "test_util.h"
 #include "weighting/weighting_test_util.h"
@@ -118,7 +118,7 @@ TEST(LossWeighting, BadOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: uw, init: 50}", 2), "w.yaml", "weighting.init", "[-20, 20]");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: rlw, seed: -3}", 2), "w.yaml", "weighting.seed", ">= 0");
   std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
-  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(
                        base + "engine: {mode: async}\nweighting: {method: uw}\n", "a.yaml")),
                    "a.yaml", "weighting.method", "engine.mode sync");
 }
@@ -213,7 +213,7 @@ TEST(LossWeighting, NewMethodOptionsAreRejectedWithTheKey) {
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: stch, warmup_epochs: -2}", 2), "weighting.warmup_epochs", ">= 0");
   EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: imtl, part: half}", 2), "weighting.part", "gradient");
   std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n";
-  EXPECT_MTL_ERROR(mtl::build_experiment(mtl::Config::from_string(
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(
                        base + "engine: {mode: async}\nweighting: {method: famo}\n", "a.yaml")),
                    "a.yaml", "weighting.method", "engine.mode sync");
 }
@@ -223,7 +223,7 @@ TEST(LossWeighting, EveryMethodTrainsTheSameWithOneAndTwoThreads) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("lossw");
   for (std::string method : {"gls", "uw", "dwa", "rlw", "famo", "stch, warmup_epochs: 1", "imtl, part: loss"}) {
-    mtl::Experiment one = mtl_test::expect_same_training_with_one_and_two_threads(method, 3, 300, dir);
+    mtl::Run one = mtl_test::expect_same_training_with_one_and_two_threads(method, 3, 300, dir);
     if (method == "uw")  // the log-variances were learned
       EXPECT_FALSE(torch::allclose(one.weighting->parameters()[0], torch::full({2}, -0.5, torch::kDouble)));
     if (method == "dwa") EXPECT_NE(one.weighting->last_weights()[0], 1.0);  // epoch 3 used the ratios

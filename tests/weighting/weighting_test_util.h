@@ -8,13 +8,13 @@
 #include <string>
 
 #include "mtl/config/config_node.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "mtl/weighting/weighting.h"
 #include "test_util.h"
 
 namespace mtl_test {
 
-/// Builds `weighting: <yaml>` for `tasks` tasks as build_experiment does (unknown options are errors).
+/// Builds `weighting: <yaml>` for `tasks` tasks as the assembler (mtl::assemble) does (unknown options are errors).
 inline std::unique_ptr<mtl::Weighting> make_weighting(const std::string& yaml, size_t tasks) {
   mtl::Config cfg = mtl::Config::from_string("weighting: " + yaml + "\n", "w.yaml");
   mtl::ConfigNode n = cfg.root().child("weighting");
@@ -44,7 +44,7 @@ inline std::unique_ptr<mtl::Weighting> restored_copy(const mtl::Weighting& w, co
 
 /// Trains MultiFashion (LeNet, two tasks) with `method` at 1 and 2 threads and checks that the weights and
 /// the last task weights agree; returns the 1-thread experiment.
-inline mtl::Experiment expect_same_training_with_one_and_two_threads(const std::string& method, int epochs,
+inline mtl::Run expect_same_training_with_one_and_two_threads(const std::string& method, int epochs,
                                                                      int train_size, TempDir& dir) {
   auto run = [&](int threads) {
     std::string yaml = "data: {type: multi_fashion, train_size: " + std::to_string(train_size) +
@@ -54,11 +54,11 @@ inline mtl::Experiment expect_same_training_with_one_and_two_threads(const std::
                        "trainer: {epochs: " + std::to_string(epochs) + ", batch_size: 50, threads: " +
                        std::to_string(threads) + ", intra_op_threads: 1, run_dir: '" +
                        dir.file(method + std::to_string(threads)) + "'}\n";
-    mtl::Experiment ex = mtl::build_experiment(mtl::Config::from_string(yaml, "m.yaml"));
+    mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "m.yaml"));
     mtl::train(ex, {"", false});
     return ex;
   };
-  mtl::Experiment one = run(1), two = run(2);
+  mtl::Run one = run(1), two = run(2);
   auto p1 = one.model->named_parameters(), p2 = two.model->named_parameters();
   for (auto& kv : p1) {
     double err = (kv.value() - p2[kv.key()]).abs().max().item<double>();

@@ -1,5 +1,5 @@
 // End-to-end training on real MultiFashion data, and exact resume from checkpoints.
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 
 #include <torch/torch.h>
 
@@ -25,8 +25,8 @@ trainer: {epochs: 2, batch_size: 50, threads: 1, seed: 3}
 )";
 }
 
-mtl::Experiment make(const std::string& yaml, const std::vector<std::string>& sets) {
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "test.yaml", sets));
+mtl::Run make(const std::string& yaml, const std::vector<std::string>& sets) {
+  return mtl::assemble(mtl::Config::from_string(yaml, "test.yaml", sets));
 }
 
 void expect_same_weights(mtl::MultiTaskModel& a, mtl::MultiTaskModel& b) {
@@ -41,7 +41,7 @@ void expect_same_weights(mtl::MultiTaskModel& a, mtl::MultiTaskModel& b) {
 TEST(Trainer, LearnsMultiFashionFarAboveChance) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("train_e2e");
-  mtl::Experiment ex = make(config_text(dir.file("cache"), 6000, 1000),
+  mtl::Run ex = make(config_text(dir.file("cache"), 6000, 1000),
                             {"trainer.run_dir=" + dir.file("run"), "trainer.batch_size=32", "trainer.threads=2",
                              "trainer.epochs=3", "optimizer.lr=0.01", "tasks.left.head.dropout=0",
                              "tasks.right.head.dropout=0"});
@@ -64,20 +64,20 @@ TEST(Trainer, LearnsMultiFashionFarAboveChance) {
   EXPECT_EQ(static_cast<int64_t>(weight_lines), s.steps);
   EXPECT_NE(log.find("\"right/weight\":1.0,\"right/loss\":"), std::string::npos);
   // The saved resolved config builds the same experiment again.
-  mtl::Experiment again = mtl::build_experiment(mtl::Config::load(dir.file("run/config.yaml")));
-  EXPECT_EQ(again.trainer.batch_size, 32);
+  mtl::Run again = mtl::assemble(mtl::Config::load(dir.file("run/config.yaml")));
+  EXPECT_EQ(again.config.trainer.batch_size, 32);
 }
 
 TEST(Trainer, ResumeAtEpochBoundaryIsBitwiseExact) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("resume_epoch");
   std::string yaml = config_text(dir.file("cache"), 600, 100);
-  mtl::Experiment straight = make(yaml, {"trainer.run_dir=" + dir.file("straight")});
+  mtl::Run straight = make(yaml, {"trainer.run_dir=" + dir.file("straight")});
   mtl::train(straight, {"", false});
 
-  mtl::Experiment first = make(yaml, {"trainer.run_dir=" + dir.file("split"), "trainer.epochs=1"});
+  mtl::Run first = make(yaml, {"trainer.run_dir=" + dir.file("split"), "trainer.epochs=1"});
   mtl::train(first, {"", false});
-  mtl::Experiment second = make(yaml, {"trainer.run_dir=" + dir.file("split")});
+  mtl::Run second = make(yaml, {"trainer.run_dir=" + dir.file("split")});
   mtl::TrainSummary s = mtl::train(second, {dir.file("split"), false});
   EXPECT_EQ(s.steps, 24);
   expect_same_weights(straight.model, second.model);
@@ -87,13 +87,13 @@ TEST(Trainer, ResumeMidEpochIsBitwiseExact) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("resume_mid");
   std::string yaml = config_text(dir.file("cache"), 600, 100);
-  mtl::Experiment straight = make(yaml, {"trainer.run_dir=" + dir.file("straight")});
+  mtl::Run straight = make(yaml, {"trainer.run_dir=" + dir.file("straight")});
   mtl::train(straight, {"", false});
 
   // Stop after 17 steps (epoch 2, batch 5), then continue to the end.
-  mtl::Experiment first = make(yaml, {"trainer.run_dir=" + dir.file("split"), "trainer.max_steps=17"});
+  mtl::Run first = make(yaml, {"trainer.run_dir=" + dir.file("split"), "trainer.max_steps=17"});
   EXPECT_EQ(mtl::train(first, {"", false}).steps, 17);
-  mtl::Experiment second = make(yaml, {"trainer.run_dir=" + dir.file("split")});
+  mtl::Run second = make(yaml, {"trainer.run_dir=" + dir.file("split")});
   mtl::train(second, {dir.file("split"), false});
   expect_same_weights(straight.model, second.model);
 }
@@ -108,12 +108,12 @@ TEST(Trainer, ResumeMidEpochIsBitwiseExactWithStatefulWeightings) {
   for (std::string method : {"{method: famo}", "{method: gradnorm}", "{method: stch, warmup_epochs: 0}",
                              "{method: imtl}", "{method: gradvac}"}) {
     std::string tag = std::to_string(k++);
-    mtl::Experiment straight = make(yaml, {"trainer.run_dir=" + dir.file("straight" + tag), "weighting=" + method});
+    mtl::Run straight = make(yaml, {"trainer.run_dir=" + dir.file("straight" + tag), "weighting=" + method});
     mtl::train(straight, {"", false});
-    mtl::Experiment first =
+    mtl::Run first =
         make(yaml, {"trainer.run_dir=" + dir.file("split" + tag), "trainer.max_steps=17", "weighting=" + method});
     mtl::train(first, {"", false});
-    mtl::Experiment second = make(yaml, {"trainer.run_dir=" + dir.file("split" + tag), "weighting=" + method});
+    mtl::Run second = make(yaml, {"trainer.run_dir=" + dir.file("split" + tag), "weighting=" + method});
     mtl::train(second, {dir.file("split" + tag), false});
     SCOPED_TRACE(method);
     expect_same_weights(straight.model, second.model);
@@ -134,12 +134,12 @@ TEST(Trainer, UnwritableRunDirIsAClearError) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("unwritable");
   mtl_test::write_file(dir.file("afile"), "x");
-  mtl::Experiment ex = make(config_text(dir.file("cache"), 100, 50), {"trainer.run_dir=" + dir.file("afile/run")});
+  mtl::Run ex = make(config_text(dir.file("cache"), 100, 50), {"trainer.run_dir=" + dir.file("afile/run")});
   EXPECT_MTL_ERROR(mtl::train(ex, {"", false}), dir.file("afile/run"), "cannot create directory");
 }
 
 TEST(Trainer, ResumeWithoutCheckpointIsAClearError) {
   mtl_test::TempDir dir("nockpt");
-  mtl::Experiment ex = make(config_text(dir.file("cache"), 100, 50), {"trainer.run_dir=" + dir.file("run")});
+  mtl::Run ex = make(config_text(dir.file("cache"), 100, 50), {"trainer.run_dir=" + dir.file("run")});
   EXPECT_MTL_ERROR(mtl::train(ex, {dir.path(), false}), dir.path(), "no checkpoint.pt");
 }

@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "mtl/engine/evaluate.h"
-#include "mtl/engine/experiment.h"
+#include "mtl/run/evaluate.h"
+#include "mtl/run/run_config.h"
 
 namespace mtl {
 
@@ -33,7 +33,7 @@ struct BaselineFingerprint {
   std::map<std::string, std::string> tasks;  // task -> its section without `weight`
 };
 
-/// The fingerprint of a config after build_experiment has read it (from Config::resolved()).
+/// The fingerprint of a config after assemble has read it (from Config::resolved()).
 BaselineFingerprint baseline_fingerprint(const Config& config);
 
 struct Baselines {
@@ -49,11 +49,11 @@ Baselines read_baselines(const std::string& path);
 /// Writes `b` to `path` atomically (creating the directory).
 void write_baselines(const Baselines& b, const std::string& path);
 
-/// Why `b` does not fit `ex` (empty = it fits): config parts that differ, tasks missing or changed.
-std::vector<std::string> baseline_mismatches(const Baselines& b, const Experiment& ex);
+/// Why `b` does not fit `rc` (empty = it fits): config parts that differ, tasks missing or changed.
+std::vector<std::string> baseline_mismatches(const Baselines& b, const RunConfig& rc);
 
-/// The single-task config of `task` (one of ex's tasks), derived from ex's resolved config as above.
-Config single_task_config(const Experiment& ex, const std::string& task);
+/// The single-task config of `task` (one of rc's tasks), derived from rc's resolved config as above.
+Config single_task_config(const RunConfig& rc, const std::string& task);
 
 struct BaselinesRunOptions {
   bool progress = true;  // progress display of each single-task run on stderr
@@ -65,18 +65,22 @@ struct BaselinesRun {
   bool interrupted = false;  // a single-task run was stopped by Ctrl-C; no file was written
 };
 
-/// Trains the single-task model of every task of `ex` (one after the other, each exactly as `mtl train`
-/// would train its single-task config) and writes ex.baselines. Needs >= 2 tasks and `baselines` not none.
-BaselinesRun run_baselines(const Experiment& ex, const BaselinesRunOptions& options);
+/// Trains the single-task model of every task of `rc` (one after the other, each exactly as `mtl train`
+/// would train its single-task config) and writes rc.baselines. Needs >= 2 tasks and `baselines` not none.
+BaselinesRun run_baselines(const RunConfig& rc, const BaselinesRunOptions& options);
 
 struct BaselinesLookup {
-  std::optional<Baselines> baselines;  // the file of ex.baselines, when it exists and fits
+  std::optional<Baselines> baselines;  // the file of rc.baselines, when it exists and fits
   std::string path;
   std::string note;  // why there are none (stale, not written yet although configured); "" if none expected
 };
 
-/// Looks for ex's baselines file. A file that exists but does not parse throws mtl::Error naming it.
-BaselinesLookup find_baselines(const Experiment& ex);
+/// Looks for rc's baselines file. A file that exists but does not parse throws mtl::Error naming it.
+BaselinesLookup find_baselines(const RunConfig& rc);
+
+/// Sets result.delta_m from rc's baselines file when it exists and fits (mtl eval); returns why not ("" when
+/// it was set or none is configured). A file that does not parse throws mtl::Error naming it.
+std::string attach_baselines(EvalResult& result, const RunConfig& rc);
 
 /// Sets result.delta_m from the baselines' metrics.
 void attach_delta_m(EvalResult& result, const Baselines& b);

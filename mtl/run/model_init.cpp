@@ -1,4 +1,4 @@
-#include "mtl/engine/model_init.h"
+#include "mtl/run/model_init.h"
 
 #include <algorithm>
 #include <filesystem>

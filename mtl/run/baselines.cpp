@@ -1,4 +1,4 @@
-#include "mtl/engine/baselines.h"
+#include "mtl/run/baselines.h"
 
 #include <filesystem>
 #include <fstream>
@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "mtl/engine/trainer.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/trainer.h"
 #include "mtl/io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -101,8 +102,8 @@ YAML::Node only(const YAML::Node& n, const std::vector<std::string>& keys) {
   return out;
 }
 
-std::string task_run_dir(const Experiment& ex, const std::string& task) {
-  std::string base = ex.trainer.run_dir;
+std::string task_run_dir(const RunConfig& rc, const std::string& task) {
+  std::string base = rc.trainer.run_dir;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   return base + ".baselines/" + task;
 }
@@ -236,8 +237,8 @@ void write_baselines(const Baselines& b, const std::string& path) {
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
-std::vector<std::string> baseline_mismatches(const Baselines& b, const Experiment& ex) {
-  BaselineFingerprint now = baseline_fingerprint(ex.config);
+std::vector<std::string> baseline_mismatches(const Baselines& b, const RunConfig& rc) {
+  BaselineFingerprint now = baseline_fingerprint(rc.source);
   std::vector<std::string> why;
   for (const auto& [part, label] : kParts) {
     auto it = b.fingerprint.parts.find(part);
@@ -245,7 +246,7 @@ std::vector<std::string> baseline_mismatches(const Baselines& b, const Experimen
     const std::string& want = now.parts[part];
     if (have != want) why.push_back(label + " differs (baselines: " + have + "; config: " + want + ")");
   }
-  for (const auto& t : ex.tasks) {
+  for (const auto& t : rc.tasks) {
     auto it = b.fingerprint.tasks.find(t.name);
     if (it == b.fingerprint.tasks.end())
       why.push_back("no baseline for task '" + t.name + "'");
@@ -255,10 +256,10 @@ std::vector<std::string> baseline_mismatches(const Baselines& b, const Experimen
   return why;
 }
 
-Config single_task_config(const Experiment& ex, const std::string& task) {
-  YAML::Node doc = YAML::Clone(ex.config.resolved());
+Config single_task_config(const RunConfig& rc, const std::string& task) {
+  YAML::Node doc = YAML::Clone(rc.source.resolved());
   YAML::Node all = doc["tasks"];
-  if (!all.IsMap() || !all[task]) throw Error(ex.config.file(), "no task '" + task + "' in this config");
+  if (!all.IsMap() || !all[task]) throw Error(rc.source.file(), "no task '" + task + "' in this config");
   YAML::Node tasks(YAML::NodeType::Map);
   tasks[task] = without(all[task], "weight");  // one task: a loss weight would only rescale the learning rate
   doc["tasks"] = tasks;
@@ -270,40 +271,40 @@ Config single_task_config(const Experiment& ex, const std::string& task) {
     doc.remove("task_sampler");
   }
   std::vector<std::string> others;
-  for (const auto& t : ex.tasks)
+  for (const auto& t : rc.tasks)
     if (t.name != task) others.push_back(t.name);
   keep_own_head(doc, task, others);
   YAML::Node weighting(YAML::NodeType::Map);
   weighting["method"] = "ew";
   doc["weighting"] = weighting;
-  doc["trainer"]["run_dir"] = task_run_dir(ex, task);
+  doc["trainer"]["run_dir"] = task_run_dir(rc, task);
   doc["baselines"] = "none";
   YAML::Emitter out;
   out << doc;
-  return Config::from_string(std::string(out.c_str()) + "\n", ex.config.file() + " [baseline " + task + "]");
+  return Config::from_string(std::string(out.c_str()) + "\n", rc.source.file() + " [baseline " + task + "]");
 }
 
-BaselinesRun run_baselines(const Experiment& ex, const BaselinesRunOptions& options) {
-  if (ex.baselines.empty())
-    throw Error(ex.config.root().where("baselines"), "baselines is 'none': set a file path or 'auto' to write baselines");
-  if (ex.tasks.size() < 2)
-    throw Error(ex.config.file(), "single-task baselines need a config with at least 2 tasks, this one has " +
-                                      std::to_string(ex.tasks.size()) + " (a single-task run is its own baseline)");
+BaselinesRun run_baselines(const RunConfig& rc, const BaselinesRunOptions& options) {
+  if (rc.baselines.path.empty())
+    throw Error(rc.source.root().where("baselines"), "baselines is 'none': set a file path or 'auto' to write baselines");
+  if (rc.tasks.size() < 2)
+    throw Error(rc.source.file(), "single-task baselines need a config with at least 2 tasks, this one has " +
+                                      std::to_string(rc.tasks.size()) + " (a single-task run is its own baseline)");
   // Build every single-task experiment once first, so a problem stops before any training.
-  for (const auto& t : ex.tasks) build_experiment(single_task_config(ex, t.name));
+  for (const auto& t : rc.tasks) assemble(single_task_config(rc, t.name));
 
   BaselinesRun run;
-  run.path = ex.baselines;
+  run.path = rc.baselines.path;
   Baselines& b = run.baselines;
-  b.config = ex.config.file();
-  b.fingerprint = baseline_fingerprint(ex.config);
-  for (size_t i = 0; i < ex.tasks.size(); ++i) {
-    const std::string& name = ex.tasks[i].name;
-    // Built right before training, as `mtl train` would: building seeds the global RNG.
-    Experiment single = build_experiment(single_task_config(ex, name));
-    single.name = ex.name + "." + name;
-    std::cerr << "mtl: baseline " << (i + 1) << "/" << ex.tasks.size() << ": single-task model for '" << name
-              << "', " << single.trainer.threads << " thread(s)\n";
+  b.config = rc.source.file();
+  b.fingerprint = baseline_fingerprint(rc.source);
+  for (size_t i = 0; i < rc.tasks.size(); ++i) {
+    const std::string& name = rc.tasks[i].name;
+    // Built right before training, as `mtl train` would.
+    Run single = assemble(single_task_config(rc, name));
+    single.config.name = rc.name + "." + name;
+    std::cerr << "mtl: baseline " << (i + 1) << "/" << rc.tasks.size() << ": single-task model for '" << name
+              << "', " << single.config.engine.threads << " thread(s)\n";
     TrainSummary s = train(single, TrainRunOptions{"", options.progress});
     if (s.interrupted) {
       run.interrupted = true;
@@ -317,24 +318,30 @@ BaselinesRun run_baselines(const Experiment& ex, const BaselinesRunOptions& opti
   return run;
 }
 
-BaselinesLookup find_baselines(const Experiment& ex) {
+BaselinesLookup find_baselines(const RunConfig& rc) {
   BaselinesLookup lk;
-  lk.path = ex.baselines;
+  lk.path = rc.baselines.path;
   if (lk.path.empty()) return lk;
   if (!fs::exists(lk.path)) {
-    if (ex.baselines_explicit)
-      lk.note = "no baselines file " + lk.path + " yet (write it with `mtl baselines " + ex.config.file() + "`)";
+    if (rc.baselines.explicit_path)
+      lk.note = "no baselines file " + lk.path + " yet (write it with `mtl baselines " + rc.source.file() + "`)";
     return lk;
   }
   Baselines b = read_baselines(lk.path);
-  std::vector<std::string> why = baseline_mismatches(b, ex);
+  std::vector<std::string> why = baseline_mismatches(b, rc);
   if (!why.empty()) {
     lk.note = "baselines file " + lk.path + " does not match this config: " + join(why, "; ") +
-              " (rerun `mtl baselines " + ex.config.file() + "`)";
+              " (rerun `mtl baselines " + rc.source.file() + "`)";
     return lk;
   }
   lk.baselines = std::move(b);
   return lk;
+}
+
+std::string attach_baselines(EvalResult& result, const RunConfig& rc) {
+  BaselinesLookup found = find_baselines(rc);
+  if (found.baselines) attach_delta_m(result, *found.baselines);
+  return found.note;
 }
 
 void attach_delta_m(EvalResult& result, const Baselines& b) {

@@ -1,4 +1,4 @@
-#include "mtl/engine/progress.h"
+#include "mtl/run/progress.h"
 
 #include <unistd.h>
 

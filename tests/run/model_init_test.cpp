@@ -1,14 +1,14 @@
 // `model.init`: a model built from a config starts from an earlier run's checkpoint or a safetensors file,
 // with the heads asked for; bad settings fail at build time with file:line:col.
-#include "mtl/engine/model_init.h"
+#include "mtl/run/model_init.h"
 
 #include <torch/torch.h>
 
 #include <filesystem>
 
-#include "mtl/engine/baselines.h"
-#include "mtl/engine/experiment.h"
-#include "mtl/engine/trainer.h"
+#include "mtl/run/baselines.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/trainer.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
 #include "test_util.h"
@@ -46,8 +46,8 @@ struct Data {
   }
 };
 
-mtl::Experiment build(const std::string& yaml, const mtl::BuildOptions& options = {}) {
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "init.yaml"), options);
+mtl::Run build(const std::string& yaml, const mtl::AssembleOptions& options = {}) {
+  return mtl::assemble(mtl::Config::from_string(yaml, "init.yaml"), options);
 }
 
 mtl::NamedTensors state(mtl::MultiTaskModel& m) {
@@ -91,7 +91,7 @@ std::string at_line(const std::string& yaml, const std::string& needle, int col,
 struct Pretrained : Data {
   mtl::NamedTensors trained;
   Pretrained() {
-    mtl::Experiment ex = build(yaml("a, b"));
+    mtl::Run ex = build(yaml("a, b"));
     mtl::train(ex, mtl::TrainRunOptions{"", false});
     trained = mtl::read_checkpoint_model_tensors(dir.file("run/checkpoint.pt"));
   }
@@ -102,26 +102,26 @@ struct Pretrained : Data {
 TEST(ModelInit, FromARunDirectoryWithEachHeadsSetting) {
   Pretrained p;
   const std::string run = p.dir.file("run");
-  mtl::Experiment plain = build(p.yaml("a, b"));
+  mtl::Run plain = build(p.yaml("a, b"));
   mtl::NamedTensors fresh = state(plain.model);
   EXPECT_EQ(plain.init_report, "");
 
   // heads: none (the default): the backbone only; the heads are exactly those of a fresh build.
-  mtl::Experiment none = build(p.yaml("a, b", init_block(run)));
+  mtl::Run none = build(p.yaml("a, b", init_block(run)));
   expect_from(none.model, "backbone.", p.trained);
   expect_from(none.model, "heads.", fresh);
   EXPECT_NE(none.init_report.find("checkpoint.pt: loaded 2 tensors; 0 missing"), std::string::npos) << none.init_report;
 
   // heads: all, in a config with a new task c: a and b come from the run, c starts fresh.
-  mtl::Experiment plain_abc = build(p.yaml("a, b, c"));
-  mtl::Experiment all = build(p.yaml("a, b, c", init_block(run, "    heads: all\n")));
+  mtl::Run plain_abc = build(p.yaml("a, b, c"));
+  mtl::Run all = build(p.yaml("a, b, c", init_block(run, "    heads: all\n")));
   expect_from(all.model, "backbone.", p.trained);
   expect_from(all.model, "heads.a.", p.trained);
   expect_from(all.model, "heads.b.", p.trained);
   expect_from(all.model, "heads.c.", state(plain_abc.model));
 
   // heads: [a]: a from the run, b fresh.
-  mtl::Experiment listed = build(p.yaml("a, b", init_block(run + "/checkpoint.pt", "    heads: [a]\n")));
+  mtl::Run listed = build(p.yaml("a, b", init_block(run + "/checkpoint.pt", "    heads: [a]\n")));
   expect_from(listed.model, "backbone.", p.trained);
   expect_from(listed.model, "heads.a.", p.trained);
   expect_from(listed.model, "heads.b.", fresh);
@@ -129,7 +129,7 @@ TEST(ModelInit, FromARunDirectoryWithEachHeadsSetting) {
   // A listed head the run does not have: strict names it; not strict loads the rest.
   EXPECT_MTL_ERROR(build(p.yaml("a, c", init_block(run, "    heads: [a, c]\n"))), run + "/checkpoint.pt",
                    "missing (heads.c.", "strict: false");
-  mtl::Experiment lenient = build(p.yaml("a, c", init_block(run, "    heads: [a, c]\n    strict: false\n")));
+  mtl::Run lenient = build(p.yaml("a, c", init_block(run, "    heads: [a, c]\n    strict: false\n")));
   expect_from(lenient.model, "heads.a.", p.trained);
   EXPECT_NE(lenient.init_report.find("2 missing"), std::string::npos) << lenient.init_report;
 
@@ -138,14 +138,14 @@ TEST(ModelInit, FromARunDirectoryWithEachHeadsSetting) {
                    "backbone.layers.0.weight: file [8, 4] F32 vs model [6, 4] F32");
 
   // The resolved config keeps the init block and builds the same model again.
-  std::string resolved = all.config.resolved_yaml();
+  std::string resolved = all.config.source.resolved_yaml();
   EXPECT_NE(resolved.find("init:"), std::string::npos) << resolved;
-  mtl::Experiment again = mtl::build_experiment(mtl::Config::from_string(resolved, "resolved.yaml"));
+  mtl::Run again = mtl::assemble(mtl::Config::from_string(resolved, "resolved.yaml"));
   expect_from(again.model, "heads.a.", p.trained);
 
   // Eval, predict and resume (artifacts_dir) skip the import and the path check.
   fs::remove_all(run);
-  mtl::Experiment later = build(p.yaml("a, b", init_block(run)), mtl::BuildOptions{p.dir.path()});
+  mtl::Run later = build(p.yaml("a, b", init_block(run)), mtl::AssembleOptions{p.dir.path()});
   EXPECT_EQ(later.init_report, "");
 }
 
@@ -159,18 +159,18 @@ TEST(ModelInit, FromSafetensorsWithANameMapping) {
   }
   const std::string path = p.dir.file("pretrained.safetensors");
   mtl::write_safetensors(path, file);
-  mtl::Experiment plain = build(p.yaml("a, b"));
+  mtl::Run plain = build(p.yaml("a, b"));
   std::string mapping =
       "    heads: all\n    strip_prefix: model\n    rename:\n"
       "      - {from: '^encoder\\.', to: backbone.}\n"
       "      - {from: '^classifier_(\\w+)\\.', to: heads.$1.}\n";
-  mtl::Experiment ex = build(p.yaml("a, b", init_block(path, mapping)));
+  mtl::Run ex = build(p.yaml("a, b", init_block(path, mapping)));
   expect_from(ex.model, "backbone.", p.trained);  // F64 holds every F32 exactly
   expect_from(ex.model, "heads.a.", p.trained);
   expect_from(ex.model, "heads.b.", state(plain.model));
   EXPECT_NE(ex.init_report.find("0 unexpected, 0 mismatched, 2 converted"), std::string::npos) << ex.init_report;
   // The rename rules survive the resolved config.
-  mtl::Experiment again = mtl::build_experiment(mtl::Config::from_string(ex.config.resolved_yaml(), "resolved.yaml"));
+  mtl::Run again = mtl::assemble(mtl::Config::from_string(ex.config.source.resolved_yaml(), "resolved.yaml"));
   expect_from(again.model, "heads.a.", p.trained);
 
   // A bare backbone file: add_prefix puts it under backbone.
@@ -178,7 +178,7 @@ TEST(ModelInit, FromSafetensorsWithANameMapping) {
   for (const auto& [name, t] : p.trained)
     if (name.rfind("backbone.", 0) == 0) bare.emplace_back(name.substr(9), t);
   mtl::write_safetensors(p.dir.file("bare.safetensors"), bare);
-  mtl::Experiment from_bare =
+  mtl::Run from_bare =
       build(p.yaml("a, b", init_block(p.dir.file("bare.safetensors"), "    add_prefix: backbone\n")));
   expect_from(from_bare.model, "backbone.", p.trained);
   expect_from(from_bare.model, "heads.", state(plain.model));
@@ -229,14 +229,14 @@ TEST(ModelInit, SingleTaskBaselinesKeepTheirOwnHeadsSettings) {
                   "freeze: {train_only: [heads.c], schedule: [{epoch: 2, params: [heads.a]}]}\n";
   y.replace(y.find("optimizer: {type: sgd, lr: 0.1}"), 31,
             "optimizer: {type: sgd, lr: 0.1, groups: [{name: new, params: [heads.c], lr: 0.5}]}");
-  mtl::Experiment ex = build(y);
+  mtl::Run ex = build(y);
   for (const std::string task : {"a", "b", "c"}) {
-    mtl::Experiment single = mtl::build_experiment(mtl::single_task_config(ex, task));
+    mtl::Run single = mtl::assemble(mtl::single_task_config(ex.config, task));
     ASSERT_EQ(single.tasks.size(), 1u);
     if (task != "c") expect_from(single.model, "heads." + task + ".", p.trained);  // its head, loaded
     for (const auto& kv : single.model->named_parameters())  // train_only [heads.c] -> its own head
       EXPECT_EQ(kv.value().requires_grad(), kv.key().rfind("heads.", 0) == 0) << task << ": " << kv.key();
-    EXPECT_EQ(single.optimizer.groups.size(), task == "c" ? 1u : 0u) << task;
-    EXPECT_EQ(single.freeze.schedule.at(0).second.params.size(), task == "a" ? 1u : 0u) << task;
+    EXPECT_EQ(single.config.optimizer.groups.size(), task == "c" ? 1u : 0u) << task;
+    EXPECT_EQ(single.config.freeze.schedule.at(0).second.params.size(), task == "a" ? 1u : 0u) << task;
   }
 }

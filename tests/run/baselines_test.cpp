@@ -1,13 +1,13 @@
 // Single-task baselines and delta-m end to end on a tiny real MultiFashion subset: the baselines equal
 // training each single-task config directly, a multi-task run then reports the delta-m computed from them
 // (metrics log, eval table), stale and malformed files are reported, the `baselines` key is validated.
-#include "mtl/engine/baselines.h"
+#include "mtl/run/baselines.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "mtl/engine/trainer.h"
+#include "mtl/run/trainer.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -42,15 +42,15 @@ std::string single_yaml(const std::string& cache_dir, const std::string& task) {
   return data_yaml(cache_dir) + "tasks:\n" + t + "weighting: {method: ew}\n" + kRest;
 }
 
-mtl::Experiment make(const std::string& yaml, const std::vector<std::string>& sets = {}) {
-  return mtl::build_experiment(mtl::Config::from_string(yaml, "test.yaml", sets));
+mtl::Run make(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+  return mtl::assemble(mtl::Config::from_string(yaml, "test.yaml", sets));
 }
 
 // Made-up results for file-level tests (no training needed).
-mtl::Baselines fake_baselines(const mtl::Experiment& ex) {
+mtl::Baselines fake_baselines(const mtl::Run& ex) {
   mtl::Baselines b;
   b.config = "test.yaml";
-  b.fingerprint = mtl::baseline_fingerprint(ex.config);
+  b.fingerprint = mtl::baseline_fingerprint(ex.config.source);
   for (const auto& t : ex.tasks) {
     mtl::TaskResult tr;
     tr.task = t.name;
@@ -81,13 +81,13 @@ TEST(Baselines, EqualDirectSingleTaskTrainingAndGiveTheMultiTaskDeltaM) {
   REQUIRE_FASHION_MNIST();
   mtl_test::TempDir dir("baselines_e2e");
   const std::string cache = dir.file("cache");
-  mtl::Experiment ex = make(multi_yaml(cache), {"trainer.run_dir=" + dir.file("run")});
+  mtl::Run ex = make(multi_yaml(cache), {"trainer.run_dir=" + dir.file("run")});
   const std::string path = dir.file("run.baselines/baselines.json");
-  EXPECT_EQ(ex.baselines, path);
-  EXPECT_FALSE(mtl::find_baselines(ex).baselines.has_value());  // not written yet: nothing, and no note
-  EXPECT_TRUE(mtl::find_baselines(ex).note.empty());
+  EXPECT_EQ(ex.config.baselines.path, path);
+  EXPECT_FALSE(mtl::find_baselines(ex.config).baselines.has_value());  // not written yet: nothing, and no note
+  EXPECT_TRUE(mtl::find_baselines(ex.config).note.empty());
 
-  mtl::BaselinesRun run = mtl::run_baselines(ex, {false});
+  mtl::BaselinesRun run = mtl::run_baselines(ex.config, {false});
   ASSERT_FALSE(run.interrupted);
   EXPECT_EQ(run.path, path);
   ASSERT_TRUE(fs::exists(path));
@@ -99,7 +99,7 @@ TEST(Baselines, EqualDirectSingleTaskTrainingAndGiveTheMultiTaskDeltaM) {
 
   // Each baseline is exactly what training the hand-written single-task config gives (same seed).
   for (const std::string task : {"left", "right"}) {
-    mtl::Experiment direct = make(single_yaml(cache, task), {"trainer.run_dir=" + dir.file("direct_" + task)});
+    mtl::Run direct = make(single_yaml(cache, task), {"trainer.run_dir=" + dir.file("direct_" + task)});
     mtl::TrainSummary s = mtl::train(direct, {"", false});
     const mtl::TaskResult& want = s.final_eval.tasks.at(0);
     const mtl::TaskResult* got = nullptr;
@@ -117,7 +117,7 @@ TEST(Baselines, EqualDirectSingleTaskTrainingAndGiveTheMultiTaskDeltaM) {
   }
 
   // A multi-task run of the same config now reports delta-m, computed from the file by hand here.
-  mtl::Experiment multi = make(multi_yaml(cache), {"trainer.run_dir=" + dir.file("run")});
+  mtl::Run multi = make(multi_yaml(cache), {"trainer.run_dir=" + dir.file("run")});
   mtl::TrainSummary s = mtl::train(multi, {"", false});
   ASSERT_TRUE(s.final_eval.delta_m.has_value());
   ASSERT_TRUE(s.final_eval.delta_m->valid);
@@ -149,33 +149,33 @@ TEST(Baselines, EqualDirectSingleTaskTrainingAndGiveTheMultiTaskDeltaM) {
 
 TEST(Baselines, SingleTaskConfigKeepsOneTaskWithEqualWeighting) {
   mtl_test::TempDir dir("baselines_cfg");
-  mtl::Experiment ex = make(multi_yaml(dir.file("cache")), {"trainer.run_dir=" + dir.file("run/")});
-  mtl::Experiment single = mtl::build_experiment(mtl::single_task_config(ex, "right"));
+  mtl::Run ex = make(multi_yaml(dir.file("cache")), {"trainer.run_dir=" + dir.file("run/")});
+  mtl::Run single = mtl::assemble(mtl::single_task_config(ex.config, "right"));
   ASSERT_EQ(single.tasks.size(), 1u);
   EXPECT_EQ(single.tasks[0].name, "right");
   EXPECT_EQ(single.tasks[0].weight, 1.0);  // not 2.5
-  EXPECT_EQ(single.trainer.run_dir, dir.file("run.baselines/right"));
-  EXPECT_TRUE(single.baselines.empty());
-  EXPECT_EQ(single.config.resolved()["weighting"]["method"].as<std::string>(), "ew");
-  EXPECT_EQ(single.trainer.seed, 5);
-  EXPECT_EQ(single.config.resolved()["tasks"]["right"]["head"]["hidden"][0].as<int>(), 16);
+  EXPECT_EQ(single.config.trainer.run_dir, dir.file("run.baselines/right"));
+  EXPECT_TRUE(single.config.baselines.path.empty());
+  EXPECT_EQ(single.config.source.resolved()["weighting"]["method"].as<std::string>(), "ew");
+  EXPECT_EQ(single.config.trainer.seed, 5);
+  EXPECT_EQ(single.config.source.resolved()["tasks"]["right"]["head"]["hidden"][0].as<int>(), 16);
   // Same backbone: identical initial trunk weights (built first from the same seed).
   auto a = ex.model->backbone()->named_parameters(), c = single.model->backbone()->named_parameters();
   ASSERT_EQ(a.size(), c.size());
   for (const auto& kv : a) EXPECT_TRUE(kv.value().equal(c[kv.key()])) << kv.key();
-  EXPECT_MTL_ERROR(mtl::single_task_config(ex, "middle"), "no task 'middle'");
+  EXPECT_MTL_ERROR(mtl::single_task_config(ex.config, "middle"), "no task 'middle'");
 }
 
 TEST(Baselines, StaleOrIncompleteBaselinesAreReportedNotUsed) {
   mtl_test::TempDir dir("baselines_stale");
   const std::string cache = dir.file("cache");
   const std::vector<std::string> base_sets{"trainer.run_dir=" + dir.file("run")};
-  mtl::Experiment ex = make(multi_yaml(cache), base_sets);
-  mtl::write_baselines(fake_baselines(ex), ex.baselines);
+  mtl::Run ex = make(multi_yaml(cache), base_sets);
+  mtl::write_baselines(fake_baselines(ex), ex.config.baselines.path);
 
   auto with = [&](std::vector<std::string> sets) {
     sets.insert(sets.begin(), base_sets.begin(), base_sets.end());
-    return mtl::find_baselines(make(multi_yaml(cache), sets));
+    return mtl::find_baselines(make(multi_yaml(cache), sets).config);
   };
   // Matches: the same config, and changes that do not alter what a baseline means.
   for (auto sets : std::vector<std::vector<std::string>>{
@@ -200,58 +200,58 @@ TEST(Baselines, StaleOrIncompleteBaselinesAreReportedNotUsed) {
     mtl::BaselinesLookup lk = with({c.set});
     EXPECT_FALSE(lk.baselines.has_value()) << c.set;
     EXPECT_NE(lk.note.find(c.says), std::string::npos) << c.set << ": " << lk.note;
-    EXPECT_NE(lk.note.find(ex.baselines), std::string::npos) << lk.note;
+    EXPECT_NE(lk.note.find(ex.config.baselines.path), std::string::npos) << lk.note;
     EXPECT_EQ(lk.note.find('\n'), std::string::npos) << lk.note;
   }
   // A task the baselines never saw.
   std::string three = multi_yaml(cache);
   three.replace(three.find("weighting:"), 0, "  top: {label: left}\n");
-  mtl::BaselinesLookup lk = mtl::find_baselines(make(three, base_sets));
+  mtl::BaselinesLookup lk = mtl::find_baselines(make(three, base_sets).config);
   EXPECT_FALSE(lk.baselines.has_value());
   EXPECT_NE(lk.note.find("no baseline for task 'top'"), std::string::npos) << lk.note;
 }
 
 TEST(Baselines, MalformedFileIsOneLineErrorNamingIt) {
   mtl_test::TempDir dir("baselines_bad");
-  mtl::Experiment ex = make(multi_yaml(dir.file("cache")), {"trainer.run_dir=" + dir.file("run")});
-  fs::create_directories(fs::path(ex.baselines).parent_path());
-  mtl_test::write_file(ex.baselines, "{\"format\": \"mtl-baselines/1\", \"tasks\": [1,");
-  EXPECT_MTL_ERROR(mtl::find_baselines(ex), ex.baselines, "not a valid mtl baselines file", "not JSON");
-  mtl_test::write_file(ex.baselines, "[1, 2]");
-  EXPECT_MTL_ERROR(mtl::find_baselines(ex), ex.baselines, "expected a JSON object");
-  mtl_test::write_file(ex.baselines, "{\"format\": \"mtl-baselines/1\", \"config\": \"x.yaml\"}");
-  EXPECT_MTL_ERROR(mtl::find_baselines(ex), ex.baselines, "missing 'fingerprint'");
-  mtl_test::write_file(ex.baselines, "{\"format\": \"something else\"}");
-  EXPECT_MTL_ERROR(mtl::find_baselines(ex), "format 'something else', expected 'mtl-baselines/1'");
+  mtl::Run ex = make(multi_yaml(dir.file("cache")), {"trainer.run_dir=" + dir.file("run")});
+  fs::create_directories(fs::path(ex.config.baselines.path).parent_path());
+  mtl_test::write_file(ex.config.baselines.path, "{\"format\": \"mtl-baselines/1\", \"tasks\": [1,");
+  EXPECT_MTL_ERROR(mtl::find_baselines(ex.config), ex.config.baselines.path, "not a valid mtl baselines file", "not JSON");
+  mtl_test::write_file(ex.config.baselines.path, "[1, 2]");
+  EXPECT_MTL_ERROR(mtl::find_baselines(ex.config), ex.config.baselines.path, "expected a JSON object");
+  mtl_test::write_file(ex.config.baselines.path, "{\"format\": \"mtl-baselines/1\", \"config\": \"x.yaml\"}");
+  EXPECT_MTL_ERROR(mtl::find_baselines(ex.config), ex.config.baselines.path, "missing 'fingerprint'");
+  mtl_test::write_file(ex.config.baselines.path, "{\"format\": \"something else\"}");
+  EXPECT_MTL_ERROR(mtl::find_baselines(ex.config), "format 'something else', expected 'mtl-baselines/1'");
 
   // A written file, then one value of the wrong type.
-  mtl::write_baselines(fake_baselines(ex), ex.baselines);
-  auto j = nlohmann::json::parse(mtl_test::read_file(ex.baselines));
+  mtl::write_baselines(fake_baselines(ex), ex.config.baselines.path);
+  auto j = nlohmann::json::parse(mtl_test::read_file(ex.config.baselines.path));
   j["tasks"]["left"]["metrics"]["accuracy"]["value"] = "high";
-  mtl_test::write_file(ex.baselines, j.dump());
-  EXPECT_MTL_ERROR(mtl::find_baselines(ex), ex.baselines, "'tasks.left.metrics.accuracy.value' should be a number");
+  mtl_test::write_file(ex.config.baselines.path, j.dump());
+  EXPECT_MTL_ERROR(mtl::find_baselines(ex.config), ex.config.baselines.path, "'tasks.left.metrics.accuracy.value' should be a number");
   EXPECT_MTL_ERROR(mtl::read_baselines(dir.file("absent.json")), "absent.json", "cannot open baselines file");
 }
 
 TEST(Baselines, ConfigKeyAndTaskCount) {
   mtl_test::TempDir dir("baselines_key");
   const std::string yaml = multi_yaml(dir.file("cache"));
-  EXPECT_EQ(make(yaml, {"trainer.run_dir=runs/abc"}).baselines, "runs/abc.baselines/baselines.json");
-  mtl::Experiment none = make(yaml, {"baselines=none"});
-  EXPECT_TRUE(none.baselines.empty());
-  EXPECT_MTL_ERROR(mtl::run_baselines(none, {false}), "--set baselines", "'none'");
-  mtl::Experiment given = make(yaml, {"baselines=" + dir.file("mine.json")});
-  EXPECT_EQ(given.baselines, dir.file("mine.json"));
-  EXPECT_TRUE(given.baselines_explicit);
+  EXPECT_EQ(make(yaml, {"trainer.run_dir=runs/abc"}).config.baselines.path, "runs/abc.baselines/baselines.json");
+  mtl::Run none = make(yaml, {"baselines=none"});
+  EXPECT_TRUE(none.config.baselines.path.empty());
+  EXPECT_MTL_ERROR(mtl::run_baselines(none.config, {false}), "--set baselines", "'none'");
+  mtl::Run given = make(yaml, {"baselines=" + dir.file("mine.json")});
+  EXPECT_EQ(given.config.baselines.path, dir.file("mine.json"));
+  EXPECT_TRUE(given.config.baselines.explicit_path);
   // Configured but not written yet: a note, not an error.
-  EXPECT_NE(mtl::find_baselines(given).note.find("no baselines file"), std::string::npos);
+  EXPECT_NE(mtl::find_baselines(given.config).note.find("no baselines file"), std::string::npos);
   EXPECT_MTL_ERROR(make(yaml, {"baselines=[1, 2]"}), "--set baselines", "expected a string");
   EXPECT_MTL_ERROR(make(yaml + "baselines: [1, 2]\n"), "test.yaml", "(baselines)", "expected a string");
   EXPECT_MTL_ERROR(make(yaml + "baseline: x.json\n"), "unknown key 'baseline'", "did you mean 'baselines'");
   // The resolved config records the key, so a saved run config builds again.
-  EXPECT_EQ(make(yaml).config.resolved()["baselines"].as<std::string>(), "auto");
+  EXPECT_EQ(make(yaml).config.source.resolved()["baselines"].as<std::string>(), "auto");
 
   std::string one = yaml;
   one.erase(one.find("  right:"), one.find("weighting:") - one.find("  right:"));
-  EXPECT_MTL_ERROR(mtl::run_baselines(make(one), {false}), "at least 2 tasks", "has 1");
+  EXPECT_MTL_ERROR(mtl::run_baselines(make(one).config, {false}), "at least 2 tasks", "has 1");
 }

@@ -1,10 +1,11 @@
-#include "mtl/engine/evaluate.h"
+#include "mtl/run/evaluate.h"
 
 #include <cstdio>
 #include <numeric>
 
 #include "mtl/data/mixture.h"
 #include "mtl/engine/engine.h"
+#include "mtl/metrics/metric.h"
 
 namespace mtl {
 

@@ -38,7 +38,7 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
 std::string model_init_file(const ModelInit& init);
 
 /// Reads the file and imports it into `model` (throws mtl::Error naming the file); prints a one-line note
-/// (strict) or the report (not strict) to stderr and returns a one-line summary for the Experiment.
+/// (strict) or the report (not strict) to stderr and returns a one-line summary (Run::init_report).
 std::string apply_model_init(const ModelInit& init, torch::nn::Module& model);
 
 }  // namespace mtl

@@ -1,0 +1,132 @@
+// Observers of the training loop (mtl/run/trainer.h): each sees the position and every step's result, the
+// start and the end of every epoch, and does one job. The trainer owns them and calls them in order.
+//   MetricsLogObserver  `weights`, `train` and `epoch` lines of <run_dir>/metrics.jsonl
+//   ProgressObserver    the progress display on stderr
+//   Checkpointer        <run_dir>/checkpoint.pt every checkpoint_interval steps (the trainer also saves at
+//                       epoch ends and on Ctrl-C)
+//   Evaluator           test-split evaluations (every eval_interval epochs and at the end), with delta-m
+//   FreezeSchedule      applies freeze.schedule at epoch starts and tells the engine
+// The weighting method's epoch hook (DWA) is called by the trainer with the epoch's mean losses.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mtl/engine/engine.h"
+#include "mtl/io/checkpoint.h"
+#include "mtl/io/metrics_log.h"
+#include "mtl/model/freezing.h"
+#include "mtl/run/baselines.h"
+#include "mtl/run/evaluate.h"
+#include "mtl/run/progress.h"
+#include "mtl/run/run_config.h"
+
+namespace mtl {
+
+/// What an epoch's end reports.
+struct EpochEnd {
+  std::vector<double> mean_losses;  // per task, over the epoch's examples that had its labels
+  double seconds = 0.0;
+  double data_wait_share = 0.0;     // share of the epoch spent waiting for the loader
+  bool last = false;                // the run's last epoch
+};
+
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  virtual void epoch_started(const TrainPosition& pos, int64_t epoch_batches) {}
+  virtual void step_done(const TrainPosition& pos, const StepResult& result) {}
+  /// Only for complete epochs (not for one cut short by max_steps or Ctrl-C).
+  virtual void epoch_done(const TrainPosition& pos, const EpochEnd& end) {}
+};
+
+class MetricsLogObserver : public TrainObserver {
+ public:
+  MetricsLogObserver(MetricsLog& log, const std::vector<std::string>& tasks, const TrainerOptions& trainer)
+      : log_(log), tasks_(tasks), log_weights_(trainer.log_weights), interval_(trainer.log_interval) {}
+  void step_done(const TrainPosition& pos, const StepResult& r) override;
+  void epoch_done(const TrainPosition& pos, const EpochEnd& end) override;
+
+ private:
+  MetricsLog& log_;
+  std::vector<std::string> tasks_;
+  bool log_weights_;
+  int64_t interval_;
+};
+
+class ProgressObserver : public TrainObserver {
+ public:
+  ProgressObserver(bool enabled, const std::vector<std::string>& tasks, int64_t epochs)
+      : progress_(enabled, Progress::stderr_is_tty()), tasks_(tasks), epochs_(epochs) {}
+  void epoch_started(const TrainPosition& pos, int64_t epoch_batches) override;
+  void step_done(const TrainPosition& pos, const StepResult& r) override;
+  /// Closes the epoch's line ("interrupted" or the epoch's losses).
+  void end_epoch(const TrainPosition& pos, const std::string& note = "");
+
+ private:
+  std::string loss_info(const TrainPosition& pos) const;
+  Progress progress_;
+  std::vector<std::string> tasks_;
+  int64_t epochs_;
+  int64_t samples_ = 0;
+};
+
+class Checkpointer : public TrainObserver {
+ public:
+  Checkpointer(std::string path, CheckpointRefs refs, int64_t interval)
+      : path_(std::move(path)), refs_(refs), interval_(interval) {}
+  void step_done(const TrainPosition& pos, const StepResult& r) override {
+    if (interval_ > 0 && pos.step % interval_ == 0) save(pos);
+  }
+  void save(const TrainPosition& pos) { save_checkpoint(path_, refs_, pos); }
+  TrainPosition load() { return load_checkpoint(path_, refs_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  CheckpointRefs refs_;
+  int64_t interval_;
+};
+
+class Evaluator : public TrainObserver {
+ public:
+  Evaluator(MultiTaskModel model, const std::vector<TaskSpec>& tasks, std::shared_ptr<Dataset> test,
+            int64_t batch_size, int64_t interval, std::optional<Baselines> baselines, MetricsLog& log, bool print)
+      : model_(std::move(model)), tasks_(tasks), test_(std::move(test)), batch_size_(batch_size),
+        interval_(interval), baselines_(std::move(baselines)), log_(log), print_(print) {}
+  void epoch_done(const TrainPosition& pos, const EpochEnd& end) override;
+  /// Evaluates now (and logs), unless the last epoch's end already did.
+  void evaluate_at_end(const TrainPosition& pos);
+  const EvalResult& last() const { return last_; }
+
+ private:
+  EvalResult run(const TrainPosition& pos);
+  MultiTaskModel model_;
+  const std::vector<TaskSpec>& tasks_;
+  std::shared_ptr<Dataset> test_;
+  int64_t batch_size_, interval_;
+  std::optional<Baselines> baselines_;
+  MetricsLog& log_;
+  bool print_;
+  EvalResult last_;
+  bool evaluated_at_end_ = false;
+};
+
+class FreezeSchedule : public TrainObserver {
+ public:
+  FreezeSchedule(MultiTaskModel model, const FreezeOptions& freeze, Engine& engine, MetricsLog& log, bool print)
+      : model_(std::move(model)), freeze_(freeze), engine_(engine), log_(log), print_(print) {}
+  void epoch_started(const TrainPosition& pos, int64_t epoch_batches) override;
+
+ private:
+  MultiTaskModel model_;
+  const FreezeOptions& freeze_;
+  Engine& engine_;
+  MetricsLog& log_;
+  bool print_;
+  const FreezeSetting* in_force_ = nullptr;
+};
+
+}  // namespace mtl

@@ -1,0 +1,208 @@
+#include "mtl/run/run_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace mtl {
+
+namespace {
+
+bool valid_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// A positive thread count, or "auto" for `automatic`.
+int64_t thread_count(const ConfigNode& n, const std::string& key, int64_t automatic) {
+  std::string text = n.get<std::string>(key, "auto");
+  if (text == "auto") return automatic;
+  char* end = nullptr;
+  long v = std::strtol(text.c_str(), &end, 10);
+  n.check(*end == '\0' && v > 0 && v <= 1024, key, "expected a positive thread count or 'auto', got '" + text + "'");
+  return v;
+}
+
+// `trainer:`; the thread counts go to the engine's options.
+TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, EngineOptions& engine) {
+  TrainerOptions o;
+  o.epochs = non_negative<int64_t>(n, "epochs", o.epochs);
+  o.max_steps = non_negative<int64_t>(n, "max_steps", o.max_steps);
+  n.check(o.epochs > 0 || o.max_steps > 0, "epochs", "set epochs > 0 or max_steps > 0");
+  o.batch_size = positive<int64_t>(n, "batch_size", o.batch_size);
+  o.eval_batch_size = positive<int64_t>(n, "eval_batch_size", o.eval_batch_size);
+  engine.threads = static_cast<int>(thread_count(n, "threads", physical_cores()));
+  engine.intra_op_threads =
+      static_cast<int>(thread_count(n, "intra_op_threads", std::max<int64_t>(1, physical_cores() / engine.threads)));
+  o.loader_workers = in_range<int64_t>(n, "loader_workers", o.loader_workers, 0, 64);
+  o.prefetch = in_range<int64_t>(n, "prefetch", o.prefetch, 1, 1024);
+  o.seed = n.get<int64_t>("seed", o.seed);
+  engine.seed = static_cast<uint64_t>(o.seed);
+  o.run_dir = n.get<std::string>("run_dir", "runs/" + name);
+  n.check(!o.run_dir.empty(), "run_dir", "expected a directory path");
+  o.eval_interval = non_negative<int64_t>(n, "eval_interval", o.eval_interval);
+  o.checkpoint_interval = non_negative<int64_t>(n, "checkpoint_interval", o.checkpoint_interval);
+  o.log_interval = positive<int64_t>(n, "log_interval", o.log_interval);
+  o.log_weights = n.get<bool>("log_weights", o.log_weights);
+  o.deterministic = n.get<bool>("deterministic", o.deterministic);
+  o.drop_last = n.get<bool>("drop_last", o.drop_last);
+  o.length_bucketing = n.get<bool>("length_bucketing", o.length_bucketing);
+  return o;
+}
+
+// `engine:`; async (Hogwild!) shard updates have no per-shard meaning for penalties, clipping and max-norm.
+void parse_engine(const ConfigNode& n, const OptimizerOptions& optimizer, EngineOptions& o) {
+  o.async = n.choice("mode", "sync", {"sync", "async"}) == "async";
+  o.dynamic_balance = n.choice("balance", "static", {"static", "dynamic"}) == "dynamic";
+  o.lookahead = n.get<bool>("lookahead", o.lookahead);
+  if (!o.async) return;
+  n.check(optimizer.type == "sgd", "mode",
+          "async (Hogwild!) updates support optimizer.type sgd only, got '" + optimizer.type + "'");
+  n.check(!optimizer.regularisation.any(), "mode",
+          "async (Hogwild!) updates support no penalties, clipping or constraints (l1, l2, clip_grad_*, max_norm); "
+          "use engine.mode sync");
+  for (const auto& g : optimizer.groups)
+    n.check(!g.regularisation.any(), "mode",
+            "async (Hogwild!) updates support no penalties, clipping or constraints in optimizer.groups (l1, l2, "
+            "clip_grad_*, max_norm); use engine.mode sync");
+}
+
+TaskSamplerOptions parse_task_sampler(const ConfigNode& n, const std::vector<std::string>& datasets) {
+  TaskSamplerOptions o;
+  o.type = n.choice("type", o.type, {"proportional", "uniform", "temperature", "round_robin", "given"});
+  if (o.type == "temperature") o.temperature = positive<double>(n, "temperature", o.temperature);
+  if (o.type == "given") {
+    ConfigNode p = n.child("probabilities");
+    for (const auto& k : n.keys("probabilities"))
+      if (std::find(datasets.begin(), datasets.end(), k) == datasets.end())
+        p.fail(k, "no dataset '" + k + "'" + did_you_mean(k, datasets) + "; datasets: " + join(datasets));
+    double sum = 0;
+    for (const auto& d : datasets) {
+      n.check(p.has(d), "probabilities", "expected a probability for every dataset; '" + d + "' has none");
+      o.probabilities.push_back(non_negative<double>(p, d, 0.0));
+      sum += o.probabilities.back();
+    }
+    n.check(std::abs(sum - 1.0) < 1e-6, "probabilities", "expected probabilities that sum to 1, got " + std::to_string(sum));
+  }
+  o.steps_per_epoch = non_negative<int64_t>(n, "steps_per_epoch", o.steps_per_epoch);
+  return o;
+}
+
+DataConfig parse_data(const ConfigNode& root) {
+  DataConfig d;
+  if (!root.has("datasets")) {
+    d.nodes.push_back(root.component("data"));
+    return d;
+  }
+  if (root.has("data")) root.fail("data", "give either `data:` (one dataset) or `datasets:` (named datasets), not both");
+  d.names = root.keys("datasets");
+  if (d.names.empty()) root.fail("datasets", "expected a map of named datasets, e.g. datasets: {fashion: {type: multi_fashion}}");
+  ConfigNode all = root.child("datasets");
+  for (const auto& name : d.names) {
+    if (!valid_name(name)) all.fail(name, "dataset names may use letters, digits, '_' and '-' only, got '" + name + "'");
+    d.nodes.push_back(all.component(name));
+  }
+  d.task_sampler = parse_task_sampler(root.child("task_sampler"), d.names);
+  return d;
+}
+
+TaskConfig parse_task(const ConfigNode& tasks, const std::string& name, const DataConfig& data) {
+  if (!valid_name(name)) tasks.fail(name, "task names may use letters, digits, '_' and '-' only, got '" + name + "'");
+  TaskConfig tc;
+  tc.name = name;
+  tc.node = tasks.child(name);
+  tc.label = tc.node.get<std::string>("label", name);
+  if (data.mixture()) {
+    const auto& names = data.names;
+    tc.dataset = names.size() == 1 ? tc.node.get<std::string>("dataset", names[0]) : tc.node.get<std::string>("dataset", "");
+    if (tc.dataset.empty())
+      tc.node.fail("dataset", "expected the name of the dataset this task learns from, one of: " + join(names));
+    if (std::find(names.begin(), names.end(), tc.dataset) == names.end())
+      tc.node.fail("dataset", "no dataset '" + tc.dataset + "'" + did_you_mean(tc.dataset, names) +
+                                  "; datasets: " + join(names));
+  }
+  return tc;
+}
+
+std::vector<TaskConfig> parse_tasks(const ConfigNode& root, const DataConfig& data) {
+  std::vector<std::string> names = root.keys("tasks");
+  if (names.empty()) root.fail("tasks", "expected a map of at least one task, e.g. tasks: {left: {label: left}}");
+  ConfigNode tasks = root.child("tasks");
+  std::vector<TaskConfig> out;
+  for (const auto& name : names) out.push_back(parse_task(tasks, name, data));
+  for (const auto& d : data.names) {
+    bool used = std::any_of(out.begin(), out.end(), [&](const TaskConfig& t) { return t.dataset == d; });
+    if (!used) root.child("datasets").fail(d, "no task learns from dataset '" + d + "' (add one with `dataset: " + d +
+                                                  "`, or remove the dataset)");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> RunConfig::task_names() const {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) out.push_back(t.name);
+  return out;
+}
+
+std::string default_baselines_path(const std::string& run_dir) {
+  std::string base = run_dir;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  return base + ".baselines/baselines.json";
+}
+
+int64_t physical_cores() {
+  // Count distinct (physical id, core id) pairs; hyper-threads share a core.
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, phys = "0";
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    std::string val = line.substr(colon + 1);
+    if (!val.empty() && val[0] == ' ') val.erase(0, 1);
+    if (key == "physical id") phys = val;
+    if (key == "core id") cores.insert({phys, val});
+  }
+  int64_t logical = std::max(1u, std::thread::hardware_concurrency());
+  if (cores.empty()) return logical;
+  return std::min<int64_t>(logical, static_cast<int64_t>(cores.size()));
+}
+
+RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
+  RunConfig rc;
+  rc.source = config;
+  rc.name = std::filesystem::path(config.file()).stem().string();
+  if (rc.name.empty() || rc.name == "<string>") rc.name = "run";
+  ConfigNode root = config.root();
+  // Cheap sections first, so their mistakes surface before anything is built.
+  rc.trainer = parse_trainer(root.child("trainer"), rc.name, rc.engine);
+  rc.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
+  parse_engine(root.child("engine"), rc.optimizer, rc.engine);
+  rc.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
+  rc.freeze_node = root.child("freeze");
+  rc.freeze = parse_freeze_options(rc.freeze_node);
+  std::string baselines = root.get<std::string>("baselines", "auto");
+  root.check(!baselines.empty(), "baselines", "expected a file path, 'auto' or 'none'");
+  rc.baselines.explicit_path = baselines != "auto" && baselines != "none";
+  if (baselines == "auto") rc.baselines.path = default_baselines_path(rc.trainer.run_dir);
+  if (rc.baselines.explicit_path) rc.baselines.path = baselines;
+  rc.data = parse_data(root);
+  rc.tokenizer = root.child("tokenizer");
+  rc.tasks = parse_tasks(root, rc.data);
+  rc.weighting.node = root.child("weighting");
+  rc.weighting.method = rc.weighting.node.get<std::string>("method", "ew");
+  ConfigNode model = root.child("model");
+  rc.model.backbone = model.component("backbone");
+  rc.model.init = parse_model_init(model, rc.task_names(), options.check_init_path);
+  return rc;
+}
+
+}  // namespace mtl

@@ -1,0 +1,213 @@
+#include "mtl/run/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "mtl/core/allocator.h"
+#include "mtl/data/loader.h"
+#include "mtl/io/atomic_file.h"
+#include "mtl/run/batch_plan.h"
+#include "mtl/run/observers.h"
+
+namespace fs = std::filesystem;
+
+namespace mtl {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// Installs a SIGINT handler for the duration of training: the first Ctrl-C finishes the current step,
+// writes a checkpoint and stops; the previous handler (usually: terminate) comes back afterwards.
+class SigintScope {
+ public:
+  SigintScope() {
+    g_interrupted = false;
+    prev_ = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintScope() { std::signal(SIGINT, prev_); }
+
+ private:
+  void (*prev_)(int);
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Everything the loop drives; built once per train() call.
+struct Loop {
+  Run& run;
+  const TrainerOptions& tr;
+  BatchPlan plan;
+  std::shared_ptr<Dataset> train_data;
+  int64_t total_steps = 0, epochs = 0;
+  TrainPosition pos;
+  std::unique_ptr<Engine> engine;
+  std::vector<TrainObserver*> observers;
+  ProgressObserver* progress = nullptr;
+  Checkpointer* checkpointer = nullptr;
+
+  // Bookkeeping of one finished step, then the observers.
+  void record(const StepResult& r) {
+    ++pos.step;
+    ++pos.batch_in_epoch;
+    for (size_t t = 0; t < r.present.size(); ++t) {
+      if (!r.present[t]) continue;
+      pos.epoch_loss_sum[t] += r.losses[t] * r.examples;
+      pos.epoch_examples[t] += r.examples;
+    }
+    if (!std::isfinite(r.total_loss))
+      throw Error(run.config.source.file(), "training diverged: the loss is " + std::to_string(r.total_loss) +
+                                                " at step " + std::to_string(pos.step) +
+                                                " (lower optimizer.lr or check the data)");
+    for (auto* o : observers) o->step_done(pos, r);
+  }
+
+  // Feeds the rest of the epoch to the engine; false when Ctrl-C stopped it (after the results in flight).
+  bool run_epoch(const std::vector<std::vector<int64_t>>& batches, double& wait_seconds) {
+    const int64_t last = std::min<int64_t>(static_cast<int64_t>(batches.size()),
+                                           pos.batch_in_epoch + (total_steps - pos.step));
+    std::vector<std::vector<int64_t>> todo(batches.begin() + pos.batch_in_epoch, batches.begin() + last);
+    Loader loader(train_data, std::move(todo), LoaderOptions{tr.loader_workers, tr.prefetch});
+    Batch batch;
+    int64_t submitted = pos.step;  // the async engine runs ahead of the finished steps
+    bool stop = false;
+    while (!stop && loader.next(batch)) {
+      for (const StepResult& r : engine->step(batch, StepContext{submitted++, pos.epoch, {}})) record(r);
+      stop = g_interrupted.load();
+    }
+    for (const StepResult& r : engine->finish()) record(r);
+    wait_seconds = loader.wait_seconds();
+    return !stop;
+  }
+
+  void end_epoch(double seconds, double wait_seconds) {
+    const size_t T = run.tasks.size();
+    EpochEnd end;
+    end.mean_losses.assign(T, 0.0);
+    for (size_t t = 0; t < T; ++t)
+      end.mean_losses[t] = pos.epoch_examples[t] > 0 ? pos.epoch_loss_sum[t] / pos.epoch_examples[t] : 0.0;
+    end.seconds = seconds;
+    end.data_wait_share = wait_seconds / std::max(1e-9, seconds);
+    end.last = pos.step >= total_steps;
+    for (auto* o : observers) o->epoch_done(pos, end);
+    run.weighting->on_epoch_end(end.mean_losses);
+    ++pos.epoch;
+    pos.batch_in_epoch = 0;
+    std::fill(pos.epoch_loss_sum.begin(), pos.epoch_loss_sum.end(), 0.0);
+    std::fill(pos.epoch_examples.begin(), pos.epoch_examples.end(), 0.0);
+  }
+};
+
+// Never overwrite an earlier run unless resuming it; the resolved config and the data artefacts go in first.
+std::string prepare_run_dir(const Run& run, const TrainRunOptions& options) {
+  const bool resuming = !options.resume_dir.empty();
+  std::string run_dir = resuming ? options.resume_dir : fresh_run_dir(run.config.trainer.run_dir);
+  if (resuming && !fs::exists(fs::path(run_dir) / "checkpoint.pt"))
+    throw Error(run_dir, "cannot resume: no checkpoint.pt in this run directory");
+  ensure_writable_dir(run_dir);
+  write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
+                    run.config.source.resolved_yaml());
+  // The tokenizer and class vocabularies, for eval/predict/resume (a resumed run was built from them).
+  if (!resuming) save_data_artifacts(*run.data, run.tokenizer.get(), run_dir);
+  return run_dir;
+}
+
+}  // namespace
+
+std::string fresh_run_dir(const std::string& base) {
+  auto usable = [](const fs::path& p) { return !fs::exists(p) || (fs::is_directory(p) && fs::is_empty(p)); };
+  if (usable(base)) return base;
+  for (int i = 2;; ++i) {
+    std::string candidate = base + "-" + std::to_string(i);
+    if (usable(candidate)) return candidate;
+  }
+}
+
+void configure_torch_threads(const EngineOptions& engine, bool deterministic) {
+  configure_allocator();
+  // The main thread (evaluation, serial work) may use every core the workers use.
+  at::set_num_threads(engine.threads * engine.intra_op_threads);
+  at::globalContext().setDeterministicAlgorithms(deterministic, /*warn_only=*/true);
+}
+
+TrainSummary train(Run& run, const TrainRunOptions& options) {
+  const RunConfig& rc = run.config;
+  const TrainerOptions& tr = rc.trainer;
+  configure_torch_threads(rc.engine, tr.deterministic);
+  // Data first: a missing or corrupt file stops the run before anything is written.
+  std::shared_ptr<Dataset> train_data = run.data->open(Split::kTrain);
+  Loop loop{run, tr, BatchPlan(*train_data, tr, rc.data.task_sampler, rc.source.file()), train_data};
+  std::shared_ptr<Dataset> test_data = run.data->open(Split::kTest);
+  // Single-task baselines for delta-m: a malformed file stops here too; a stale one is only a note.
+  BaselinesLookup baselines = find_baselines(rc);
+  if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
+
+  TrainSummary summary;
+  summary.run_dir = prepare_run_dir(run, options);
+  const int64_t spe = loop.plan.steps_per_epoch();
+  loop.total_steps = tr.epochs * spe;
+  if (tr.max_steps > 0) loop.total_steps = tr.epochs > 0 ? std::min(loop.total_steps, tr.max_steps) : tr.max_steps;
+  loop.epochs = (loop.total_steps + spe - 1) / spe;
+
+  // Parameter groups own the optimizer; frozen parameters stay in their group with no gradient (so no
+  // optimizer state) until a freeze.schedule stage unfreezes them.
+  ParamGroups groups = build_param_groups(rc.optimizer, rc.scheduler, *run.model, *run.weighting);
+  groups.set_horizon(spe, loop.total_steps);
+  Checkpointer checkpointer((fs::path(summary.run_dir) / "checkpoint.pt").string(),
+                            CheckpointRefs{run.model.get(), &groups.optimizer(), run.weighting.get()},
+                            tr.checkpoint_interval);
+  if (!options.resume_dir.empty()) {
+    loop.pos = checkpointer.load();
+    std::cerr << "resuming " << summary.run_dir << " at step " << loop.pos.step << " (epoch " << loop.pos.epoch + 1 << ")\n";
+  }
+  const size_t T = run.tasks.size();
+  if (loop.pos.epoch_loss_sum.size() != T) {
+    loop.pos.epoch_loss_sum.assign(T, 0.0);
+    loop.pos.epoch_examples.assign(T, 0.0);
+  }
+  loop.engine = make_engine(run.model, run.tasks, *run.weighting, groups, rc.engine, run.make_model);
+
+  MetricsLog log((fs::path(summary.run_dir) / "metrics.jsonl").string());
+  FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, options.progress);
+  MetricsLogObserver metrics(log, run.task_names(), tr);
+  ProgressObserver progress(options.progress, run.task_names(), loop.epochs);
+  Evaluator evaluator(run.model, run.tasks, test_data, tr.eval_batch_size, tr.eval_interval, baselines.baselines, log,
+                      options.progress);
+  loop.observers = {&freeze, &metrics, &progress, &checkpointer, &evaluator};
+  loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());
+  SigintScope sigint;
+
+  run.model->train();
+  while (loop.pos.step < loop.total_steps) {
+    auto epoch_start = Clock::now();
+    auto batches = loop.plan.epoch(loop.pos.epoch);
+    for (auto* o : loop.observers) o->epoch_started(loop.pos, static_cast<int64_t>(batches.size()));
+    double wait = 0.0;
+    if (!loop.run_epoch(batches, wait)) {
+      checkpointer.save(loop.pos);
+      progress.end_epoch(loop.pos, "interrupted");
+      std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
+                << summary.run_dir << "\n";
+      summary.interrupted = true;
+      summary.steps = loop.pos.step;
+      return summary;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    summary.epoch_seconds.push_back(seconds);
+    summary.data_wait_seconds += wait;
+    progress.end_epoch(loop.pos);
+    if (loop.pos.batch_in_epoch >= static_cast<int64_t>(batches.size())) loop.end_epoch(seconds, wait);
+    checkpointer.save(loop.pos);
+  }
+  evaluator.evaluate_at_end(loop.pos);
+  summary.final_eval = evaluator.last();
+  summary.steps = loop.pos.step;
+  return summary;
+}
+
+}  // namespace mtl

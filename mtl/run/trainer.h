@@ -1,0 +1,48 @@
+// The trainer: a loop over the batch plan. Each step is one Engine::step (mtl/engine/engine.h); what happens
+// around steps (the metrics log, the progress display, checkpoints, evaluations, the freeze schedule, the
+// weighting method's epoch hook) is done by observers (mtl/run/observers.h) that see each step's result and
+// each epoch's end. The loop knows no model internals and no dataset types. A run resumes exactly from its
+// checkpoint: the batch order is a function of (seed, epoch) and the position is checkpointed.
+//
+//   mtl::Run run = mtl::assemble(mtl::Config::load("configs/multi_fashion.yaml"));
+//   mtl::TrainSummary s = mtl::train(run, {});
+//   std::cout << mtl::format_eval_table(s.final_eval);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mtl/engine/engine.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/evaluate.h"
+#include "mtl/run/observers.h"
+
+namespace mtl {
+
+struct TrainRunOptions {
+  std::string resume_dir;  // continue the run saved in this directory
+  bool progress = true;    // progress display on stderr
+  /// More observers (not owned), called after the built-in ones: callbacks of an application, the
+  /// benchmark's step timer (tools/bench_train.cpp).
+  std::vector<TrainObserver*> observers;
+};
+
+struct TrainSummary {
+  std::string run_dir;
+  EvalResult final_eval;
+  int64_t steps = 0;
+  std::vector<double> epoch_seconds;  // wall time of each epoch run in this process
+  double data_wait_seconds = 0.0;     // time the engine waited for the loader
+  bool interrupted = false;           // stopped by Ctrl-C (a checkpoint was written)
+};
+
+TrainSummary train(Run& run, const TrainRunOptions& options);
+
+/// `base` if it does not exist or is empty, else base-2, base-3, ... (earlier runs are never overwritten).
+std::string fresh_run_dir(const std::string& base);
+
+/// Sets the main thread's intra-op threads (every core the workers use) and determinism for a run, and
+/// tunes malloc (configure_allocator).
+void configure_torch_threads(const EngineOptions& engine, bool deterministic);
+
+}  // namespace mtl
