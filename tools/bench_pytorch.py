@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench_pytorch.py: the plain PyTorch baseline for mtl's training benchmark (tools/bench.sh).
 
-Trains the same models as build/mtl_bench on the same MultiFashion data (the IDX cache files mtl wrote;
+Trains the models of mtl_bench's image rows (configs/multi_fashion.yaml, and the same with
+model.backbone={type: mlp, hidden: [2048, 2048]}) on the same MultiFashion data (the IDX cache files mtl wrote;
 `build/mtl_bench --print-data-prefix` prints their prefix): MultiLeNet (conv 1->10 k9, maxpool 2, relu,
 conv 10->20 k5, maxpool 2, relu, flatten, fc 500->50, relu, two Linear(50, 10) heads) and a wide MLP
 (1296 -> 2048 -> 2048 with relu, two Linear(2048, 10) heads); batch 256, SGD lr 0.01 momentum 0.9, loss =

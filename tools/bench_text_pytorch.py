@@ -1,20 +1,19 @@
 #!/usr/bin/python3
 """bench_text_pytorch.py: the plain PyTorch baseline for mtl's text benchmark (mtl_bench --models transformer).
 
-Trains the same model on the same synthetic token batches as `mtl_bench --run transformer:W:I`: a pre-LayerNorm
-Transformer encoder (nn.TransformerEncoderLayer(norm_first=True, activation="gelu", batch_first=True) with a
-final LayerNorm), learned positions, embedding with padding_idx 0, the <cls> position's features into a
-Linear(dim, 4) classification head; Adam lr 1e-3, cross-entropy. Data (same formula as tools/bench_train.cpp):
-row g (0-based over the run's distinct rows) has length 16 + (g * 7919 + 104729) % 113 in [16, 128], token 0 is
-<cls> (2), token j >= 1 is 3 + (g * 2654435761 + j * 40503) % (vocab - 3), the label is token 1 % 4; each batch
-is padded with 0 to its longest row; 8 distinct batches are cycled. Throughput counts real tokens only.
+Trains the model of configs/bench_transformer.yaml on the very batches mtl trains on: a pre-LayerNorm Transformer
+encoder (nn.TransformerEncoderLayer(norm_first=True, activation="gelu", batch_first=True) with a final LayerNorm;
+dim 128, 2 layers, 4 heads, ffn 256, dropout 0.1), learned positions, embedding with padding_idx 0, the <cls>
+position's features into a Linear(dim, classes) classification head; Adam lr 1e-3, cross-entropy. The batches
+(token ids with <cls> first, padded with 0; labels) are the first warmup + steps batches of the config's first
+epoch, written by mtl_bench as JSON ({"vocab_size", "positions", "classes", "batches": [{"ids", "labels"}]});
+step i trains on batch i. Throughput counts real tokens only (padding excluded).
 
 Child mode (one thread count, one JSON line on stdout), as mtl_bench starts it:
-  /usr/bin/python3 tools/bench_text_pytorch.py --one-threads 2 [--steps 20] [--warmup 3]
+  /usr/bin/python3 tools/bench_text_pytorch.py --batches data_cache/bench_text/batches_65.json --one-threads 2
 """
 import argparse
 import json
-import os
 import resource
 import time
 
@@ -22,25 +21,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench_pytorch import peak_rss_mb, self_cpu_seconds, system_busy_seconds  # the same process statistics
 
-def text_batches(count, batch_size, vocab, min_len=16, max_len=128, classes=4):
-    """The benchmark's deterministic batches: (ids [B, L] int64, labels [B], real tokens)."""
-    out = []
-    for b in range(count):
-        rows, labels, tokens = [], [], 0
-        for r in range(batch_size):
-            g = b * batch_size + r
-            n = min_len + (g * 7919 + 104729) % (max_len - min_len + 1)
-            ids = [2] + [3 + (g * 2654435761 + j * 40503) % (vocab - 3) for j in range(1, n)]
-            rows.append(ids)
-            labels.append(ids[1] % classes)
-            tokens += n
-        width = max(len(x) for x in rows)
-        ids = torch.zeros(batch_size, width, dtype=torch.int64)
-        for r, x in enumerate(rows):
-            ids[r, :len(x)] = torch.tensor(x, dtype=torch.int64)
-        out.append((ids, torch.tensor(labels, dtype=torch.int64), tokens))
-    return out
+
+def load_batches(path):
+    """mtl's batches: (ids [B, L] int64, labels [B] int64, real tokens) each, and the model's sizes."""
+    with open(path) as f:
+        data = json.load(f)
+    batches = []
+    for b in data["batches"]:
+        ids = torch.tensor(b["ids"], dtype=torch.int64)
+        batches.append((ids, torch.tensor(b["labels"], dtype=torch.int64), int((ids != 0).sum())))
+    return batches, data
 
 
 class TextTransformer(nn.Module):
@@ -64,27 +56,14 @@ class TextTransformer(nn.Module):
         return self.head(x[:, 0])
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def system_busy_seconds():
-    with open("/proc/stat") as f:
-        v = [float(x) for x in f.readline().split()[1:9]]
-    user, nice, system, idle, iowait, irq, softirq, steal = v
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def self_cpu_seconds():
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
-
-
 def run_one(a):
     torch.set_num_threads(a.one_threads)
     torch.manual_seed(0)
-    batches = text_batches(8, a.batch_size, a.vocab)
-    model = TextTransformer(a.vocab, a.dim, a.heads, a.layers, a.ffn_dim, 128, 4, a.dropout)
+    batches, sizes = load_batches(a.batches)
+    if len(batches) < a.warmup + a.steps:
+        raise SystemExit(f"{a.batches} has {len(batches)} batches; {a.warmup + a.steps} needed")
+    model = TextTransformer(sizes["vocab_size"], a.dim, a.heads, a.layers, a.ffn_dim, sizes["positions"],
+                            sizes["classes"], a.dropout)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses, tokens, samples = [], 0, 0
@@ -95,7 +74,7 @@ def run_one(a):
             start = time.perf_counter()
             busy0, self0 = system_busy_seconds(), self_cpu_seconds()
             faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        ids, labels, n = batches[step % len(batches)]
+        ids, labels, n = batches[step]
         loss = F.cross_entropy(model(ids), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -111,7 +90,7 @@ def run_one(a):
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     return {
         "framework": "pytorch", "model": "transformer", "memory_format": "contiguous", "threads": a.one_threads,
-        "workers": 1, "intra_op_threads": a.one_threads, "batch_size": a.batch_size, "train_size": 8 * a.batch_size,
+        "workers": 1, "intra_op_threads": a.one_threads, "batch_size": batches[0][0].shape[0],
         "warmup": a.warmup, "steps": a.steps, "seconds": wall, "samples_per_s": samples / wall,
         "tokens_per_s": tokens / wall, "step_ms": 1e3 * wall / a.steps, "stall_share": 0.0,
         "peak_rss_mb": peak_rss_mb(), "page_faults_per_step": faults / a.steps, "cpu_cores_used": self_cpu / wall,
@@ -126,8 +105,7 @@ def main():
     p.add_argument("--one-threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--vocab", type=int, default=8000)
+    p.add_argument("--batches", required=True, help="the token batches mtl_bench wrote (JSON)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--layers", type=int, default=2)
