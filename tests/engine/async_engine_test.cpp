@@ -42,22 +42,38 @@ TEST(AsyncEngine, TrainsMultiFashionWithinOnePointOfSync) {
 TEST(AsyncEngine, OneWorkerIsSyncSgd) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("async1");
-  auto run = [&](const std::string& mode) {
-    std::string yaml = "data: {type: multi_fashion, train_size: 640, test_size: 64, cache_dir: '" + dir.file("c") +
-                       "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right, weight: 0.5}}\n" +
-                       "optimizer: {type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001}\n" +
-                       "engine: {mode: " + mode + "}\nweighting: {method: fixed}\n" +
-                       "trainer: {epochs: 1, batch_size: 50, threads: 1, run_dir: '" + dir.file(mode) + "'}\n";
-    mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "o.yaml"));
-    mtl::train(ex, {"", false});
-    return ex;
-  };
-  mtl::Run s = run("sync"), a = run("async");
-  auto ps = s.model->named_parameters(), pa = a.model->named_parameters();
-  for (auto& kv : ps) {
-    double err = (kv.value() - pa[kv.key()]).abs().max().item<double>();
-    EXPECT_LE(err, 1e-5 * std::max(1.0, kv.value().abs().max().item<double>())) << kv.key();
+  // Plain SGD + momentum + weight decay, then per-group rates (the trunk at half the rate, the right head at its
+  // own rate and weight decay): async updates go through the run's parameter groups exactly as sync steps do.
+  for (std::string optimizer : {"{type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001}",
+                                "{type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001, backbone_lr_scale: 0.5, "
+                                "groups: [{params: [heads.right], lr: 0.1, weight_decay: 0.01}]}"}) {
+    auto run = [&](const std::string& mode) {
+      std::string yaml = "data: {type: multi_fashion, train_size: 640, test_size: 64, cache_dir: '" + dir.file("c") +
+                         "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right, weight: 0.5}}\n" +
+                         "optimizer: " + optimizer + "\nscheduler: {type: cosine}\n" +
+                         "engine: {mode: " + mode + "}\nweighting: {method: fixed}\n" +
+                         "trainer: {epochs: 1, batch_size: 50, threads: 1, run_dir: '" + dir.file(mode) + "'}\n";
+      mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "o.yaml"));
+      mtl::train(ex, {"", false});
+      return ex;
+    };
+    mtl::Run s = run("sync"), a = run("async");
+    auto ps = s.model->named_parameters(), pa = a.model->named_parameters();
+    for (auto& kv : ps) {
+      double err = (kv.value() - pa[kv.key()]).abs().max().item<double>();
+      EXPECT_LE(err, 1e-5 * std::max(1.0, kv.value().abs().max().item<double>())) << optimizer << " " << kv.key();
+    }
   }
+}
+
+TEST(AsyncEngine, RefusesPenaltiesAndClipping) {
+  std::string base = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n"
+                     "engine: {mode: async}\n";
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(base + "optimizer: {clip_grad_norm: 1.0}\n", "a.yaml")),
+                   "a.yaml", "engine.mode", "no penalties, clipping or constraints");
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(
+                       base + "optimizer: {groups: [{params: [heads], l2: 0.1}]}\n", "a.yaml")),
+                   "a.yaml", "engine.mode", "optimizer.groups");
 }
 
 TEST(AsyncEngine, RefusesWhatItCannotDo) {
