@@ -1,69 +1,51 @@
 #include "backbones/mlp.h"
 
 #include "mtl/config/config_node.h"
-#include "mtl/core/random.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
-void append_activation(torch::nn::Sequential& seq, const std::string& name) {
-  if (name == "relu")
-    seq->push_back(torch::nn::ReLU());
-  else if (name == "gelu")
-    seq->push_back(torch::nn::GELU());
-  else
-    seq->push_back(torch::nn::Tanh());
+MlpBackboneOptions MlpBackboneOptions::from_config(const ConfigNode& n, const DatasetSchema& schema) {
+  const InputInfo& in = select_input(n, schema);
+  int64_t features = 1;
+  for (int64_t s : in.shape) features *= s;
+  MlpBackboneOptions o(in.name, features);
+  o.hidden(n.get<std::vector<int64_t>>("hidden", o.hidden()));
+  o.activation(n.get<std::string>("activation", o.activation()));
+  o.dropout(n.get<double>("dropout", o.dropout()));
+  validate_config(n, [&] { o.validate(); });
+  return o;
 }
 
-torch::nn::Sequential make_mlp_layers(int64_t in_features, const std::vector<int64_t>& hidden,
-                                      const std::string& activation, int64_t& out_dim) {
-  torch::nn::Sequential layers;
-  int64_t d = in_features;
-  for (int64_t h : hidden) {
-    layers->push_back(torch::nn::Linear(d, h));
-    append_activation(layers, activation);
-    d = h;
-  }
-  out_dim = d;
-  return layers;
+void MlpBackboneOptions::validate() const {
+  for (int64_t h : hidden_) check(h > 0, "hidden", "expected positive layer widths");
+  check_choice("activation", activation_, {"relu", "gelu", "tanh"});
+  check(dropout_ >= 0 && dropout_ < 1, "dropout", "expected a value in [0, 1)");
+  check(!input_.empty(), "input", "expected the name of the input to read");
+  check(in_features_ > 0, "in_features", "expected a positive number, got " + std::to_string(in_features_));
 }
 
-at::Tensor run_mlp_layers(torch::nn::Sequential& layers, at::Tensor x, double dropout, bool training) {
-  for (auto& layer : *layers) {
-    x = layer.forward(x);
-    if (dropout > 0 && !layer.ptr()->as<torch::nn::LinearImpl>()) x = mtl::dropout(x, dropout, training);
-  }
-  return x;
-}
-
-MlpBackboneImpl::MlpBackboneImpl(const MlpOptions& options, int64_t in_features) : options_(options) {
-  layers_ = make_mlp_layers(in_features, options.hidden, options.activation, out_dim_);
-  register_module("layers", layers_);
+MlpBackboneImpl::MlpBackboneImpl(MlpBackboneOptions options) : options_(std::move(options)) {
+  validate_options("MlpBackboneOptions", [&] { options_.validate(); });
+  layers_ = register_module("layers", MlpBlock(MlpBlockOptions(options_.in_features(), options_.hidden())
+                                                   .activation(options_.activation())
+                                                   .dropout(options_.dropout())
+                                                   .index_stride(2)));
 }
 
 at::Tensor MlpBackboneImpl::forward(const TensorMap& inputs) {
-  at::Tensor x = inputs.at(options_.input);
-  return run_mlp_layers(layers_, x.reshape({x.size(0), -1}), options_.dropout, is_training());
+  at::Tensor x = inputs.at(options_.input());
+  return layers_->forward(x.reshape({x.size(0), -1}));
 }
 
 std::vector<std::string> MlpBackboneImpl::block_names() const {
   std::vector<std::string> out;
-  for (size_t i = 0; i < layers_->size(); ++i)
-    if (layers_->ptr(i)->as<torch::nn::LinearImpl>()) out.push_back("layers." + std::to_string(i));
+  for (const auto& name : layers_->layer_names()) out.push_back("layers." + name);
   return out;
 }
 
 Backbone make_mlp_backbone(const ConfigNode& n, const DatasetSchema& schema) {
-  MlpOptions o;
-  const InputInfo& in = select_input(n, schema);
-  o.input = in.name;
-  o.hidden = n.get<std::vector<int64_t>>("hidden", o.hidden);
-  for (int64_t h : o.hidden) n.check(h > 0, "hidden", "expected positive layer widths");
-  o.activation = n.choice("activation", o.activation, {"relu", "gelu", "tanh"});
-  o.dropout = n.get<double>("dropout", o.dropout);
-  n.check(o.dropout >= 0 && o.dropout < 1, "dropout", "expected a value in [0, 1)");
-  int64_t features = 1;
-  for (int64_t s : in.shape) features *= s;
-  return std::make_shared<MlpBackboneImpl>(o, features);
+  return std::make_shared<MlpBackboneImpl>(MlpBackboneOptions::from_config(n, schema));
 }
 
 }  // namespace mtl

@@ -2,23 +2,51 @@
 
 #include <torch/nn/modules/linear.h>
 
-#include "backbones/mlp.h"
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
-MultimodalBackboneImpl::MultimodalBackboneImpl(const MultimodalOptions& options, std::vector<std::string> inputs,
+MultimodalBackboneOptions MultimodalBackboneOptions::from_config(const ConfigNode& n) {
+  MultimodalBackboneOptions o;
+  o.dim(n.get<int64_t>("dim", o.dim()));
+  o.fusion(n.get<std::string>("fusion", o.fusion()));
+  o.trunk(n.get<std::vector<int64_t>>("trunk", o.trunk()));
+  o.activation(n.get<std::string>("activation", o.activation()));
+  o.dropout(n.get<double>("dropout", o.dropout()));
+  validate_config(n, [&] { o.validate(); });
+  return o;
+}
+
+void MultimodalBackboneOptions::validate() const {
+  check(dim_ > 0, "dim", "expected a positive number, got " + std::to_string(dim_));
+  check_choice("fusion", fusion_, {"sum", "concat"});
+  for (int64_t h : trunk_) check(h > 0, "trunk", "expected positive layer widths");
+  check_choice("activation", activation_, {"relu", "gelu", "tanh"});
+  check(dropout_ >= 0 && dropout_ < 1, "dropout", "expected a value in [0, 1)");
+}
+
+MultimodalBackboneImpl::MultimodalBackboneImpl(MultimodalBackboneOptions options, std::vector<std::string> inputs,
                                                std::vector<Backbone> stems)
-    : options_(options), inputs_(std::move(inputs)), stems_(std::move(stems)) {
+    : options_(std::move(options)), inputs_(std::move(inputs)), stems_(std::move(stems)) {
+  validate_options("MultimodalBackboneOptions", [&] {
+    options_.validate();
+    check(!stems_.empty() && stems_.size() == inputs_.size(), "stems",
+          "expected one stem per input name, got " + std::to_string(stems_.size()) + " stems for " +
+              std::to_string(inputs_.size()) + " inputs");
+  });
   projections_ = torch::nn::ModuleList();
   for (size_t s = 0; s < stems_.size(); ++s) {
     register_module("stem_" + inputs_[s], stems_[s]);
-    projections_->push_back(torch::nn::Linear(stems_[s]->output_dim(), options_.dim));
+    projections_->push_back(torch::nn::Linear(stems_[s]->output_dim(), options_.dim()));
   }
   register_module("projections", projections_);
-  const int64_t fused = options_.fusion == "concat" ? options_.dim * static_cast<int64_t>(stems_.size()) : options_.dim;
-  trunk_ = make_mlp_layers(fused, options_.trunk, options_.activation, out_dim_);
-  register_module("trunk", trunk_);
+  const int64_t fused = options_.fusion() == "concat" ? options_.dim() * static_cast<int64_t>(stems_.size()) : options_.dim();
+  trunk_ = register_module("trunk", MlpBlock(MlpBlockOptions(fused, options_.trunk())
+                                                 .activation(options_.activation())
+                                                 .dropout(options_.dropout())
+                                                 .index_stride(2)));
+  out_dim_ = trunk_->out_features();
 }
 
 at::Tensor MultimodalBackboneImpl::forward(const TensorMap& inputs) {
@@ -31,7 +59,7 @@ at::Tensor MultimodalBackboneImpl::forward(const TensorMap& inputs) {
   }
   TORCH_CHECK(batch >= 0, "multimodal backbone: the batch has none of the stems' inputs");
   at::Tensor x;
-  if (options_.fusion == "concat") {
+  if (options_.fusion() == "concat") {
     for (size_t s = 0; s < stems_.size(); ++s) {
       at::Tensor p = parts[s];
       for (size_t k = 0; !p.defined() && k < stems_.size(); ++k)
@@ -43,26 +71,19 @@ at::Tensor MultimodalBackboneImpl::forward(const TensorMap& inputs) {
     for (const auto& p : parts)
       if (p.defined()) x = x.defined() ? x + p : p;
   }
-  return run_mlp_layers(trunk_, x, options_.dropout, is_training());
+  return trunk_->forward(x);
 }
 
 std::vector<std::string> MultimodalBackboneImpl::block_names() const {
   std::vector<std::string> out;
   for (const auto& in : inputs_) out.push_back("stem_" + in);
   out.push_back("projections");
-  if (!options_.trunk.empty()) out.push_back("trunk");
+  if (!options_.trunk().empty()) out.push_back("trunk");
   return out;
 }
 
 Backbone make_multimodal_backbone(const ConfigNode& n, const DatasetSchema& schema) {
-  MultimodalOptions o;
-  o.dim = positive<int64_t>(n, "dim", o.dim);
-  o.fusion = n.choice("fusion", o.fusion, {"sum", "concat"});
-  o.trunk = n.get<std::vector<int64_t>>("trunk", o.trunk);
-  for (int64_t h : o.trunk) n.check(h > 0, "trunk", "expected positive layer widths");
-  o.activation = n.choice("activation", o.activation, {"relu", "gelu", "tanh"});
-  o.dropout = n.get<double>("dropout", o.dropout);
-  n.check(o.dropout >= 0 && o.dropout < 1, "dropout", "expected a value in [0, 1)");
+  MultimodalBackboneOptions o = MultimodalBackboneOptions::from_config(n);
   std::vector<std::string> names = n.keys("stems");
   std::vector<std::string> available;
   for (const auto& i : schema.inputs) available.push_back(i.name);
@@ -85,7 +106,7 @@ Backbone make_multimodal_backbone(const ConfigNode& n, const DatasetSchema& sche
   for (const auto& a : available)
     if (std::find(names.begin(), names.end(), a) == names.end())
       n.fail("stems", "input '" + a + "' has no stem; every input needs one (stems: {" + a + ": {type: ...}})");
-  return std::make_shared<MultimodalBackboneImpl>(o, names, built);
+  return std::make_shared<MultimodalBackboneImpl>(std::move(o), names, built);
 }
 
 }  // namespace mtl

@@ -1,6 +1,7 @@
 #include "backbones/resnet.h"
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
@@ -43,25 +44,51 @@ at::Tensor BasicBlockImpl::forward(const at::Tensor& x) {
   return torch::relu(y + shortcut);
 }
 
-ResNetBackboneImpl::ResNetBackboneImpl(const ResNetOptions& o) : options_(o) {
-  bool bn = o.norm == "batch";
-  stem_ = register_module("stem", conv3x3(o.in_channels, o.channels[0], 1));
-  if (bn) stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(o.channels[0]));
+ResNetBackboneOptions ResNetBackboneOptions::from_config(const ConfigNode& n, const DatasetSchema& schema) {
+  const InputInfo& in = select_input(n, schema);
+  n.check(in.shape.size() == 3, "input",
+          "resnet needs an image input [C, H, W]; input '" + in.name + "' has " +
+              std::to_string(in.shape.size()) + " dimensions");
+  ResNetBackboneOptions o(in.name, in.shape[0]);
+  o.channels(n.get<std::vector<int64_t>>("channels", o.channels()));
+  o.blocks(n.get<int64_t>("blocks", o.blocks()));
+  o.norm(n.get<std::string>("norm", o.norm()));
+  validate_config(n, [&] { o.validate(); });
+  o.channels_last(n.choice("memory_format", std::string("channels_last"), {"channels_last", "contiguous"}) ==
+                  "channels_last");
+  return o;
+}
+
+void ResNetBackboneOptions::validate() const {
+  check(!channels_.empty(), "channels", "expected at least one stage width");
+  for (int64_t c : channels_) check(c > 0, "channels", "expected positive stage widths");
+  check(blocks_ > 0, "blocks", "expected a positive number, got " + std::to_string(blocks_));
+  check_choice("norm", norm_, {"batch", "none"});
+  check(!input_.empty(), "input", "expected the name of the input to read");
+  check(in_channels_ > 0, "in_channels", "expected a positive number, got " + std::to_string(in_channels_));
+}
+
+ResNetBackboneImpl::ResNetBackboneImpl(ResNetBackboneOptions options) : options_(std::move(options)) {
+  validate_options("ResNetBackboneOptions", [&] { options_.validate(); });
+  const auto& o = options_;
+  bool bn = o.norm() == "batch";
+  stem_ = register_module("stem", conv3x3(o.in_channels(), o.channels()[0], 1));
+  if (bn) stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(o.channels()[0]));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  int64_t in = o.channels[0];
-  for (size_t s = 0; s < o.channels.size(); ++s) {
-    for (int64_t b = 0; b < o.blocks; ++b) {
+  int64_t in = o.channels()[0];
+  for (size_t s = 0; s < o.channels().size(); ++s) {
+    for (int64_t b = 0; b < o.blocks(); ++b) {
       int64_t stride = (s > 0 && b == 0) ? 2 : 1;
-      blocks_->push_back(BasicBlock(in, o.channels[s], stride, bn));
-      in = o.channels[s];
+      blocks_->push_back(BasicBlock(in, o.channels()[s], stride, bn));
+      in = o.channels()[s];
     }
   }
-  if (o.channels_last) use_channels_last(*this);
+  if (o.channels_last()) use_channels_last(*this);
 }
 
 at::Tensor ResNetBackboneImpl::forward(const TensorMap& inputs) {
-  at::Tensor x = inputs.at(options_.input);
-  if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor x = inputs.at(options_.input());
+  if (options_.channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   x = stem_->forward(x);
   if (stem_bn_) x = stem_bn_->forward(x);
   x = torch::relu(x);
@@ -76,21 +103,7 @@ std::vector<std::string> ResNetBackboneImpl::block_names() const {
 }
 
 Backbone make_resnet_backbone(const ConfigNode& n, const DatasetSchema& schema) {
-  ResNetOptions o;
-  const InputInfo& in = select_input(n, schema);
-  o.input = in.name;
-  n.check(in.shape.size() == 3, "input",
-          "resnet needs an image input [C, H, W]; input '" + in.name + "' has " +
-              std::to_string(in.shape.size()) + " dimensions");
-  o.in_channels = in.shape[0];
-  o.channels = n.get<std::vector<int64_t>>("channels", o.channels);
-  n.check(!o.channels.empty(), "channels", "expected at least one stage width");
-  for (int64_t c : o.channels) n.check(c > 0, "channels", "expected positive stage widths");
-  o.blocks = positive<int64_t>(n, "blocks", o.blocks);
-  o.norm = n.choice("norm", o.norm, {"batch", "none"});
-  o.channels_last = n.choice("memory_format", std::string("channels_last"), {"channels_last", "contiguous"}) ==
-                    "channels_last";
-  return std::make_shared<ResNetBackboneImpl>(o);
+  return std::make_shared<ResNetBackboneImpl>(ResNetBackboneOptions::from_config(n, schema));
 }
 
 }  // namespace mtl

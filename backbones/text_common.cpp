@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "mtl/config/config_node.h"
+#include "mtl/core/error.h"
 
 namespace mtl {
 
@@ -15,6 +16,13 @@ const InputInfo& select_token_input(const ConfigNode& options, const DatasetSche
     options.fail("input", "input '" + in.name + "' has no vocabulary (vocab_size " + std::to_string(in.vocab_size) +
                               "); expected the size of its tokenizer's vocabulary");
   return in;
+}
+
+void check_token_input(const std::string& input, int64_t vocab_size) {
+  check(!input.empty(), "input", "expected the name of a token-id input");
+  check(vocab_size > kFirstPieceId, "vocab_size",
+        "expected the size of the tokenizer's vocabulary (more than the " + std::to_string(kFirstPieceId) +
+            " reserved ids), got " + std::to_string(vocab_size));
 }
 
 at::Tensor token_ids(const TensorMap& inputs, const std::string& name) {
@@ -36,6 +44,17 @@ TokenPooling read_pooling(const ConfigNode& options, const std::string& fallback
   if (p == "sum") return TokenPooling::kSum;
   if (p == "max") return TokenPooling::kMax;
   return TokenPooling::kLast;
+}
+
+void check_pooling(const std::string& key, TokenPooling pooling, const std::vector<TokenPooling>& allowed) {
+  static const char* names[] = {"first", "mean", "sum", "max", "last"};
+  std::vector<std::string> listed;
+  for (TokenPooling p : allowed) {
+    if (p == pooling) return;
+    listed.push_back(names[static_cast<int>(p)]);
+  }
+  throw Error(key, std::string("unknown value '") + names[static_cast<int>(pooling)] +
+                             "'; expected one of: " + join(listed));
 }
 
 at::Tensor masked_pool(const at::Tensor& x, const at::Tensor& mask, TokenPooling pooling) {

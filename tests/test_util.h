@@ -1,10 +1,19 @@
-// Helpers shared by the tests: paths to fixtures, temporary directories, error-message assertions.
+// Helpers shared by the tests: paths to fixtures, temporary directories, error-message assertions, and
+// components (heads, losses, metrics, backbones, dataset sources) built from YAML through their registries,
+// as a run builds them.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "backbones/backbone.h"
+#include "heads/head.h"
+#include "mtl/config/config_node.h"
+#include "mtl/data/dataset.h"
+#include "mtl/metrics/metric.h"
 
 namespace mtl_test {
 
@@ -37,6 +46,38 @@ ShellRun run_shell(const std::string& cmd);
 /// True when the Debian Fashion-MNIST package is installed.
 bool have_fashion_mnist();
 std::string fashion_mnist_dir();
+
+// Components from YAML: `yaml` is one component node, a name or a map ("cross_entropy",
+// "{type: huber, delta: 2}"), parsed from a file named "c.yaml"; keys the component does not read are errors.
+mtl::Head make_head(const std::string& yaml, int64_t in_features, const mtl::LabelInfo& label);
+mtl::LossFn make_loss(const std::string& yaml, const mtl::LabelInfo& label);
+std::unique_ptr<mtl::Metric> make_metric(const std::string& yaml, const mtl::LabelInfo& label);
+/// make_metric, one update with (output, target), compute().
+double evaluate_metric(const std::string& yaml, const mtl::LabelInfo& label, const at::Tensor& output,
+                       const at::Tensor& target);
+mtl::Backbone make_backbone(const std::string& yaml, const mtl::DatasetSchema& schema);
+
+/// A dataset source built by the registered factory from `data:` options (indented lines under the
+/// `data:` key, e.g. "  train: a.csv\n"); the Config stays alive with it (its resolved values can be read).
+struct MadeSource {
+  mtl::Config cfg;
+  std::shared_ptr<mtl::DatasetSource> source;
+};
+MadeSource make_source(const std::string& type, const std::string& options);
+
+/// Labels of each kind for component tests: classes(3), multi_labels(2), reals(1), tags({"O", "B-PER"}).
+mtl::LabelInfo class_label(int64_t classes, const std::string& name = "c");
+mtl::LabelInfo multi_label(int64_t labels, const std::string& name = "m");
+mtl::LabelInfo real_label(int64_t dims, const std::string& name = "y");
+mtl::LabelInfo tag_label(const std::vector<std::string>& tags, const std::string& name = "ner");
+
+/// Parameter names of a module, in registration order.
+std::vector<std::string> parameter_names(const torch::nn::Module& module);
+/// Expects the same parameter names and shapes, in the same order (e.g. a component built from C++ options
+/// and the same one built from YAML).
+void expect_same_parameters(const torch::nn::Module& a, const torch::nn::Module& b);
+/// Copies every parameter and buffer of `from` into the same-named one of `to`, so both compute the same.
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to);
 
 }  // namespace mtl_test
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/tensor_dataset.h"
 
@@ -273,6 +274,30 @@ CsvOptions CsvOptions::from_config(const ConfigNode& node) {
   }
   o.standardize = node.get<bool>("standardize", o.standardize);
   return o;
+}
+
+void CsvOptions::validate() const {
+  check(!train.empty(), "train", "expected the path of the training file");
+  check(!test.empty(), "test", "expected the path of the test file");
+  check(delimiter != '"' && delimiter != '\n' && delimiter != '\r', "delimiter",
+        "expected one character other than a quote or newline");
+  check(!labels.empty(), "labels", "expected at least one label: {name, column, kind (class|real)}");
+  std::set<std::string> columns;
+  for (const auto& l : labels) {
+    const std::string key = "labels." + l.name;
+    check(!l.name.empty() && !l.column.empty(), key, "expected a label name and its column");
+    check(l.kind == LabelKind::kClass || l.kind == LabelKind::kReal, key + ".kind", "expected class or real");
+    check(columns.insert(l.column).second, key + ".column", "column '" + l.column + "' is used by two labels");
+  }
+  std::set<std::string> seen;
+  for (const auto& f : features) {
+    check(seen.insert(f).second, "features", "column '" + f + "' is listed twice");
+    check(!columns.count(f), "features", "column '" + f + "' is a label column; it cannot also be a feature");
+  }
+}
+
+CsvSource::CsvSource(CsvOptions options) : options_(std::move(options)) {
+  validate_options("CsvOptions", [&] { options_.validate(); });
 }
 
 const CsvSource::TrainState& CsvSource::train_state() const {

@@ -18,6 +18,9 @@
 // std 1. Fields may be quoted with "..." ("" is a quote inside one); blank lines are skipped; surrounding
 // spaces are trimmed. Every input error is one line naming file:line (and the column where one is at
 // fault). Relative paths are relative to the current working directory.
+//
+//   mtl::CsvOptions o;  o.train = "train.csv";  o.test = "test.csv";  o.labels = {{"species", "species"}};
+//   auto source = std::make_shared<mtl::CsvSource>(o);
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -50,6 +53,8 @@ struct CsvOptions {
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static CsvOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value (what from_config checks, for C++ callers).
+  void validate() const;
 };
 
 /// Splits one CSV line into trimmed fields, honouring "..." quoting. Throws mtl::Error(where, ...) on an
@@ -58,7 +63,8 @@ std::vector<std::string> split_csv_line(const std::string& line, char delimiter,
 
 class CsvSource : public DatasetSource {
  public:
-  explicit CsvSource(CsvOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "CsvOptions.<key>: ..." for bad options.
+  explicit CsvSource(CsvOptions options);
   /// Parses the train file (once, kept for open(kTrain)): the schema needs its columns and classes.
   DatasetSchema schema() const override;
   std::shared_ptr<Dataset> open(Split split) const override;

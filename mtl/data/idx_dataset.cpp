@@ -4,6 +4,7 @@
 #include <set>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/idx.h"
 #include "mtl/data/tensor_dataset.h"
@@ -74,6 +75,29 @@ IdxOptions IdxOptions::from_config(const ConfigNode& node) {
   }
   o.normalize = node.get<bool>("normalize", o.normalize);
   return o;
+}
+
+void IdxOptions::validate() const {
+  for (const auto* split : {&train, &test}) {
+    const std::string key = split == &train ? "train" : "test";
+    check(!split->images.empty(), key + ".images", "expected the path of the images file");
+    check(!split->labels.empty(), key + ".labels", "expected at least one label file: {name, path}");
+    for (const auto& [name, path] : split->labels)
+      check(!name.empty() && !path.empty(), key + ".labels", "expected a label name and its file");
+  }
+  std::vector<std::string> train_names = label_names(train), test_names = label_names(test);
+  check(std::set<std::string>(train_names.begin(), train_names.end()) ==
+            std::set<std::string>(test_names.begin(), test_names.end()),
+        "test.labels", "expected the same labels as train (" + join(train_names) + "), got " + join(test_names));
+  for (const auto& [name, classes] : num_classes) {
+    check(std::find(train_names.begin(), train_names.end(), name) != train_names.end(), "num_classes." + name,
+          "no label '" + name + "' in train.labels; labels: " + join(train_names));
+    check(classes > 0, "num_classes." + name, "expected a positive number, got " + std::to_string(classes));
+  }
+}
+
+IdxSource::IdxSource(IdxOptions options) : options_(std::move(options)) {
+  validate_options("IdxOptions", [&] { options_.validate(); });
 }
 
 DatasetSchema IdxSource::schema() const {

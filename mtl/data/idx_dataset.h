@@ -12,6 +12,9 @@
 // size; the schema's input is "image" {C,H,W}. Labels: an integer file [N] is a class label; a float file
 // [N] or [N,K] is a real-valued label of size 1 or K. The test split must name the same labels and hold
 // examples of the same shape. Relative paths are relative to the current working directory.
+//
+//   mtl::IdxOptions o;  o.train = {"train-images.gz", {{"digit", "train-digits.gz"}}};  o.test = {...};
+//   auto source = std::make_shared<mtl::IdxSource>(o);
 #pragma once
 
 #include <cstdint>
@@ -41,11 +44,14 @@ struct IdxOptions {
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static IdxOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value (what from_config checks, for C++ callers).
+  void validate() const;
 };
 
 class IdxSource : public DatasetSource {
  public:
-  explicit IdxSource(IdxOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "IdxOptions.<key>: ..." for bad options.
+  explicit IdxSource(IdxOptions options);
   /// Reads the file headers, and the train label files of class labels without `num_classes`; computed
   /// once.
   DatasetSchema schema() const override;

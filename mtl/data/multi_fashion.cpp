@@ -8,6 +8,7 @@
 #include <random>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/idx.h"
 #include "mtl/data/tensor_dataset.h"
@@ -123,12 +124,24 @@ MultiFashionOptions MultiFashionOptions::from_config(const ConfigNode& node) {
   MultiFashionOptions o;
   o.root = node.get<std::string>("root", o.root);
   o.cache_dir = node.get<std::string>("cache_dir", o.cache_dir);
-  o.seed = non_negative<int64_t>(node, "seed", o.seed);
-  o.train_size = positive<int64_t>(node, "train_size", o.train_size);
-  o.test_size = positive<int64_t>(node, "test_size", o.test_size);
-  o.max_shift = in_range<int64_t>(node, "max_shift", o.max_shift, 0, 4);
+  o.seed = node.get<int64_t>("seed", o.seed);
+  o.train_size = node.get<int64_t>("train_size", o.train_size);
+  o.test_size = node.get<int64_t>("test_size", o.test_size);
+  o.max_shift = node.get<int64_t>("max_shift", o.max_shift);
   o.normalize = node.get<bool>("normalize", o.normalize);
+  validate_config(node, [&] { o.validate(); });
   return o;
+}
+
+void MultiFashionOptions::validate() const {
+  check(seed >= 0, "seed", "expected a number >= 0, got " + std::to_string(seed));
+  check(train_size > 0, "train_size", "expected a positive number, got " + std::to_string(train_size));
+  check(test_size > 0, "test_size", "expected a positive number, got " + std::to_string(test_size));
+  check(max_shift >= 0 && max_shift <= 4, "max_shift", "expected a value in [0, 4], got " + std::to_string(max_shift));
+}
+
+MultiFashionSource::MultiFashionSource(MultiFashionOptions options) : options_(std::move(options)) {
+  validate_options("MultiFashionOptions", [&] { options_.validate(); });
 }
 
 MultiFashionData build_multi_fashion(const FashionMnist& source, int64_t size, int64_t max_shift, int64_t seed,
@@ -241,16 +254,30 @@ FashionMnistOptions FashionMnistOptions::from_config(const ConfigNode& node) {
   FashionMnistOptions o;
   o.root = node.get<std::string>("root", o.root);
   o.normalize = node.get<bool>("normalize", o.normalize);
-  o.train_size = non_negative<int64_t>(node, "train_size", o.train_size);
-  o.test_size = non_negative<int64_t>(node, "test_size", o.test_size);
-  o.canvas = non_negative<int64_t>(node, "canvas", o.canvas);
-  node.check(o.canvas == 0 || o.canvas >= kItem, "canvas",
-             "expected 0 (28 x 28 as is) or a side of at least 28, got " + std::to_string(o.canvas));
-  if (o.canvas > kItem) {
-    o.placement = node.choice("placement", o.placement, {"random", "center"});
-    o.seed = non_negative<int64_t>(node, "seed", o.seed);
+  o.train_size = node.get<int64_t>("train_size", o.train_size);
+  o.test_size = node.get<int64_t>("test_size", o.test_size);
+  o.canvas = node.get<int64_t>("canvas", o.canvas);
+  validate_config(node, [&] { o.validate(); });
+  if (o.canvas > kItem) {  // placement and seed only mean something on a canvas
+    o.placement = node.get<std::string>("placement", o.placement);
+    o.seed = node.get<int64_t>("seed", o.seed);
+    validate_config(node, [&] { o.validate(); });
   }
   return o;
+}
+
+void FashionMnistOptions::validate() const {
+  check(train_size >= 0, "train_size", "expected a number >= 0, got " + std::to_string(train_size));
+  check(test_size >= 0, "test_size", "expected a number >= 0, got " + std::to_string(test_size));
+  check(canvas >= 0, "canvas", "expected a number >= 0, got " + std::to_string(canvas));
+  check(canvas == 0 || canvas >= kItem, "canvas",
+        "expected 0 (28 x 28 as is) or a side of at least 28, got " + std::to_string(canvas));
+  check_choice("placement", placement, {"random", "center"});
+  check(seed >= 0, "seed", "expected a number >= 0, got " + std::to_string(seed));
+}
+
+FashionMnistSource::FashionMnistSource(FashionMnistOptions options) : options_(std::move(options)) {
+  validate_options("FashionMnistOptions", [&] { options_.validate(); });
 }
 
 DatasetSchema FashionMnistSource::schema() const {

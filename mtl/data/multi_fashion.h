@@ -3,6 +3,7 @@
 // ("left" task) and one at the bottom-right ("right" task).
 //
 // Dataset sources (registered as "fashion_mnist" and "multi_fashion", options under `data:`):
+//   mtl::MultiFashionOptions o;  o.train_size = 2000;  auto source = std::make_shared<mtl::MultiFashionSource>(o);
 //   multi_fashion: root, cache_dir, seed, train_size, test_size, max_shift, normalize
 //   fashion_mnist: root, normalize, train_size, test_size
 //
@@ -76,6 +77,8 @@ struct MultiFashionOptions {
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static MultiFashionOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value.
+  void validate() const;
 };
 
 /// One built MultiFashion split: images uint8 [N,36,36], left and right class labels uint8 [N].
@@ -102,7 +105,8 @@ MultiFashionData load_multi_fashion(const MultiFashionOptions& options, Split sp
 /// Schema: input "image" {1,36,36}; class labels "left" and "right" with the Fashion-MNIST class names.
 class MultiFashionSource : public DatasetSource {
  public:
-  explicit MultiFashionSource(MultiFashionOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "MultiFashionOptions.<key>: ..." for bad options.
+  explicit MultiFashionSource(MultiFashionOptions options);
   DatasetSchema schema() const override;
   std::shared_ptr<Dataset> open(Split split) const override;
   const MultiFashionOptions& options() const { return options_; }
@@ -121,13 +125,17 @@ struct FashionMnistOptions {
   std::string placement = "random";  // on a canvas: random (uniform offsets, per example) | center
   int64_t seed = 0;                // random placement
 
+  /// Reads and validates the options of a `data:` node (placement and seed only with a canvas).
   static FashionMnistOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value.
+  void validate() const;
 };
 
 /// Plain Fashion-MNIST. Schema: input "image" {1,28,28} (or {1,canvas,canvas}); class label "class".
 class FashionMnistSource : public DatasetSource {
  public:
-  explicit FashionMnistSource(FashionMnistOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "FashionMnistOptions.<key>: ..." for bad options.
+  explicit FashionMnistSource(FashionMnistOptions options);
   DatasetSchema schema() const override;
   std::shared_ptr<Dataset> open(Split split) const override;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
@@ -31,9 +32,22 @@ void check_multilabel_shapes(const char* metric, const at::Tensor& output, const
 
 double ratio(int64_t num, int64_t den) { return den == 0 ? 0.0 : static_cast<double>(num) / den; }
 
+void check_class_or_multilabel(LabelKind kind) {
+  check(kind == LabelKind::kClass || kind == LabelKind::kMultiLabel, "kind",
+        "expected LabelKind::kClass or LabelKind::kMultiLabel");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- accuracy
+
+AccuracyOptions AccuracyOptions::from_config(const ConfigNode&, const LabelInfo& label) { return {label.kind}; }
+
+void AccuracyOptions::validate() const { check_class_or_multilabel(kind_); }
+
+Accuracy::Accuracy(AccuracyOptions options) : kind_(options.kind()) {
+  validate_options("AccuracyOptions", [&] { options.validate(); });
+}
 
 void Accuracy::update(const at::Tensor& output, const at::Tensor& target) {
   if (kind_ == LabelKind::kClass) {
@@ -50,6 +64,23 @@ void Accuracy::update(const at::Tensor& output, const at::Tensor& target) {
 double Accuracy::compute() const { return ratio(correct_, total_); }
 
 // ---------------------------------------------------------------- top-k accuracy
+
+TopKAccuracyOptions TopKAccuracyOptions::from_config(const ConfigNode& n, const LabelInfo& label) {
+  TopKAccuracyOptions o;
+  o.k(n.get<int64_t>("k", o.k()));
+  n.check(o.k() >= 1 && o.k() <= label.size, "k",
+          "expected 1 <= k <= " + std::to_string(label.size) + " (the number of classes of label '" + label.name +
+              "'), got " + std::to_string(o.k()));
+  return o;
+}
+
+void TopKAccuracyOptions::validate() const {
+  check(k_ >= 1, "k", "expected k >= 1, got " + std::to_string(k_));
+}
+
+TopKAccuracy::TopKAccuracy(TopKAccuracyOptions options) : k_(options.k()) {
+  validate_options("TopKAccuracyOptions", [&] { options.validate(); });
+}
 
 void TopKAccuracy::update(const at::Tensor& output, const at::Tensor& target) {
   check_class_shapes("top_k_accuracy", output, target);
@@ -68,8 +99,21 @@ double TopKAccuracy::compute() const { return ratio(correct_, total_); }
 
 // ---------------------------------------------------------------- macro F1
 
-MacroF1::MacroF1(LabelKind kind, int64_t num_classes)
-    : kind_(kind), tp_(num_classes), fp_(num_classes), fn_(num_classes) {}
+MacroF1Options MacroF1Options::from_config(const ConfigNode&, const LabelInfo& label) {
+  return {label.kind, label.size};
+}
+
+void MacroF1Options::validate() const {
+  check_class_or_multilabel(kind_);
+  check(num_classes_ > 0, "num_classes", "expected a positive number, got " + std::to_string(num_classes_));
+}
+
+MacroF1::MacroF1(MacroF1Options options) : kind_(options.kind()) {
+  validate_options("MacroF1Options", [&] { options.validate(); });
+  tp_.assign(options.num_classes(), 0);
+  fp_.assign(options.num_classes(), 0);
+  fn_.assign(options.num_classes(), 0);
+}
 
 void MacroF1::reset() {
   std::fill(tp_.begin(), tp_.end(), 0);
@@ -117,20 +161,16 @@ double MacroF1::compute() const {
 
 // ---------------------------------------------------------------- factories
 
-std::unique_ptr<Metric> make_accuracy(const ConfigNode&, const LabelInfo& label) {
-  return std::make_unique<Accuracy>(label.kind);
+std::unique_ptr<Metric> make_accuracy(const ConfigNode& n, const LabelInfo& label) {
+  return std::make_unique<Accuracy>(AccuracyOptions::from_config(n, label));
 }
 
 std::unique_ptr<Metric> make_top_k_accuracy(const ConfigNode& n, const LabelInfo& label) {
-  const int64_t k = n.get<int64_t>("k", 5);
-  n.check(k >= 1 && k <= label.size, "k",
-          "expected 1 <= k <= " + std::to_string(label.size) + " (the number of classes of label '" +
-              label.name + "'), got " + std::to_string(k));
-  return std::make_unique<TopKAccuracy>(k);
+  return std::make_unique<TopKAccuracy>(TopKAccuracyOptions::from_config(n, label));
 }
 
-std::unique_ptr<Metric> make_macro_f1(const ConfigNode&, const LabelInfo& label) {
-  return std::make_unique<MacroF1>(label.kind, label.size);
+std::unique_ptr<Metric> make_macro_f1(const ConfigNode& n, const LabelInfo& label) {
+  return std::make_unique<MacroF1>(MacroF1Options::from_config(n, label));
 }
 
 }  // namespace mtl

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
@@ -35,7 +36,17 @@ void RootMeanSquaredError::update(const at::Tensor& output, const at::Tensor& ta
 
 double RootMeanSquaredError::compute() const { return count_ == 0 ? 0.0 : std::sqrt(sum_sq_ / count_); }
 
-RSquared::RSquared(int64_t dims) : mean_(dims, 0.0), m2_(dims, 0.0) {}
+RSquaredOptions RSquaredOptions::from_config(const ConfigNode&, const LabelInfo& label) { return {label.size}; }
+
+void RSquaredOptions::validate() const {
+  check(dims_ > 0, "dims", "expected a positive number, got " + std::to_string(dims_));
+}
+
+RSquared::RSquared(RSquaredOptions options) {
+  validate_options("RSquaredOptions", [&] { options.validate(); });
+  mean_.assign(options.dims(), 0.0);
+  m2_.assign(options.dims(), 0.0);
+}
 
 void RSquared::reset() {
   count_ = 0;
@@ -84,8 +95,8 @@ std::unique_ptr<Metric> make_rmse(const ConfigNode&, const LabelInfo&) {
   return std::make_unique<RootMeanSquaredError>();
 }
 
-std::unique_ptr<Metric> make_r2(const ConfigNode&, const LabelInfo& label) {
-  return std::make_unique<RSquared>(label.size);
+std::unique_ptr<Metric> make_r2(const ConfigNode& n, const LabelInfo& label) {
+  return std::make_unique<RSquared>(RSquaredOptions::from_config(n, label));
 }
 
 }  // namespace mtl

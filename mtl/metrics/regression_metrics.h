@@ -2,10 +2,12 @@
 // absolute error, root mean squared error and the coefficient of determination R^2. Sums are kept in
 // double, so results do not depend on how the examples were split into batches (up to rounding).
 //
-//   metrics: [mae, rmse, r2]
+//   mtl::RSquared r2(mtl::RSquaredOptions(3));  r2.update(values, targets);  double r = r2.compute();
+//   YAML: metrics: [mae, rmse, r2]
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/arg.h>
 
 #include <cstdint>
 #include <memory>
@@ -50,6 +52,17 @@ class RootMeanSquaredError : public Metric {
   int64_t count_ = 0;
 };
 
+struct RSquaredOptions {
+  RSquaredOptions(int64_t dims) : dims_(dims) {}  // NOLINT: implicit, so RSquared(3) reads well
+  TORCH_ARG(int64_t, dims);  // output dimensions D (1 for [B] outputs), > 0
+
+ public:
+  /// No options in YAML; the label's size gives the dimensions.
+  static RSquaredOptions from_config(const ConfigNode& options, const LabelInfo& label);
+  /// Throws mtl::Error(key, expected) for the first bad value.
+  void validate() const;
+};
+
 /// R^2 = 1 - SS_res / SS_tot over all elements, with SS_res = sum (y - x)^2 and SS_tot = sum (y - mean)^2
 /// around the mean of the targets, taken per output dimension for [B, D] labels (sklearn's
 /// "variance_weighted" R^2; the same as the plain definition when D = 1). When SS_tot = 0 (constant
@@ -58,7 +71,7 @@ class RootMeanSquaredError : public Metric {
 /// where sum y^2 - (sum y)^2 / n would cancel.
 class RSquared : public Metric {
  public:
-  explicit RSquared(int64_t dims);
+  explicit RSquared(RSquaredOptions options);
   void reset() override;
   void update(const at::Tensor& output, const at::Tensor& target) override;
   double compute() const override;
@@ -72,7 +85,7 @@ class RSquared : public Metric {
   double ss_res_ = 0.0;
 };
 
-/// No options; kReal.
+/// Registry factories (mae and rmse have no options; r2 is from_config + constructor).
 std::unique_ptr<Metric> make_mae(const ConfigNode& options, const LabelInfo& label);
 std::unique_ptr<Metric> make_rmse(const ConfigNode& options, const LabelInfo& label);
 std::unique_ptr<Metric> make_r2(const ConfigNode& options, const LabelInfo& label);

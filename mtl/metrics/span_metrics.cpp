@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 
 namespace mtl {
 
@@ -82,6 +83,45 @@ std::string detect_tag_scheme(const std::vector<std::string>& tags) {
   return "bio";
 }
 
+namespace {
+
+std::string scheme_of(const SpanMetricOptions& o) {
+  return o.scheme().empty() ? detect_tag_scheme(o.tags()) : o.scheme();
+}
+
+// The options' TagSet; mtl::Error(key, expected) for bad options.
+TagSet tag_set(const SpanMetricOptions& o) {
+  check(!o.tags().empty(), "tags", "expected the label's tag names, e.g. O, B-PER, I-PER");
+  if (!o.scheme().empty()) check_choice("scheme", o.scheme(), {"bio", "bioes"});
+  try {
+    return TagSet(o.tags(), scheme_of(o));
+  } catch (const std::invalid_argument& e) {
+    throw Error("tags", e.what());
+  }
+}
+
+}  // namespace
+
+SpanMetricOptions SpanMetricOptions::from_config(const ConfigNode& n, const LabelInfo& label, SpanScore score) {
+  if (label.classes.empty() || static_cast<int64_t>(label.classes.size()) != label.size)
+    n.fail("", "span metrics decode spans from tag names, but label '" + label.name +
+                   "' has no tag names (its dataset must list them, e.g. O, B-PER, I-PER)");
+  SpanMetricOptions o(label.classes, score);
+  o.scheme(n.choice("scheme", detect_tag_scheme(label.classes), {"bio", "bioes"}));
+  try {
+    (void)TagSet(label.classes, o.scheme());
+  } catch (const std::invalid_argument& e) {
+    n.fail("scheme", std::string("label '") + label.name + "': " + e.what() +
+                         "; tags without spans (e.g. part-of-speech) take metrics: [token_accuracy]");
+  }
+  return o;
+}
+
+void SpanMetricOptions::validate() const { (void)tag_set(*this); }
+
+SpanMetric::SpanMetric(SpanMetricOptions options)
+    : tags_(validate_options("SpanMetricOptions", [&] { return tag_set(options); })), score_(options.score()) {}
+
 void SpanMetric::update(const at::Tensor& output, const at::Tensor& target) {
   check_token_shapes(name().c_str(), output, target);
   TORCH_CHECK(output.size(2) == tags_.size(), name(), ": expected ", tags_.size(), " tag logits, got ", output.size(2));
@@ -143,31 +183,14 @@ void TokenAccuracy::update(const at::Tensor& output, const at::Tensor& target) {
   total_ += tagged.sum().item<int64_t>();
 }
 
-namespace {
-
-std::unique_ptr<Metric> make_span_metric(const ConfigNode& n, const LabelInfo& label, SpanMetric::Score score) {
-  if (label.classes.empty() || static_cast<int64_t>(label.classes.size()) != label.size)
-    n.fail("", "span metrics decode spans from tag names, but label '" + label.name +
-                   "' has no tag names (its dataset must list them, e.g. O, B-PER, I-PER)");
-  const std::string scheme = n.choice("scheme", detect_tag_scheme(label.classes), {"bio", "bioes"});
-  try {
-    return std::make_unique<SpanMetric>(TagSet(label.classes, scheme), score);
-  } catch (const std::invalid_argument& e) {
-    n.fail("scheme", std::string("label '") + label.name + "': " + e.what() +
-                         "; tags without spans (e.g. part-of-speech) take metrics: [token_accuracy]");
-  }
-}
-
-}  // namespace
-
 std::unique_ptr<Metric> make_span_f1(const ConfigNode& n, const LabelInfo& label) {
-  return make_span_metric(n, label, SpanMetric::Score::kF1);
+  return std::make_unique<SpanMetric>(SpanMetricOptions::from_config(n, label, SpanScore::kF1));
 }
 std::unique_ptr<Metric> make_span_precision(const ConfigNode& n, const LabelInfo& label) {
-  return make_span_metric(n, label, SpanMetric::Score::kPrecision);
+  return std::make_unique<SpanMetric>(SpanMetricOptions::from_config(n, label, SpanScore::kPrecision));
 }
 std::unique_ptr<Metric> make_span_recall(const ConfigNode& n, const LabelInfo& label) {
-  return make_span_metric(n, label, SpanMetric::Score::kRecall);
+  return std::make_unique<SpanMetric>(SpanMetricOptions::from_config(n, label, SpanScore::kRecall));
 }
 std::unique_ptr<Metric> make_token_accuracy(const ConfigNode&, const LabelInfo&) {
   return std::make_unique<TokenAccuracy>();

@@ -10,12 +10,14 @@
 //   precision = correct / predicted spans, recall = correct / gold spans (each 0 when its denominator is
 //   0), F1 = 2 correct / (predicted + gold) (the harmonic mean of the two; 0 when there are no spans).
 //
-//   metrics: [span_f1, span_precision, span_recall, token_accuracy, {type: span_f1, scheme: bioes}]
+//   mtl::SpanMetric f1(mtl::SpanMetricOptions({"O", "B-PER", "I-PER"}, mtl::SpanScore::kF1));
+//   YAML: metrics: [span_f1, span_precision, span_recall, token_accuracy, {type: span_f1, scheme: bioes}]
 //   scheme: bio (tags O, B-, I-) or bioes (also E-, S-); default: bioes when the label has E- or S- tags,
 //   else bio. Tag names outside the scheme are a config error.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/arg.h>
 
 #include <cstdint>
 #include <memory>
@@ -55,11 +57,26 @@ std::vector<TagSpan> decode_spans(const std::vector<std::string>& tags);
 /// "bioes" when any tag starts with E- or S-, else "bio".
 std::string detect_tag_scheme(const std::vector<std::string>& tags);
 
+enum class SpanScore { kPrecision, kRecall, kF1 };
+
+struct SpanMetricOptions {
+  SpanMetricOptions(std::vector<std::string> tags, SpanScore score) : tags_(std::move(tags)), score_(score) {}
+  TORCH_ARG(std::vector<std::string>, tags);  // the label's tag names, by tag index (LabelInfo::classes)
+  TORCH_ARG(SpanScore, score);
+  TORCH_ARG(std::string, scheme) = "";        // bio | bioes; "" = detect_tag_scheme(tags)
+
+ public:
+  /// Option `scheme` (bio | bioes); the label must carry its tag names (LabelInfo::classes).
+  static SpanMetricOptions from_config(const ConfigNode& options, const LabelInfo& label, SpanScore score);
+  /// Throws mtl::Error(key, expected) for the first bad value (tags that are not of the scheme included).
+  void validate() const;
+};
+
 /// Span precision, recall or F1 (micro average over every sequence seen).
 class SpanMetric : public Metric {
  public:
-  enum class Score { kPrecision, kRecall, kF1 };
-  SpanMetric(TagSet tags, Score score) : tags_(std::move(tags)), score_(score) {}
+  using Score = SpanScore;
+  explicit SpanMetric(SpanMetricOptions options);
   void reset() override { correct_ = predicted_ = gold_ = 0; }
   void update(const at::Tensor& output, const at::Tensor& target) override;
   double compute() const override;
@@ -89,11 +106,10 @@ class TokenAccuracy : public Metric {
   int64_t correct_ = 0, total_ = 0;
 };
 
-/// Option `scheme` (bio | bioes); the label must carry its tag names (LabelInfo::classes).
+/// Registry factories: from_config + constructor (token_accuracy has no options).
 std::unique_ptr<Metric> make_span_f1(const ConfigNode& options, const LabelInfo& label);
 std::unique_ptr<Metric> make_span_precision(const ConfigNode& options, const LabelInfo& label);
 std::unique_ptr<Metric> make_span_recall(const ConfigNode& options, const LabelInfo& label);
-/// No options.
 std::unique_ptr<Metric> make_token_accuracy(const ConfigNode& options, const LabelInfo& label);
 
 }  // namespace mtl

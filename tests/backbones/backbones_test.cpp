@@ -11,13 +11,7 @@ mtl::DatasetSchema image_schema(int64_t c, int64_t h, int64_t w) {
   s.inputs.push_back({"image", {c, h, w}});
   return s;
 }
-mtl::Backbone make(const std::string& yaml, const mtl::DatasetSchema& schema) {
-  mtl::Config cfg = mtl::Config::from_string(yaml, "b.yaml");
-  mtl::ConfigNode n = cfg.root().component("backbone");
-  mtl::Backbone b = mtl::backbone_registry().get(n.type())(n, schema);
-  cfg.check_unused();
-  return b;
-}
+constexpr auto make = mtl_test::make_backbone;
 int64_t count(const mtl::Backbone& b) {
   int64_t n = 0;
   for (const auto& p : b->parameters()) n += p.numel();
@@ -26,7 +20,7 @@ int64_t count(const mtl::Backbone& b) {
 }  // namespace
 
 TEST(Backbone, LeNetIsTheMultiLeNetTrunk) {
-  auto b = make("backbone: lenet", image_schema(1, 36, 36));
+  auto b = make("lenet", image_schema(1, 36, 36));
   EXPECT_EQ(b->output_dim(), 50);
   // conv1 10*1*9*9+10 = 820, conv2 20*10*5*5+20 = 5020, fc 20*5*5*50+50 = 25050
   EXPECT_EQ(count(b), 820 + 5020 + 25050);
@@ -36,26 +30,26 @@ TEST(Backbone, LeNetIsTheMultiLeNetTrunk) {
 }
 
 TEST(Backbone, LeNetAdaptsToOtherImageSizes) {
-  auto b = make("backbone: {type: lenet, out_features: 20}", image_schema(3, 28, 28));
+  auto b = make("{type: lenet, out_features: 20}", image_schema(3, 28, 28));
   at::Tensor y = b->forward({{"image", torch::rand({2, 3, 28, 28})}});
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 20}));
 }
 
 TEST(Backbone, MlpFlattensItsInput) {
-  auto b = make("backbone: {type: mlp, hidden: [8, 6]}", image_schema(1, 4, 5));
+  auto b = make("{type: mlp, hidden: [8, 6]}", image_schema(1, 4, 5));
   // 20*8+8 + 8*6+6 = 168 + 54
   EXPECT_EQ(count(b), 168 + 54);
   EXPECT_EQ(b->forward({{"image", torch::rand({7, 1, 4, 5})}}).sizes(), (std::vector<int64_t>{7, 6}));
 }
 
 TEST(Backbone, ResNetStagesAndPooling) {
-  auto b = make("backbone: {type: resnet, channels: [4, 8], blocks: 2}", image_schema(1, 12, 12));
+  auto b = make("{type: resnet, channels: [4, 8], blocks: 2}", image_schema(1, 12, 12));
   EXPECT_EQ(b->output_dim(), 8);
   at::Tensor y = b->forward({{"image", torch::rand({2, 1, 12, 12})}});
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 8}));
   // stem + 2 stages x 2 blocks
   EXPECT_EQ(b->block_names().size(), 5u);
-  auto nobn = make("backbone: {type: resnet, channels: [4], norm: none}", image_schema(1, 8, 8));
+  auto nobn = make("{type: resnet, channels: [4], norm: none}", image_schema(1, 8, 8));
   EXPECT_EQ(nobn->buffers().size(), 0u);
 }
 
@@ -66,8 +60,8 @@ TEST(Backbone, ResNetChannelsLastMatchesContiguousWithTwoThreads) {
   const int saved = at::get_num_threads();
   at::set_num_threads(2);
   for (int64_t batch : {11, 3}) {
-    auto fast = make("backbone: {type: resnet, channels: [4, 8, 16], norm: none}", image_schema(1, 35, 35));
-    auto ref = make("backbone: {type: resnet, channels: [4, 8, 16], norm: none, memory_format: contiguous}",
+    auto fast = make("{type: resnet, channels: [4, 8, 16], norm: none}", image_schema(1, 35, 35));
+    auto ref = make("{type: resnet, channels: [4, 8, 16], norm: none, memory_format: contiguous}",
                     image_schema(1, 35, 35));
     ref->to(at::kDouble);
     {
@@ -94,10 +88,10 @@ TEST(Backbone, InputSelection) {
   mtl::DatasetSchema two;
   two.inputs.push_back({"image", {1, 36, 36}});
   two.inputs.push_back({"features", {5}});
-  EXPECT_MTL_ERROR(make("backbone: mlp", two), "b.yaml", "several inputs", "image, features");
-  EXPECT_EQ(make("backbone: {type: mlp, input: features, hidden: [3]}", two)->output_dim(), 3);
-  EXPECT_MTL_ERROR(make("backbone: {type: mlp, input: imag}", two), "b.yaml:1:", "did you mean 'image'");
+  EXPECT_MTL_ERROR(make("mlp", two), "c.yaml", "several inputs", "image, features");
+  EXPECT_EQ(make("{type: mlp, input: features, hidden: [3]}", two)->output_dim(), 3);
+  EXPECT_MTL_ERROR(make("{type: mlp, input: imag}", two), "c.yaml:1:", "did you mean 'image'");
   mtl::DatasetSchema flat;
   flat.inputs.push_back({"features", {5}});
-  EXPECT_MTL_ERROR(make("backbone: lenet", flat), "lenet needs an image input");
+  EXPECT_MTL_ERROR(make("lenet", flat), "lenet needs an image input");
 }

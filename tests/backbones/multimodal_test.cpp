@@ -15,13 +15,7 @@ mtl::DatasetSchema image_and_text() {
   return s;
 }
 
-mtl::Backbone make(const std::string& yaml) {
-  mtl::Config cfg = mtl::Config::from_string(yaml, "mm.yaml");
-  mtl::ConfigNode n = cfg.root().component("backbone");
-  mtl::Backbone b = mtl::backbone_registry().get(n.type())(n, image_and_text());
-  cfg.check_unused();
-  return b;
-}
+mtl::Backbone make(const std::string& yaml) { return mtl_test::make_backbone(yaml, image_and_text()); }
 
 const char* kStems = "stems: {image: {type: mlp, hidden: [16]}, text: {type: embedding_bag, dim: 8}}";
 
@@ -37,7 +31,7 @@ mtl::TensorMap inputs(bool image, bool text) {
 }
 
 TEST(Multimodal, SumFusionAddsTheStemsAndRunsOnEitherModality) {
-  mtl::Backbone b = make(std::string("backbone: {type: multimodal, dim: 10, fusion: sum, trunk: [], ") + kStems + "}");
+  mtl::Backbone b = make(std::string("{type: multimodal, dim: 10, fusion: sum, trunk: [], ") + kStems + "}");
   EXPECT_EQ(b->output_dim(), 10);
   b->eval();
   at::Tensor img = b->forward(inputs(true, false));
@@ -50,7 +44,7 @@ TEST(Multimodal, SumFusionAddsTheStemsAndRunsOnEitherModality) {
 }
 
 TEST(Multimodal, ConcatFusionFillsAMissingModalityWithZerosAndTrainsBothStems) {
-  mtl::Backbone b = make(std::string("backbone: {type: multimodal, dim: 4, fusion: concat, trunk: [6], ") + kStems + "}");
+  mtl::Backbone b = make(std::string("{type: multimodal, dim: 4, fusion: concat, trunk: [6], ") + kStems + "}");
   EXPECT_EQ(b->output_dim(), 6);
   at::Tensor both = b->forward(inputs(true, true));
   EXPECT_EQ(both.sizes(), (std::vector<int64_t>{3, 6}));
@@ -74,9 +68,9 @@ TEST(Multimodal, ConfigErrorsNameTheStem) {
     }
     return std::string();
   };
-  std::string missing = error_of("backbone: {type: multimodal, stems: {image: {type: mlp}}}");
+  std::string missing = error_of("{type: multimodal, stems: {image: {type: mlp}}}");
   EXPECT_NE(missing.find("input 'text' has no stem"), std::string::npos) << missing;
-  std::string unknown = error_of("backbone: {type: multimodal, stems: {image: {type: mlp}, txt: {type: embedding_bag}}}");
+  std::string unknown = error_of("{type: multimodal, stems: {image: {type: mlp}, txt: {type: embedding_bag}}}");
   EXPECT_NE(unknown.find("no input 'txt'"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("did you mean 'text'"), std::string::npos) << unknown;
 }

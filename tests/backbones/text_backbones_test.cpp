@@ -19,11 +19,7 @@ mtl::DatasetSchema text_schema(int64_t max_length = 64) {
 }
 
 mtl::Backbone make(const std::string& yaml, const mtl::DatasetSchema& schema = text_schema()) {
-  mtl::Config cfg = mtl::Config::from_string("backbone: " + yaml, "b.yaml");
-  mtl::ConfigNode n = cfg.root().component("backbone");
-  mtl::Backbone b = mtl::backbone_registry().get(n.type())(n, schema);
-  cfg.check_unused();
-  return b;
+  return mtl_test::make_backbone(yaml, schema);
 }
 
 // Token ids [B, L] with <cls> first, random pieces, right padding; row i has lengths[i] real tokens.

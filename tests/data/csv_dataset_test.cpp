@@ -14,18 +14,9 @@ namespace {
 
 using mtl_test::TempDir;
 
-struct Made {
-  mtl::Config cfg;
-  std::shared_ptr<mtl::DatasetSource> source;
-};
+using Made = mtl_test::MadeSource;
 
-Made make(const std::string& options) {
-  Made m{mtl::Config::from_string("data:\n  type: csv\n" + options), nullptr};
-  mtl::ConfigNode data = m.cfg.root().child("data");
-  (void)data.type();
-  m.source = mtl::dataset_registry().get("csv")(data);
-  return m;
-}
+Made make(const std::string& options) { return mtl_test::make_source("csv", options); }
 
 const char* kTrain =
     "x1,x2,species,grade,weight\n"

@@ -12,18 +12,9 @@ namespace {
 
 using mtl_test::TempDir;
 
-struct Made {
-  mtl::Config cfg;
-  std::shared_ptr<mtl::DatasetSource> source;
-};
+using Made = mtl_test::MadeSource;
 
-Made make(const std::string& options) {
-  Made m{mtl::Config::from_string("data:\n  type: idx\n" + options), nullptr};
-  mtl::ConfigNode data = m.cfg.root().child("data");
-  (void)data.type();
-  m.source = mtl::dataset_registry().get("idx")(data);
-  return m;
-}
+Made make(const std::string& options) { return mtl_test::make_source("idx", options); }
 
 // Writes a train and a test split: uint8 images [n,8,8], class label "digit" (0..2), real label "size".
 struct Files {

@@ -23,19 +23,9 @@ using mtl_test::TempDir;
   if (!mtl_test::have_fashion_mnist())                                                    \
   GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
 
-struct Made {
-  mtl::Config cfg;
-  std::shared_ptr<mtl::DatasetSource> source;
-};
+using Made = mtl_test::MadeSource;
 
-// Drives the registered factory with `data:` options, as the trainer does.
-Made make(const std::string& type, const std::string& options) {
-  Made m{mtl::Config::from_string("data:\n  type: " + type + "\n" + options), nullptr};
-  mtl::ConfigNode data = m.cfg.root().child("data");
-  (void)data.type();
-  m.source = mtl::dataset_registry().get(type)(data);
-  return m;
-}
+constexpr auto make = mtl_test::make_source;  // the registered factory, as a run uses it
 
 std::string small(const std::string& cache) {
   return "  cache_dir: " + cache + "\n  train_size: 2000\n  test_size: 500\n";

@@ -12,19 +12,10 @@ namespace F = torch::nn::functional;
 
 namespace {
 
+using mtl_test::make_head;
+using mtl_test::make_loss;
+
 const mtl::LabelInfo kThreeClasses{"digit", mtl::LabelKind::kClass, 3, {}};
-
-mtl::Head make_head(const std::string& yaml, int64_t in_features, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::head_registry().get(node.type()).make(node, {in_features, label});
-}
-
-mtl::LossFn make_loss(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::loss_registry().get(node.type()).make(node, label);
-}
 
 // Logits chosen so that the softmax rows are simple fractions:
 //   row 0 = [0, ln 2, 0] -> p = [1/4, 1/2, 1/4]
@@ -130,8 +121,6 @@ TEST(LossCrossEntropy, BadOptionsNameTheKey) {
 }
 
 TEST(LossCrossEntropy, UnknownKeyIsAnError) {
-  mtl::Config cfg = mtl::Config::from_string("x: {type: cross_entropy, label_smoothng: 0.1}");
-  mtl::ConfigNode node = cfg.root().component("x");
-  mtl::loss_registry().get(node.type()).make(node, kThreeClasses);
-  EXPECT_MTL_ERROR(cfg.check_unused(), "label_smoothng", "did you mean 'label_smoothing'");
+  EXPECT_MTL_ERROR(make_loss("{type: cross_entropy, label_smoothng: 0.1}", kThreeClasses), "label_smoothng",
+                   "did you mean 'label_smoothing'");
 }

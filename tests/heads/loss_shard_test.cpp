@@ -8,11 +8,7 @@
 
 namespace {
 
-mtl::LossFn make_loss(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::loss_registry().get(node.type()).make(node, label);
-}
+using mtl_test::make_loss;
 
 void expect_shards_add_up(const mtl::LossFn& loss, const at::Tensor& output, const at::Tensor& target) {
   ASSERT_EQ(output.size(0), 5);

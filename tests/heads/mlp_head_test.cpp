@@ -12,21 +12,10 @@
 
 namespace {
 
-mtl::LabelInfo real_label(int64_t dims) { return {"y", mtl::LabelKind::kReal, dims, {}}; }
+using mtl_test::make_head;
+using mtl_test::real_label;
 
-// Builds the head described by `yaml` (a component node, e.g. "{type: regression, hidden: [4]}").
-mtl::Head make_head(const std::string& yaml, int64_t in_features, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::head_registry().get(node.type()).make(node, {in_features, label});
-}
-
-std::vector<std::string> parameter_names(const mtl::Head& head) {
-  std::vector<std::string> names;
-  for (const auto& p : head->named_parameters()) names.push_back(p.key());
-  return names;
-}
-
+std::vector<std::string> parameter_names(const mtl::Head& head) { return mtl_test::parameter_names(*head); }
 }  // namespace
 
 TEST(HeadMlp, ParameterNamesAndShapes) {
@@ -92,10 +81,7 @@ TEST(HeadMlp, BadOptionsNameTheKey) {
 }
 
 TEST(HeadMlp, UnknownKeyIsAnError) {
-  mtl::Config cfg = mtl::Config::from_string("x: {type: regression, hiden: [8]}");
-  mtl::ConfigNode node = cfg.root().component("x");
-  mtl::head_registry().get(node.type()).make(node, {4, real_label(1)});
-  EXPECT_MTL_ERROR(cfg.check_unused(), "hiden", "did you mean 'hidden'");
+  EXPECT_MTL_ERROR(make_head("{type: regression, hiden: [8]}", 4, real_label(1)), "hiden", "did you mean 'hidden'");
 }
 
 TEST(HeadRegistry, BuiltinsAndTheirDefaults) {

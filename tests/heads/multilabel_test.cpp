@@ -10,19 +10,10 @@
 
 namespace {
 
+using mtl_test::make_head;
+using mtl_test::make_loss;
+
 const mtl::LabelInfo kTwoLabels{"tags", mtl::LabelKind::kMultiLabel, 2, {}};
-
-mtl::Head make_head(const std::string& yaml, int64_t in_features, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::head_registry().get(node.type()).make(node, {in_features, label});
-}
-
-mtl::LossFn make_loss(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::loss_registry().get(node.type()).make(node, label);
-}
 
 // sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4.
 at::Tensor logits() {

@@ -8,18 +8,11 @@
 
 namespace {
 
-mtl::LabelInfo real_label(int64_t dims) { return {"y", mtl::LabelKind::kReal, dims, {}}; }
-
-mtl::Head make_head(const std::string& yaml, int64_t in_features, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::head_registry().get(node.type()).make(node, {in_features, label});
-}
+using mtl_test::make_head;
+using mtl_test::real_label;
 
 mtl::LossFn make_loss(const std::string& yaml, const mtl::LabelInfo& label = real_label(1)) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::loss_registry().get(node.type()).make(node, label);
+  return mtl_test::make_loss(yaml, label);
 }
 
 double loss_value(const std::string& yaml, const at::Tensor& output, const at::Tensor& target) {

@@ -17,23 +17,18 @@ mtl::LabelInfo tags_label() {
 }
 
 mtl::Head make_head(const std::string& yaml, int64_t in_features) {
-  mtl::Config cfg = mtl::Config::from_string("head: " + yaml, "h.yaml");
-  mtl::ConfigNode n = cfg.root().component("head");
-  const mtl::HeadEntry& entry = mtl::head_registry().get(n.type());
-  EXPECT_EQ(entry.label_kind, mtl::LabelKind::kTokenClass);
-  EXPECT_EQ(entry.default_loss, "token_cross_entropy");
-  mtl::Head h = entry.make(n, {in_features, tags_label()});
-  cfg.check_unused();
-  return h;
+  return mtl_test::make_head(yaml, in_features, tags_label());
 }
 
-mtl::LossFn make_loss(const std::string& yaml) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::loss_registry().get(node.type()).make(node, tags_label());
-}
+mtl::LossFn make_loss(const std::string& yaml) { return mtl_test::make_loss(yaml, tags_label()); }
 
 }  // namespace
+
+TEST(TokenClassificationHead, RegistryEntry) {
+  const mtl::HeadEntry& entry = mtl::head_registry().get("token_classification");
+  EXPECT_EQ(entry.label_kind, mtl::LabelKind::kTokenClass);
+  EXPECT_EQ(entry.default_loss, "token_cross_entropy");
+}
 
 TEST(TokenClassificationHead, MapsEveryTokenToTagLogits) {
   for (const char* yaml : {"token_classification", "{type: token_classification, hidden: [7], dropout: 0.2}"}) {

@@ -8,21 +8,11 @@
 
 namespace {
 
+using mtl_test::make_metric;
+constexpr auto evaluate = mtl_test::evaluate_metric;
+
 mtl::LabelInfo classes(int64_t n) { return {"c", mtl::LabelKind::kClass, n, {}}; }
 mtl::LabelInfo labels(int64_t n) { return {"m", mtl::LabelKind::kMultiLabel, n, {}}; }
-
-std::unique_ptr<mtl::Metric> make_metric(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::metric_registry().get(node.type()).make(node, label);
-}
-
-double evaluate(const std::string& yaml, const mtl::LabelInfo& label, const at::Tensor& output,
-                const at::Tensor& target) {
-  auto m = make_metric(yaml, label);
-  m->update(output, target);
-  return m->compute();
-}
 
 // Logits whose argmax is `pred`.
 at::Tensor logits_for(std::vector<int64_t> pred, int64_t num_classes) {

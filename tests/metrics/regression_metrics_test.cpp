@@ -10,20 +10,9 @@
 
 namespace {
 
-mtl::LabelInfo real_label(int64_t dims) { return {"y", mtl::LabelKind::kReal, dims, {}}; }
-
-std::unique_ptr<mtl::Metric> make_metric(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("x: " + yaml);
-  mtl::ConfigNode node = cfg.root().component("x");
-  return mtl::metric_registry().get(node.type()).make(node, label);
-}
-
-double evaluate(const std::string& yaml, const mtl::LabelInfo& label, const at::Tensor& output,
-                const at::Tensor& target) {
-  auto m = make_metric(yaml, label);
-  m->update(output, target);
-  return m->compute();
-}
+using mtl_test::make_metric;
+constexpr auto evaluate = mtl_test::evaluate_metric;
+using mtl_test::real_label;
 
 // output [1, 2, 4], target [1.5, 0, 4]: errors [-0.5, 2, 0]
 //   mae  = 2.5 / 3

@@ -12,11 +12,7 @@ namespace {
 using Spans = std::vector<mtl::TagSpan>;
 
 std::unique_ptr<mtl::Metric> make(const std::string& yaml, const mtl::LabelInfo& label) {
-  mtl::Config cfg = mtl::Config::from_string("m: " + yaml, "m.yaml");
-  mtl::ConfigNode n = cfg.root().component("m");
-  auto m = mtl::metric_registry().get(n.type()).make(n, label);
-  cfg.check_unused();
-  return m;
+  return mtl_test::make_metric(yaml, label);
 }
 
 mtl::LabelInfo bio_label() {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/text/token_dataset.h"
 #include "mtl/data/text/tokenizer.h"
@@ -132,9 +133,51 @@ ConllOptions ConllOptions::from_config(const ConfigNode& node) {
   return o;
 }
 
-const std::vector<std::vector<std::string>>& ConllSource::tags() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (have_tags_) return tags_;
+void ConllOptions::validate() const {
+  check(!train.empty(), "train", "expected the path of the training file");
+  check(!test.empty(), "test", "expected the path of the test file");
+  check(!columns.empty(), "columns", "expected the names of the columns of each line, e.g. [token, ner]");
+  std::set<std::string> names;
+  for (const auto& c : columns) {
+    check(!c.empty(), "columns", "column names must not be empty");
+    check(names.insert(c).second, "columns", "column '" + c + "' is listed twice");
+  }
+  check(names.count(token_column) > 0, "token_column",
+        "no token column '" + token_column + "' among the columns (" + join(columns) + ")");
+  check(!labels.empty(), "labels", "expected at least one tag column, e.g. labels: [ner]");
+  std::set<std::string> seen;
+  for (const auto& l : labels) {
+    check(names.count(l) > 0, "labels", "'" + l + "' is not one of the columns (" + join(columns) + ")");
+    check(l != token_column, "labels", "'" + l + "' is the token column");
+    check(seen.insert(l).second, "labels", "'" + l + "' is listed twice");
+  }
+  for (const auto& [name, list] : classes) {
+    check(seen.count(name) > 0, "classes." + name, "'" + name + "' is not one of the labels (" + join(labels) + ")");
+    std::set<std::string> distinct(list.begin(), list.end());
+    check(!list.empty() && distinct.size() == list.size(), "classes." + name,
+          "expected a non-empty list of distinct tags");
+  }
+  check(!input.empty(), "input", "expected a non-empty input name");
+  check(max_length > 0, "max_length", "expected a positive number, got " + std::to_string(max_length));
+}
+
+namespace {
+
+std::vector<std::pair<std::string, LabelKind>> tag_labels(const std::vector<std::string>& labels) {
+  std::vector<std::pair<std::string, LabelKind>> out;
+  for (const auto& l : labels) out.emplace_back(l, LabelKind::kTokenClass);
+  return out;
+}
+
+}  // namespace
+
+ConllSource::ConllSource(ConllOptions options)
+    : TextSourceBase("conll", options.input, options.max_length, tag_labels(options.labels)),
+      options_(std::move(options)) {
+  validate_options("ConllOptions", [&] { options_.validate(); });
+}
+
+std::vector<std::vector<std::string>> ConllSource::build_vocabularies() const {
   const size_t nl = options_.labels.size();
   std::vector<std::vector<std::string>> out(nl);
   bool scan = false;
@@ -143,27 +186,14 @@ const std::vector<std::vector<std::string>>& ConllSource::tags() const {
     if (it != options_.classes.end()) out[k] = it->second;
     else scan = true;
   }
-  if (scan) {
-    std::vector<std::set<std::string>> seen(nl);
-    read_sentences(options_, options_.train, [&](const Sentence& s) {
-      for (size_t k = 0; k < nl; ++k) seen[k].insert(s.tags[k].begin(), s.tags[k].end());
-    });
-    for (size_t k = 0; k < nl; ++k)
-      if (out[k].empty()) out[k] = text_data::sorted_classes(seen[k]);
-  }
-  tags_ = std::move(out);
-  have_tags_ = true;
-  return tags_;
-}
-
-DatasetSchema ConllSource::schema() const {
-  TORCH_CHECK(tokenizer_, "conll dataset: set_tokenizer() must be called before schema()");
-  const auto& t = tags();
-  DatasetSchema s;
-  s.inputs.push_back(InputInfo{options_.input, {options_.max_length + 1}, InputKind::kTokens, tokenizer_->vocab_size()});
-  for (size_t k = 0; k < options_.labels.size(); ++k)
-    s.labels.push_back(LabelInfo{options_.labels[k], LabelKind::kTokenClass, static_cast<int64_t>(t[k].size()), t[k]});
-  return s;
+  if (!scan) return out;
+  std::vector<std::set<std::string>> seen(nl);
+  read_sentences(options_, options_.train, [&](const Sentence& s) {
+    for (size_t k = 0; k < nl; ++k) seen[k].insert(s.tags[k].begin(), s.tags[k].end());
+  });
+  for (size_t k = 0; k < nl; ++k)
+    if (out[k].empty()) out[k] = text_data::sorted_classes(seen[k]);
+  return out;
 }
 
 void ConllSource::for_each_training_text(const std::function<void(const std::string&)>& visit) const {
@@ -171,8 +201,8 @@ void ConllSource::for_each_training_text(const std::function<void(const std::str
 }
 
 std::shared_ptr<Dataset> ConllSource::open(Split split) const {
-  TORCH_CHECK(tokenizer_, "conll dataset: set_tokenizer() must be called before open()");
-  const auto& t = tags();
+  const Tokenizer& tok = tokenizer("open()");
+  const auto& t = vocabularies();
   const std::string& path = split == Split::kTrain ? options_.train : options_.test;
   const size_t nl = options_.labels.size();
   std::vector<std::map<std::string, int32_t>> index(nl);
@@ -189,7 +219,7 @@ std::shared_ptr<Dataset> ConllSource::open(Split split) const {
     ids.clear();
     std::vector<std::vector<int32_t>> tags(nl);
     for (size_t w = 0; w < s.words.size() && static_cast<int64_t>(ids.size()) < options_.max_length; ++w) {
-      std::vector<int64_t> pieces = tokenizer_->encode(s.words[w]);
+      std::vector<int64_t> pieces = tok.encode(s.words[w]);
       if (pieces.empty()) pieces.push_back(kUnkTokenId);
       const size_t room = static_cast<size_t>(options_.max_length) - ids.size();
       if (pieces.size() > room) pieces.resize(room);
@@ -209,27 +239,6 @@ std::shared_ptr<Dataset> ConllSource::open(Split split) const {
     for (size_t k = 0; k < nl; ++k) columns[k].tags.insert(columns[k].tags.end(), tags[k].begin(), tags[k].end());
   });
   return std::make_shared<TokenDataset>(options_.input, std::move(tokens), std::move(columns));
-}
-
-void ConllSource::save_artifacts(const std::string& dir) const {
-  const auto& t = tags();
-  std::vector<LabelInfo> labels;
-  for (size_t k = 0; k < options_.labels.size(); ++k)
-    labels.push_back(LabelInfo{options_.labels[k], LabelKind::kTokenClass, static_cast<int64_t>(t[k].size()), t[k]});
-  text_data::write_labels_json(dir, labels);
-}
-
-void ConllSource::load_artifacts(const std::string& dir) {
-  auto saved = text_data::read_labels_json(dir);
-  std::vector<std::vector<std::string>> out;
-  for (const auto& l : options_.labels) {
-    auto it = saved.find(l);
-    if (it == saved.end() || it->second.empty()) throw Error(dir + "/labels.json", "no tags for the label '" + l + "'");
-    out.push_back(it->second);
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  tags_ = std::move(out);
-  have_tags_ = true;
 }
 
 std::shared_ptr<DatasetSource> make_conll_source(const ConfigNode& node) {

@@ -17,16 +17,19 @@
 // the tokenizer encodes to nothing gets one <unk> piece, so every word has a position). Targets are int64
 // [B, L] aligned with the ids: kIgnoreIndex at <cls>, at padding and at non-first pieces. A sentence longer
 // than max_length pieces is truncated. Input errors are one-line mtl::Errors at file:line.
+//
+//   mtl::ConllOptions o;  o.train = "train.conll";  o.test = "test.conll";  o.columns = {"token", "ner"};
+//   o.labels = {"ner"};   auto source = std::make_shared<mtl::ConllSource>(o);   // "ConllOptions.<key>" errors
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "mtl/data/dataset.h"
+#include "mtl/data/text/text_source_base.h"
 
 namespace mtl {
 
@@ -43,34 +46,32 @@ struct ConllOptions {
   std::string input = "text";
   int64_t max_length = 256;
 
+  /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static ConllOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value (what from_config checks, for C++ callers).
+  void validate() const;
 };
 
-class ConllSource : public DatasetSource {
+/// Token-class labels whose tag lists are fixed or scanned from the training split once (TextSourceBase,
+/// which also writes and reads them as labels.json).
+class ConllSource : public TextSourceBase {
  public:
-  explicit ConllSource(ConllOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "ConllOptions.<key>: ..." for bad options.
+  explicit ConllSource(ConllOptions options);
 
-  DatasetSchema schema() const override;
   std::shared_ptr<Dataset> open(Split split) const override;
-
-  bool needs_tokenizer() const override { return true; }
   /// Each training sentence as its words joined by single spaces.
   void for_each_training_text(const std::function<void(const std::string&)>& visit) const override;
-  void set_tokenizer(std::shared_ptr<const Tokenizer> tokenizer) override { tokenizer_ = std::move(tokenizer); }
-  /// `dir`/labels.json with each label's tag list.
-  void save_artifacts(const std::string& dir) const override;
-  void load_artifacts(const std::string& dir) override;
+
+  const ConllOptions& options() const { return options_; }
 
  private:
-  const std::vector<std::vector<std::string>>& tags() const;
+  std::vector<std::vector<std::string>> build_vocabularies() const override;
 
   ConllOptions options_;
-  std::shared_ptr<const Tokenizer> tokenizer_;
-  mutable std::mutex mutex_;
-  mutable bool have_tags_ = false;
-  mutable std::vector<std::vector<std::string>> tags_;  // per label
 };
 
+/// Registry factory: from_config + constructor.
 std::shared_ptr<DatasetSource> make_conll_source(const ConfigNode& node);
 
 }  // namespace mtl

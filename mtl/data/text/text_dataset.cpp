@@ -9,6 +9,7 @@
 #include <set>
 
 #include "mtl/config/config_node.h"
+#include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/csv_dataset.h"
 #include "mtl/data/text/token_dataset.h"
@@ -16,15 +17,6 @@
 
 namespace mtl {
 namespace {
-
-const char* kind_name(LabelKind k) {
-  switch (k) {
-    case LabelKind::kClass: return "class";
-    case LabelKind::kReal: return "real";
-    case LabelKind::kMultiLabel: return "multilabel";
-    default: return "?";
-  }
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -265,9 +257,55 @@ TextOptions TextOptions::from_config(const ConfigNode& node) {
   return o;
 }
 
-const std::vector<std::vector<std::string>>& TextSource::classes() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (have_classes_) return classes_;
+void TextOptions::validate() const {
+  check(!train.empty(), "train", "expected the path of the training file");
+  check(!test.empty(), "test", "expected the path of the test file");
+  check_choice("format", format, {"auto", "jsonl", "csv", "tsv"});
+  for (const std::string* path : {&train, &test}) {
+    try {
+      (void)format_of(*path);
+    } catch (const Error& e) {
+      throw Error("format", e.what());  // "path: cannot tell the data format ..."
+    }
+  }
+  check(!text_field.empty(), "text", "expected the name of the text field");
+  check(!input.empty(), "input", "expected a non-empty input name");
+  check(max_length > 0, "max_length", "expected a positive number, got " + std::to_string(max_length));
+  check(!labels.empty(), "labels", "expected at least one label: {name, field, kind (class|real|multilabel)}");
+  for (const auto& l : labels) {
+    const std::string key = "labels." + l.name;
+    check(!l.name.empty() && !l.field.empty(), key, "expected a label name and its field");
+    check(l.field != text_field, key + ".field", "field '" + l.field + "' is the text field");
+    check(l.kind == LabelKind::kClass || l.kind == LabelKind::kReal || l.kind == LabelKind::kMultiLabel,
+          key + ".kind", "expected class, real or multilabel");
+    check(l.kind != LabelKind::kReal || l.classes.empty(), key + ".classes", "a real label has no classes");
+    std::set<std::string> seen;
+    for (const auto& c : l.classes) {
+      check(!c.empty(), key + ".classes", "class names must not be empty");
+      check(seen.insert(c).second, key + ".classes", "class '" + c + "' is listed twice");
+    }
+    check(l.classes.empty() || l.kind == LabelKind::kMultiLabel || l.classes.size() >= 2, key + ".classes",
+          "expected at least two classes");
+  }
+}
+
+namespace {
+
+std::vector<std::pair<std::string, LabelKind>> label_kinds(const std::vector<TextLabelSpec>& labels) {
+  std::vector<std::pair<std::string, LabelKind>> out;
+  for (const auto& l : labels) out.emplace_back(l.name, l.kind);
+  return out;
+}
+
+}  // namespace
+
+TextSource::TextSource(TextOptions options)
+    : TextSourceBase("text", options.input, options.max_length, label_kinds(options.labels)),
+      options_(std::move(options)) {
+  validate_options("TextOptions", [&] { options_.validate(); });
+}
+
+std::vector<std::vector<std::string>> TextSource::build_vocabularies() const {
   std::vector<std::vector<std::string>> out(options_.labels.size());
   std::vector<std::set<std::string>> seen(options_.labels.size());
   bool scan = false;
@@ -276,42 +314,22 @@ const std::vector<std::vector<std::string>>& TextSource::classes() const {
     out[k] = l.classes;
     if (l.kind != LabelKind::kReal && l.classes.empty()) scan = true;
   }
-  if (scan) {
-    read_records(options_, options_.train, [&](const Record& r) {
-      for (size_t k = 0; k < options_.labels.size(); ++k) {
-        if (!options_.labels[k].classes.empty()) continue;
-        if (options_.labels[k].kind == LabelKind::kClass) seen[k].insert(r.cls[k]);
-        if (options_.labels[k].kind == LabelKind::kMultiLabel) seen[k].insert(r.multi[k].begin(), r.multi[k].end());
-      }
-    });
+  if (!scan) return out;
+  read_records(options_, options_.train, [&](const Record& r) {
     for (size_t k = 0; k < options_.labels.size(); ++k) {
-      const auto& l = options_.labels[k];
-      if (l.kind == LabelKind::kReal || !l.classes.empty()) continue;
-      out[k] = text_data::sorted_classes(seen[k]);
-      if (out[k].empty())
-        throw Error(options_.train, "label '" + l.name + "': no labels in the training split (every list is empty)");
+      if (!options_.labels[k].classes.empty()) continue;
+      if (options_.labels[k].kind == LabelKind::kClass) seen[k].insert(r.cls[k]);
+      if (options_.labels[k].kind == LabelKind::kMultiLabel) seen[k].insert(r.multi[k].begin(), r.multi[k].end());
     }
-  }
-  classes_ = std::move(out);
-  have_classes_ = true;
-  return classes_;
-}
-
-DatasetSchema TextSource::schema() const {
-  TORCH_CHECK(tokenizer_, "text dataset: set_tokenizer() must be called before schema()");
-  const auto& cls = classes();
-  DatasetSchema s;
-  s.inputs.push_back(InputInfo{options_.input, {options_.max_length + 1}, InputKind::kTokens, tokenizer_->vocab_size()});
+  });
   for (size_t k = 0; k < options_.labels.size(); ++k) {
     const auto& l = options_.labels[k];
-    LabelInfo info{l.name, l.kind, 1, {}};
-    if (l.kind != LabelKind::kReal) {
-      info.classes = cls[k];
-      info.size = static_cast<int64_t>(cls[k].size());
-    }
-    s.labels.push_back(info);
+    if (l.kind == LabelKind::kReal || !l.classes.empty()) continue;
+    out[k] = text_data::sorted_classes(seen[k]);
+    if (out[k].empty())
+      throw Error(options_.train, "label '" + l.name + "': no labels in the training split (every list is empty)");
   }
-  return s;
+  return out;
 }
 
 void TextSource::for_each_training_text(const std::function<void(const std::string&)>& visit) const {
@@ -319,8 +337,8 @@ void TextSource::for_each_training_text(const std::function<void(const std::stri
 }
 
 std::shared_ptr<Dataset> TextSource::open(Split split) const {
-  TORCH_CHECK(tokenizer_, "text dataset: set_tokenizer() must be called before open()");
-  const auto& cls = classes();
+  const Tokenizer& tok = tokenizer("open()");
+  const auto& cls = vocabularies();
   const std::string& path = split == Split::kTrain ? options_.train : options_.test;
   const size_t nl = options_.labels.size();
   std::vector<std::map<std::string, int64_t>> index(nl);
@@ -334,7 +352,7 @@ std::shared_ptr<Dataset> TextSource::open(Split split) const {
   }
   TokenSequences tokens;
   read_records(options_, path, [&](const Record& r) {
-    std::vector<int64_t> ids = tokenizer_->encode(r.text);
+    std::vector<int64_t> ids = tok.encode(r.text);
     if (static_cast<int64_t>(ids.size()) > options_.max_length) ids.resize(static_cast<size_t>(options_.max_length));
     tokens.append(ids);
     for (size_t k = 0; k < nl; ++k) {
@@ -356,31 +374,6 @@ std::shared_ptr<Dataset> TextSource::open(Split split) const {
     }
   });
   return std::make_shared<TokenDataset>(options_.input, std::move(tokens), std::move(columns));
-}
-
-void TextSource::save_artifacts(const std::string& dir) const {
-  const auto& cls = classes();
-  std::vector<LabelInfo> labels;
-  for (size_t k = 0; k < options_.labels.size(); ++k)
-    labels.push_back(LabelInfo{options_.labels[k].name, options_.labels[k].kind,
-                               static_cast<int64_t>(cls[k].size()), cls[k]});
-  text_data::write_labels_json(dir, labels);
-}
-
-void TextSource::load_artifacts(const std::string& dir) {
-  auto saved = text_data::read_labels_json(dir);
-  std::vector<std::vector<std::string>> out(options_.labels.size());
-  for (size_t k = 0; k < options_.labels.size(); ++k) {
-    const auto& l = options_.labels[k];
-    if (l.kind == LabelKind::kReal) continue;
-    auto it = saved.find(l.name);
-    if (it == saved.end() || it->second.empty())
-      throw Error(dir + "/labels.json", "no classes for the " + std::string(kind_name(l.kind)) + " label '" + l.name + "'");
-    out[k] = it->second;
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  classes_ = std::move(out);
-  have_classes_ = true;
 }
 
 std::shared_ptr<DatasetSource> make_text_source(const ConfigNode& node) {

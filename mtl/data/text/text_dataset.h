@@ -23,15 +23,19 @@
 // file) is one mtl::Error located at file:line (or the file).
 //
 // Texts are tokenized by the run's tokenizer (set_tokenizer) when a split is opened; only the ids are kept.
+//
+//   mtl::TextOptions o;  o.train = "train.jsonl";  o.test = "test.jsonl";
+//   o.labels = {{"party", "party", mtl::LabelKind::kClass, {}}};  // name, field, kind, fixed classes
+//   auto source = std::make_shared<mtl::TextSource>(o);   // checks the options (mtl::Error "TextOptions.<key>")
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "mtl/data/dataset.h"
+#include "mtl/data/text/text_source_base.h"
 
 namespace mtl {
 
@@ -57,40 +61,32 @@ struct TextOptions {
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static TextOptions from_config(const ConfigNode& node);
+  /// Throws mtl::Error(key, expected) for the first bad value (what from_config checks, for C++ callers).
+  void validate() const;
   /// The format of `path`: `format` unless auto, else from the extension (mtl::Error when unknown).
   TextFormat format_of(const std::string& path) const;
 };
 
-class TextSource : public DatasetSource {
+/// The schema needs the tokenizer (vocab_size) and the class lists (given, or a scan of the training split,
+/// once, unless loaded with load_artifacts: see TextSourceBase, which also writes labels.json).
+class TextSource : public TextSourceBase {
  public:
-  explicit TextSource(TextOptions options) : options_(std::move(options)) {}
+  /// Throws mtl::Error "TextOptions.<key>: ..." for bad options.
+  explicit TextSource(TextOptions options);
 
-  /// Needs the tokenizer (vocab_size) and the class lists (a scan of the training split, once, unless
-  /// given or loaded with load_artifacts).
-  DatasetSchema schema() const override;
   /// Reads and tokenizes a split.
   std::shared_ptr<Dataset> open(Split split) const override;
-
-  bool needs_tokenizer() const override { return true; }
   void for_each_training_text(const std::function<void(const std::string&)>& visit) const override;
-  void set_tokenizer(std::shared_ptr<const Tokenizer> tokenizer) override { tokenizer_ = std::move(tokenizer); }
-  /// Writes `dir`/labels.json (the class list of each class and multi-label label).
-  void save_artifacts(const std::string& dir) const override;
-  /// Reads `dir`/labels.json; its class lists replace the training scan.
-  void load_artifacts(const std::string& dir) override;
 
   const TextOptions& options() const { return options_; }
 
  private:
-  const std::vector<std::vector<std::string>>& classes() const;
+  std::vector<std::vector<std::string>> build_vocabularies() const override;
 
   TextOptions options_;
-  std::shared_ptr<const Tokenizer> tokenizer_;
-  mutable std::mutex mutex_;
-  mutable bool have_classes_ = false;
-  mutable std::vector<std::vector<std::string>> classes_;  // per label (empty for real labels)
 };
 
+/// Registry factory: from_config + constructor.
 std::shared_ptr<DatasetSource> make_text_source(const ConfigNode& node);
 
 }  // namespace mtl
