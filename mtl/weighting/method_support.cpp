@@ -10,7 +10,7 @@
 namespace mtl {
 
 void check_option(bool cond, const std::string& options, const std::string& key, const std::string& expected) {
-  if (!cond) throw Error(options + "::" + key, expected);
+  if (!cond) throw Error(options + "." + key, expected);
 }
 
 std::string got(const std::string& expected, double value) {

@@ -10,7 +10,8 @@
 
 namespace mtl {
 
-/// Throws mtl::Error located at "<options>::<key>" (e.g. "PcGradOptions::order") unless `cond`; `expected`
+/// Throws mtl::Error located at "<options>.<key>" (e.g. "PcGradOptions.order", as validate_options in
+/// mtl/config/option_check.h does for the other components) unless `cond`; `expected`
 /// says what was expected and what was given.
 void check_option(bool cond, const std::string& options, const std::string& key, const std::string& expected);
 

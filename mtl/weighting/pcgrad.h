@@ -39,7 +39,7 @@ class PcGrad : public GradientWeighting {
   uint64_t seed_;
 };
 
-/// PCGrad's and GradVac's `order` and `seed` options: checks them (errors located at `options`::key) and
+/// PCGrad's and GradVac's `order` and `seed` options: checks them (errors located at `options`.key) and
 /// returns whether the order is random.
 bool check_task_order_options(const std::string& options, const std::string& order, int64_t seed);
 

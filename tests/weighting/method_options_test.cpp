@@ -158,36 +158,36 @@ TEST(WeightingOptions, DefaultOptionsAreTheYamlDefaults) {
 TEST(WeightingOptions, BadCppOptionsThrowNamingTheOptionAndKey) {
   using namespace mtl;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_MTL_ERROR(PcGrad(PcGradOptions().order("sorted")), "PcGradOptions::order", "'random' or 'fixed'", "sorted");
-  EXPECT_MTL_ERROR(PcGrad(PcGradOptions().seed(-1)), "PcGradOptions::seed", ">= 0");
-  EXPECT_MTL_ERROR(GradVac(2, GradVacOptions().beta(2)), "GradVacOptions::beta", "[0, 1]", "2");
-  EXPECT_MTL_ERROR(GradVac(2, GradVacOptions().order("any")), "GradVacOptions::order");
-  EXPECT_MTL_ERROR(GradDrop(GradDropOptions().leak(-0.5)), "GradDropOptions::leak", "[0, 1]");
-  EXPECT_MTL_ERROR(GradDrop(GradDropOptions().seed(-2)), "GradDropOptions::seed");
-  EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(1.0)), "CaGradOptions::c", "[0, 1)");
-  EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(nan)), "CaGradOptions::c");
-  EXPECT_MTL_ERROR(Mgda(MgdaOptions().normalization("l1")), "MgdaOptions::normalization", "loss+", "l1");
-  EXPECT_MTL_ERROR(Mgda(MgdaOptions().max_iter(0)), "MgdaOptions::max_iter", "positive");
-  EXPECT_MTL_ERROR(Mgda(MgdaOptions().tol(0)), "MgdaOptions::tol", "positive");
-  EXPECT_MTL_ERROR(MgdaUb(MgdaOptions().normalization("l1")), "MgdaOptions::normalization");
-  EXPECT_MTL_ERROR(UpGrad(UpGradOptions().reg_eps(-1)), "UpGradOptions::reg_eps", ">= 0");
-  EXPECT_MTL_ERROR(DualProj(DualProjOptions().reg_eps(-1)), "DualProjOptions::reg_eps", ">= 0");
-  EXPECT_MTL_ERROR(Imtl(2, ImtlOptions().part("all")), "ImtlOptions::part", "'both'");
-  EXPECT_MTL_ERROR(DbMtl(2, DbMtlOptions().beta(1.5)), "DbMtlOptions::beta", "[0, 1]");
-  EXPECT_MTL_ERROR(DbMtl(2, DbMtlOptions().beta_sigma(-1)), "DbMtlOptions::beta_sigma", ">= 0");
-  EXPECT_MTL_ERROR(GradNorm(2, GradNormOptions().alpha(-1)), "GradNormOptions::alpha", ">= 0");
-  EXPECT_MTL_ERROR(GradNorm(2, GradNormOptions().layer("first")), "GradNormOptions::layer", "'last' or 'all'");
-  EXPECT_MTL_ERROR(Dwa(2, DwaOptions().temperature(0)), "DwaOptions::temperature", "positive");
-  EXPECT_MTL_ERROR(Rlw(2, RlwOptions().seed(-3)), "RlwOptions::seed", ">= 0");
-  EXPECT_MTL_ERROR(Famo(2, FamoOptions().lr(0)), "FamoOptions::lr", "positive");
-  EXPECT_MTL_ERROR(Famo(2, FamoOptions().gamma(-1)), "FamoOptions::gamma", ">= 0");
-  EXPECT_MTL_ERROR(Stch(2, StchOptions().mu(0)), "StchOptions::mu", "positive");
-  EXPECT_MTL_ERROR(Stch(2, StchOptions().warmup_epochs(-1)), "StchOptions::warmup_epochs", ">= 0");
-  EXPECT_MTL_ERROR(UncertaintyWeighting(2, UncertaintyWeightingOptions().init(50)), "UncertaintyWeightingOptions::init",
+  EXPECT_MTL_ERROR(PcGrad(PcGradOptions().order("sorted")), "PcGradOptions.order", "'random' or 'fixed'", "sorted");
+  EXPECT_MTL_ERROR(PcGrad(PcGradOptions().seed(-1)), "PcGradOptions.seed", ">= 0");
+  EXPECT_MTL_ERROR(GradVac(2, GradVacOptions().beta(2)), "GradVacOptions.beta", "[0, 1]", "2");
+  EXPECT_MTL_ERROR(GradVac(2, GradVacOptions().order("any")), "GradVacOptions.order");
+  EXPECT_MTL_ERROR(GradDrop(GradDropOptions().leak(-0.5)), "GradDropOptions.leak", "[0, 1]");
+  EXPECT_MTL_ERROR(GradDrop(GradDropOptions().seed(-2)), "GradDropOptions.seed");
+  EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(1.0)), "CaGradOptions.c", "[0, 1)");
+  EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(nan)), "CaGradOptions.c");
+  EXPECT_MTL_ERROR(Mgda(MgdaOptions().normalization("l1")), "MgdaOptions.normalization", "loss+", "l1");
+  EXPECT_MTL_ERROR(Mgda(MgdaOptions().max_iter(0)), "MgdaOptions.max_iter", "positive");
+  EXPECT_MTL_ERROR(Mgda(MgdaOptions().tol(0)), "MgdaOptions.tol", "positive");
+  EXPECT_MTL_ERROR(MgdaUb(MgdaOptions().normalization("l1")), "MgdaOptions.normalization");
+  EXPECT_MTL_ERROR(UpGrad(UpGradOptions().reg_eps(-1)), "UpGradOptions.reg_eps", ">= 0");
+  EXPECT_MTL_ERROR(DualProj(DualProjOptions().reg_eps(-1)), "DualProjOptions.reg_eps", ">= 0");
+  EXPECT_MTL_ERROR(Imtl(2, ImtlOptions().part("all")), "ImtlOptions.part", "'both'");
+  EXPECT_MTL_ERROR(DbMtl(2, DbMtlOptions().beta(1.5)), "DbMtlOptions.beta", "[0, 1]");
+  EXPECT_MTL_ERROR(DbMtl(2, DbMtlOptions().beta_sigma(-1)), "DbMtlOptions.beta_sigma", ">= 0");
+  EXPECT_MTL_ERROR(GradNorm(2, GradNormOptions().alpha(-1)), "GradNormOptions.alpha", ">= 0");
+  EXPECT_MTL_ERROR(GradNorm(2, GradNormOptions().layer("first")), "GradNormOptions.layer", "'last' or 'all'");
+  EXPECT_MTL_ERROR(Dwa(2, DwaOptions().temperature(0)), "DwaOptions.temperature", "positive");
+  EXPECT_MTL_ERROR(Rlw(2, RlwOptions().seed(-3)), "RlwOptions.seed", ">= 0");
+  EXPECT_MTL_ERROR(Famo(2, FamoOptions().lr(0)), "FamoOptions.lr", "positive");
+  EXPECT_MTL_ERROR(Famo(2, FamoOptions().gamma(-1)), "FamoOptions.gamma", ">= 0");
+  EXPECT_MTL_ERROR(Stch(2, StchOptions().mu(0)), "StchOptions.mu", "positive");
+  EXPECT_MTL_ERROR(Stch(2, StchOptions().warmup_epochs(-1)), "StchOptions.warmup_epochs", ">= 0");
+  EXPECT_MTL_ERROR(UncertaintyWeighting(2, UncertaintyWeightingOptions().init(50)), "UncertaintyWeightingOptions.init",
                    "[-20, 20]");
   EXPECT_MTL_ERROR(UncertaintyWeighting(2, UncertaintyWeightingOptions().init(nan)), "init");
-  EXPECT_MTL_ERROR(FixedWeighting(2, FixedWeightingOptions().weights({1.0})), "FixedWeightingOptions::weights",
+  EXPECT_MTL_ERROR(FixedWeighting(2, FixedWeightingOptions().weights({1.0})), "FixedWeightingOptions.weights",
                    "one weight per task (2), got 1");
-  EXPECT_MTL_ERROR(FixedWeighting(2, FixedWeightingOptions().weights({1.0, -1.0})), "FixedWeightingOptions::weights",
+  EXPECT_MTL_ERROR(FixedWeighting(2, FixedWeightingOptions().weights({1.0, -1.0})), "FixedWeightingOptions.weights",
                    ">= 0");
 }
