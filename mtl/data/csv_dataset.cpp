@@ -71,92 +71,149 @@ struct RawTable {
   int64_t rows = 0;
 };
 
+// One data row's features and labels (the columns at `feature_cols` and `label_cols`) appended to `t`.
+void parse_csv_row(const CsvOptions& o, const std::vector<std::string>& fields, const std::vector<size_t>& feature_cols,
+                   const std::vector<size_t>& label_cols, const std::string& where, RawTable& t) {
+  for (size_t j = 0; j < feature_cols.size(); ++j) {
+    double v;
+    const std::string& field = fields[feature_cols[j]];
+    if (!parse_number(field, v))
+      throw Error(where, "column '" + t.feature_columns[j] + "': expected a number, got '" + field + "'");
+    t.features.push_back(v);
+  }
+  for (size_t k = 0; k < o.labels.size(); ++k) {
+    const std::string& field = fields[label_cols[k]];
+    const std::string column = "column '" + o.labels[k].column + "' (label '" + o.labels[k].name + "'): ";
+    if (o.labels[k].kind == LabelKind::kClass) {
+      if (field.empty()) throw Error(where, column + "empty class value");
+      t.classes[k].push_back(field);
+    } else {
+      double v;
+      if (!parse_number(field, v)) throw Error(where, column + "expected a number, got '" + field + "'");
+      t.reals[k].push_back(v);
+    }
+  }
+}
+
+std::string line_ref(const std::string& path, int64_t line) { return path + ":" + std::to_string(line); }
+
+// Reads the next line into `text` (counting it in `line`), without its '\r'; false at the end of the file.
+bool next_line(std::istream& in, std::string& text, int64_t& line) {
+  if (!std::getline(in, text)) return false;
+  ++line;
+  if (line == 1 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text = text.substr(3);  // UTF-8 BOM
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  return true;
+}
+
+// The header of a CSV file, with each column's index by name.
+struct CsvHeader {
+  std::vector<std::string> names;
+  std::map<std::string, size_t> index;
+  std::string where;  // path:line of the header row
+
+  size_t find(const std::string& name, const std::string& role) const {
+    auto it = index.find(name);
+    if (it == index.end())
+      throw Error(where, "no column '" + name + "' (" + role + ") in the header" + did_you_mean(name, names) +
+                             "; columns: " + quoted_list(names));
+    return it->second;
+  }
+};
+
+// Reads the header row (the first non-blank line); column names must be non-empty and distinct.
+CsvHeader read_header(std::istream& in, const CsvOptions& o, const std::string& path, int64_t& line) {
+  std::string text;
+  CsvHeader h;
+  while (next_line(in, text, line)) {
+    if (trim(text).empty()) continue;
+    h.names = split_csv_line(text, o.delimiter, line_ref(path, line));
+    h.where = line_ref(path, line);
+    break;
+  }
+  if (h.names.empty()) throw Error(path, "empty CSV file: expected a header row");
+  for (size_t i = 0; i < h.names.size(); ++i) {
+    if (h.names[i].empty())
+      throw Error(h.where, "empty column name in the header (column " + std::to_string(i + 1) + ")");
+    if (!h.index.emplace(h.names[i], i).second)
+      throw Error(h.where, "column '" + h.names[i] + "' appears twice in the header");
+  }
+  return h;
+}
+
+// Where the label and feature columns are in each row.
+struct CsvColumns {
+  std::vector<size_t> labels;
+  std::vector<size_t> features;
+};
+
+// Finds the label columns, then the feature columns (`features` empty = every column that is not a label
+// column), whose names go to `t.feature_columns`.
+CsvColumns find_columns(const CsvOptions& o, const CsvHeader& h, const std::vector<std::string>& features,
+                        RawTable& t) {
+  CsvColumns c;
+  std::set<std::string> label_columns;
+  for (const auto& l : o.labels) {
+    c.labels.push_back(h.find(l.column, "label '" + l.name + "'"));
+    label_columns.insert(l.column);
+  }
+  if (features.empty()) {
+    for (const auto& name : h.names)
+      if (!label_columns.count(name)) t.feature_columns.push_back(name);
+    if (t.feature_columns.empty()) throw Error(h.where, "no feature columns: every column is a label column");
+  } else {
+    t.feature_columns = features;
+  }
+  for (const auto& f : t.feature_columns) c.features.push_back(h.find(f, "feature"));
+  return c;
+}
+
+// Appends the features and labels of one data row (at `where`) to `t`.
+void add_row(const CsvOptions& o, const CsvColumns& c, const std::vector<std::string>& fields,
+             const std::string& where, RawTable& t) {
+  for (size_t j = 0; j < c.features.size(); ++j) {
+    double v;
+    const std::string& field = fields[c.features[j]];
+    if (!parse_number(field, v))
+      throw Error(where, "column '" + t.feature_columns[j] + "': expected a number, got '" + field + "'");
+    t.features.push_back(v);
+  }
+  for (size_t k = 0; k < o.labels.size(); ++k) {
+    const std::string& field = fields[c.labels[k]];
+    if (o.labels[k].kind == LabelKind::kClass) {
+      if (field.empty())
+        throw Error(where, "column '" + o.labels[k].column + "' (label '" + o.labels[k].name + "'): empty class value");
+      t.classes[k].push_back(field);
+    } else {
+      double v;
+      if (!parse_number(field, v))
+        throw Error(where, "column '" + o.labels[k].column + "' (label '" + o.labels[k].name +
+                               "'): expected a number, got '" + field + "'");
+      t.reals[k].push_back(v);
+    }
+  }
+}
+
 // `features` empty = every column that is not a label column.
 RawTable parse_csv(const CsvOptions& o, const std::string& path, const std::vector<std::string>& features) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, std::string("cannot open CSV file: ") + std::strerror(errno));
-  auto at_line = [&](int64_t line) { return path + ":" + std::to_string(line); };
-
-  std::string text;
   int64_t line = 0;
-  std::vector<std::string> header;
-  int64_t header_line = 0;
-  while (std::getline(in, text)) {
-    ++line;
-    if (line == 1 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text = text.substr(3);  // UTF-8 BOM
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (trim(text).empty()) continue;
-    header = split_csv_line(text, o.delimiter, at_line(line));
-    header_line = line;
-    break;
-  }
-  if (header.empty()) throw Error(path, "empty CSV file: expected a header row");
-
-  std::map<std::string, size_t> column_index;
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (header[i].empty())
-      throw Error(at_line(header_line), "empty column name in the header (column " + std::to_string(i + 1) + ")");
-    if (!column_index.emplace(header[i], i).second)
-      throw Error(at_line(header_line), "column '" + header[i] + "' appears twice in the header");
-  }
-  auto find_column = [&](const std::string& name, const std::string& role) {
-    auto it = column_index.find(name);
-    if (it == column_index.end())
-      throw Error(at_line(header_line), "no column '" + name + "' (" + role + ") in the header" +
-                                            did_you_mean(name, header) + "; columns: " + quoted_list(header));
-    return it->second;
-  };
-
+  const CsvHeader header = read_header(in, o, path, line);
   RawTable t;
-  std::vector<size_t> label_cols;
-  std::set<std::string> label_columns;
-  for (const auto& l : o.labels) {
-    label_cols.push_back(find_column(l.column, "label '" + l.name + "'"));
-    label_columns.insert(l.column);
-  }
-  if (features.empty()) {
-    for (const auto& h : header)
-      if (!label_columns.count(h)) t.feature_columns.push_back(h);
-    if (t.feature_columns.empty())
-      throw Error(at_line(header_line), "no feature columns: every column is a label column");
-  } else {
-    t.feature_columns = features;
-  }
-  std::vector<size_t> feature_cols;
-  for (const auto& f : t.feature_columns) feature_cols.push_back(find_column(f, "feature"));
+  const CsvColumns cols = find_columns(o, header, features, t);
   t.classes.resize(o.labels.size());
   t.reals.resize(o.labels.size());
 
-  while (std::getline(in, text)) {
-    ++line;
-    if (!text.empty() && text.back() == '\r') text.pop_back();
+  std::string text;
+  while (next_line(in, text, line)) {
     if (trim(text).empty()) continue;
-    std::vector<std::string> fields = split_csv_line(text, o.delimiter, at_line(line));
-    if (fields.size() != header.size())
-      throw Error(at_line(line), "expected " + std::to_string(header.size()) + " fields as in the header, got " +
-                                     std::to_string(fields.size()));
-    for (size_t j = 0; j < feature_cols.size(); ++j) {
-      double v;
-      const std::string& field = fields[feature_cols[j]];
-      if (!parse_number(field, v))
-        throw Error(at_line(line), "column '" + t.feature_columns[j] + "': expected a number, got '" + field + "'");
-      t.features.push_back(v);
-    }
-    for (size_t k = 0; k < o.labels.size(); ++k) {
-      const std::string& field = fields[label_cols[k]];
-      if (o.labels[k].kind == LabelKind::kClass) {
-        if (field.empty())
-          throw Error(at_line(line), "column '" + o.labels[k].column + "' (label '" + o.labels[k].name +
-                                         "'): empty class value");
-        t.classes[k].push_back(field);
-      } else {
-        double v;
-        if (!parse_number(field, v))
-          throw Error(at_line(line), "column '" + o.labels[k].column + "' (label '" + o.labels[k].name +
-                                         "'): expected a number, got '" + field + "'");
-        t.reals[k].push_back(v);
-      }
-    }
+    const std::string where = line_ref(path, line);
+    std::vector<std::string> fields = split_csv_line(text, o.delimiter, where);
+    if (fields.size() != header.names.size())
+      throw Error(where, "expected " + std::to_string(header.names.size()) + " fields as in the header, got " +
+                             std::to_string(fields.size()));
+    add_row(o, cols, fields, where, t);
     t.lines.push_back(line);
     ++t.rows;
   }
