@@ -2,18 +2,9 @@
 // YAML), trained on MultiFashion; and the assembler's initial weights depend only on the run's seed.
 #include <torch/torch.h>
 
-#include "backbones/lenet.h"
-#include "heads/classification.h"
-#include "mtl/data/multi_fashion.h"
-#include "mtl/data/sampler.h"
-#include "mtl/engine/engine.h"
-#include "mtl/metrics/classification_metrics.h"
-#include "mtl/optim/param_groups.h"
 #include "mtl/core/random.h"
 #include "mtl/core/weight_init.h"
-#include "mtl/run/assembler.h"
-#include "mtl/run/evaluate.h"
-#include "mtl/weighting/pcgrad.h"
+#include "mtl/mtl.h"  // the README example needs nothing else
 #include "test_util.h"
 
 namespace {
