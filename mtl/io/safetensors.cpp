@@ -29,6 +29,7 @@ using Json = nlohmann::ordered_json;  // ordered: metadata keeps the file's orde
 // The spec's own limit: a header is a table of contents, never near this size.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr const char* kMetadataKey = "__metadata__";
+constexpr char kHeaderStart = '{';  // the header is one JSON object
 
 struct DtypeName {
   const char* name;
@@ -171,11 +172,15 @@ class HeaderParser {
   uint64_t data_size_;
 };
 
-}  // namespace
+// The header's JSON text and where the data section lies.
+struct HeaderText {
+  std::string json;
+  uint64_t data_start = 0;  // offset of the data section in the file
+  uint64_t data_size = 0;   // bytes from data_start to the end of the file
+};
 
-SafetensorsContents read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(path, std::string("cannot open safetensors file: ") + std::strerror(errno));
+// Reads the 8-byte little-endian length prefix and the header it announces; `in` is left at the data section.
+HeaderText read_header_text(std::ifstream& in, const std::string& path) {
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   if (file_size < 8)
@@ -191,14 +196,20 @@ SafetensorsContents read_safetensors(const std::string& path) {
   if (header_size > file_size - 8)
     throw Error(path, "header too large: " + std::to_string(header_size) + " bytes but the file has only " +
                           std::to_string(file_size - 8) + " after the length (truncated, or not a safetensors file?)");
-  std::string header(header_size, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(header_size));
+  HeaderText h;
+  h.json.assign(header_size, '\0');
+  in.read(h.json.data(), static_cast<std::streamsize>(header_size));
   if (!in) throw Error(path, "cannot read the safetensors header");
-  const uint64_t data_start = 8 + header_size;
-  const uint64_t data_size = file_size - data_start;
+  h.data_start = 8 + header_size;
+  h.data_size = file_size - h.data_start;
+  return h;
+}
 
-  if (header.empty() || header[0] != '{')
-    throw Error(path, "safetensors header does not start with '{' (not a safetensors file?)");
+// Parses the header into a JSON object whose top-level keys are all distinct.
+Json parse_header_json(const std::string& path, const std::string& header) {
+  if (header.empty() || header[0] != kHeaderStart)
+    throw Error(path, std::string("safetensors header does not start with '") + kHeaderStart +
+                          "' (not a safetensors file?)");
   // nlohmann keeps the last of duplicate keys; the parser callback sees them all.
   std::string duplicate;
   std::set<std::string> seen;
@@ -217,25 +228,39 @@ SafetensorsContents read_safetensors(const std::string& path) {
   if (!j.is_object()) throw Error(path, "safetensors header is not a JSON object");
   if (!duplicate.empty())
     throw Error(path, "tensor " + quote_name(duplicate) + ": the name appears twice in the header");
+  return j;
+}
 
-  SafetensorsContents out;
-  HeaderParser parser(path, data_size);
-  std::vector<Entry> entries;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == kMetadataKey) {
-      if (!it.value().is_object()) throw Error(path, "\"__metadata__\" is not an object of strings");
-      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
-        if (!m.value().is_string())
-          throw Error(path, "metadata value of key " + quote_name(m.key()) + " is not a string (" +
-                                std::string(m.value().type_name()) + ")");
-        out.metadata.emplace_back(m.key(), m.value().get<std::string>());
-      }
-      continue;
-    }
-    entries.push_back(parser.parse_entry(it.key(), it.value()));
+// The "__metadata__" entry: a map of strings, appended to `out` in the file's order.
+void read_metadata(const std::string& path, const Json& metadata,
+                   std::vector<std::pair<std::string, std::string>>& out) {
+  if (!metadata.is_object()) throw Error(path, "\"__metadata__\" is not an object of strings");
+  for (auto m = metadata.begin(); m != metadata.end(); ++m) {
+    if (!m.value().is_string())
+      throw Error(path, "metadata value of key " + quote_name(m.key()) + " is not a string (" +
+                            std::string(m.value().type_name()) + ")");
+    out.emplace_back(m.key(), m.value().get<std::string>());
   }
+}
 
-  // The spec demands that the tensors tile the data section: no overlaps, no holes, nothing after the last.
+// Every entry of the header, in the header's order: the tensors' entries (checked one by one) are returned and
+// the metadata goes into `metadata`.
+std::vector<Entry> read_entries(const std::string& path, const Json& header, const HeaderParser& parser,
+                                std::vector<std::pair<std::string, std::string>>& metadata) {
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == kMetadataKey)
+      read_metadata(path, it.value(), metadata);
+    else
+      entries.push_back(parser.parse_entry(it.key(), it.value()));
+  }
+  return entries;
+}
+
+// The spec demands that the tensors tile the data section: no overlaps, no holes, nothing after the last.
+// Sorts `entries` by their offsets, the order in which the data section holds them.
+void check_tiling(const std::string& path, const HeaderParser& parser, std::vector<Entry>& entries,
+                  uint64_t data_size) {
   std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -246,10 +271,12 @@ SafetensorsContents read_safetensors(const std::string& path) {
       parser.fail(e.name, "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                               "] overlap tensor " + quote_name(prev->name) + " (which ends at " +
                               std::to_string(expected) + ")");
-    if (e.begin > expected)
-      parser.fail(e.name, "data_offsets begin at " + std::to_string(e.begin) + " but " +
-                              (prev ? "the previous tensor " + quote_name(prev->name) + " ends" : std::string("the data section starts")) +
-                              " at " + std::to_string(expected) + ": a hole in the data section (not allowed)");
+    if (e.begin > expected) {
+      const std::string before =
+          prev ? "the previous tensor " + quote_name(prev->name) + " ends" : std::string("the data section starts");
+      parser.fail(e.name, "data_offsets begin at " + std::to_string(e.begin) + " but " + before + " at " +
+                              std::to_string(expected) + ": a hole in the data section (not allowed)");
+    }
     expected = e.end;
     prev = &e;
   }
@@ -257,24 +284,43 @@ SafetensorsContents read_safetensors(const std::string& path) {
     throw Error(path, "the data section has " + std::to_string(data_size) + " bytes but its tensors end at " +
                           std::to_string(expected) + ": a hole of unused bytes at the end (not allowed)" +
                           (prev ? " after tensor " + quote_name(prev->name) : std::string()));
+}
 
-  // Tiled in order: the tensors' bytes follow each other, so one sequential read fills them all.
-  in.seekg(static_cast<std::streamoff>(data_start));
-  for (const Entry& e : entries) {
-    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
-    const uint64_t bytes = e.end - e.begin;
-    if (bytes > 0) {
-      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
-      if (!in) throw Error(path, "tensor " + quote_name(e.name) + ": cannot read its data (file changed while reading?)");
-    }
-    // A torch bool must be 0 or 1; any other byte would be undefined behaviour later.
-    if (e.type == at::kBool && bytes > 0) {
-      const auto* p = static_cast<const unsigned char*>(t.data_ptr());
-      for (uint64_t i = 0; i < bytes; ++i)
-        if (p[i] > 1) parser.fail(e.name, "BOOL data holds byte " + std::to_string(p[i]) + " (only 0 and 1 are valid)");
-    }
-    out.tensors.emplace_back(e.name, std::move(t));
+// Reads the bytes of one tensor from where `in` stands (the tensors are tiled in order, so reading them one
+// after another is one sequential read of the data section).
+at::Tensor read_tensor(std::istream& in, const std::string& path, const HeaderParser& parser, const Entry& e) {
+  at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
+  const uint64_t bytes = e.end - e.begin;
+  if (bytes > 0) {
+    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
+    if (!in)
+      throw Error(path, "tensor " + quote_name(e.name) + ": cannot read its data (file changed while reading?)");
   }
+  // A torch bool must be 0 or 1; any other byte would be undefined behaviour later.
+  if (e.type == at::kBool && bytes > 0) {
+    const auto* p = static_cast<const unsigned char*>(t.data_ptr());
+    for (uint64_t i = 0; i < bytes; ++i)
+      if (p[i] > 1)
+        parser.fail(e.name, "BOOL data holds byte " + std::to_string(p[i]) + " (only 0 and 1 are valid)");
+  }
+  return t;
+}
+
+}  // namespace
+
+SafetensorsContents read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw Error(path, std::string("cannot open safetensors file: ") + std::strerror(errno));
+  const HeaderText header = read_header_text(in, path);
+  const Json j = parse_header_json(path, header.json);
+
+  SafetensorsContents out;
+  HeaderParser parser(path, header.data_size);
+  std::vector<Entry> entries = read_entries(path, j, parser, out.metadata);
+  check_tiling(path, parser, entries, header.data_size);
+
+  in.seekg(static_cast<std::streamoff>(header.data_start));
+  for (const Entry& e : entries) out.tensors.emplace_back(e.name, read_tensor(in, path, parser, e));
   return out;
 }
 

@@ -100,97 +100,156 @@ std::string WeightImportReport::summary() const {
   return s;
 }
 
-WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& source,
-                                  const WeightImportOptions& options, const std::string& source_path) {
-  std::vector<std::pair<std::string, at::Tensor>> targets;
+namespace {
+
+// The model's parameters and buffers, the tensors an import may fill.
+NamedTensors model_tensors(torch::nn::Module& model) {
+  NamedTensors targets;
   for (const auto& kv : model.named_parameters()) targets.emplace_back(kv.key(), kv.value());
   for (const auto& kv : model.named_buffers()) targets.emplace_back(kv.key(), kv.value());
-  for (const auto& p : options.load) {
+  return targets;
+}
+
+// A `load` prefix that selects no model tensor is surely a typo.
+void check_load_prefixes(const NamedTensors& targets, const std::vector<std::string>& load,
+                         const std::string& source_path) {
+  for (const auto& p : load) {
     bool any = std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return name_matches(p, t.first); });
     if (!any) throw Error(source_path, "the model has no tensors under '" + p + "' to load");
   }
+}
 
-  // File names as the model would call them; two tensors landing on one name is a broken mapping.
-  std::map<std::string, size_t> by_name;  // mapped name -> index in `source`
-  std::vector<std::string> mapped;
-  for (size_t i = 0; i < source.size(); ++i) {
-    mapped.push_back(options.mapping.apply(source[i].first));
-    auto [it, fresh] = by_name.emplace(mapped.back(), i);
-    if (!fresh)
-      throw Error(source_path, "tensors '" + source[it->second].first + "' and '" + source[i].first +
-                                   "' both map to '" + mapped.back() + "' (check strip_prefix, add_prefix and rename)");
-  }
-  auto file_has_under = [&](const std::string& prefix) {
+// The file's names as the model would call them.
+struct MappedNames {
+  std::map<std::string, size_t> by_name;  // mapped name -> index in the source
+  std::vector<std::string> mapped;        // in the source's order
+
+  // Whether some mapped name lies under dotted prefix `prefix`.
+  bool has_under(const std::string& prefix) const {
     auto it = by_name.lower_bound(prefix);
     for (; it != by_name.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
       if (name_matches(prefix, it->first)) return true;
     return false;
-  };
+  }
+};
 
-  // Check everything first: a refused import leaves the model as it was.
-  WeightImportReport r;
+// Maps every file name; two tensors landing on one name is a broken mapping.
+MappedNames map_names(const NamedTensors& source, const NameMapping& mapping, const std::string& source_path) {
+  MappedNames names;
+  for (size_t i = 0; i < source.size(); ++i) {
+    names.mapped.push_back(mapping.apply(source[i].first));
+    auto [it, fresh] = names.by_name.emplace(names.mapped.back(), i);
+    if (!fresh)
+      throw Error(source_path, "tensors '" + source[it->second].first + "' and '" + source[i].first +
+                                   "' both map to '" + names.mapped.back() +
+                                   "' (check strip_prefix, add_prefix and rename)");
+  }
+  return names;
+}
+
+// What an import would do, worked out before anything is copied: a refused import leaves the model as it was.
+struct ImportPlan {
+  WeightImportReport report;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (model tensor, file tensor)
   std::set<std::string> wanted;                           // model names the file may fill
   std::vector<std::string> expected;                      // for the nothing-matches message
+};
+
+// Model tensor `name` against the file's tensor of that name: loaded (floats maybe converted) or mismatched.
+void plan_copy(const std::string& name, const at::Tensor& target, const at::Tensor& src, ImportPlan& plan) {
+  WeightImportReport& r = plan.report;
+  bool same_kind = src.scalar_type() == target.scalar_type() ||
+                   (at::isFloatingType(src.scalar_type()) && at::isFloatingType(target.scalar_type()));
+  if (src.sizes() != target.sizes() || !same_kind) {
+    r.mismatched.push_back(name + ": file " + shape_text(src) + " " + dtype_name(src.scalar_type()) + " vs model " +
+                           shape_text(target) + " " + dtype_name(target.scalar_type()));
+    return;
+  }
+  if (src.scalar_type() != target.scalar_type())
+    r.converted.push_back(name + ": " + dtype_name(src.scalar_type()) + " -> " + dtype_name(target.scalar_type()));
+  r.loaded.push_back(name);
+  plan.copies.emplace_back(target, src);
+}
+
+// Mapped file names that no wanted model tensor takes and no `ignore` prefix drops.
+void plan_unexpected(const MappedNames& names, const WeightImportOptions& options, ImportPlan& plan) {
+  for (const auto& name : names.mapped) {
+    if (plan.wanted.count(name)) continue;
+    bool selected = name_matches_any(options.load, name) || name_matches_any(options.optional, name);
+    if (!selected && name_matches_any(options.ignore, name)) continue;
+    plan.report.unexpected.push_back(name);
+  }
+}
+
+// Sorts the model tensors that `options` select into loaded (with converted), missing and mismatched, and the
+// file's tensors that none of them takes into unexpected.
+ImportPlan plan_import(const NamedTensors& targets, const NamedTensors& source, const MappedNames& names,
+                       const WeightImportOptions& options) {
+  ImportPlan plan;
   for (const auto& [name, target] : targets) {
     bool required = name_matches_any(options.load, name);
     std::string opt = required ? "" : optional_prefix_of(options.optional, name);
     if (!required && opt.empty()) continue;
-    wanted.insert(name);
-    expected.push_back(name);
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      if (required || file_has_under(optional_group(opt, name))) r.missing.push_back(name);
+    plan.wanted.insert(name);
+    plan.expected.push_back(name);
+    auto it = names.by_name.find(name);
+    if (it == names.by_name.end()) {
+      if (required || names.has_under(optional_group(opt, name))) plan.report.missing.push_back(name);
       continue;
     }
-    const at::Tensor& src = source[it->second].second;
-    bool same_kind = src.scalar_type() == target.scalar_type() ||
-                     (at::isFloatingType(src.scalar_type()) && at::isFloatingType(target.scalar_type()));
-    if (src.sizes() != target.sizes() || !same_kind) {
-      r.mismatched.push_back(name + ": file " + shape_text(src) + " " + dtype_name(src.scalar_type()) + " vs model " +
-                             shape_text(target) + " " + dtype_name(target.scalar_type()));
-      continue;
-    }
-    if (src.scalar_type() != target.scalar_type())
-      r.converted.push_back(name + ": " + dtype_name(src.scalar_type()) + " -> " + dtype_name(target.scalar_type()));
-    r.loaded.push_back(name);
-    copies.emplace_back(target, src);
+    plan_copy(name, target, source[it->second].second, plan);
   }
-  for (const auto& name : mapped) {
-    if (wanted.count(name)) continue;
-    bool selected = name_matches_any(options.load, name) || name_matches_any(options.optional, name);
-    if (!selected && name_matches_any(options.ignore, name)) continue;
-    r.unexpected.push_back(name);
-  }
+  plan_unexpected(names, options, plan);
+  return plan;
+}
 
-  if (copies.empty() && r.mismatched.empty()) {
-    std::vector<std::string> file_names;
-    for (const auto& kv : source) file_names.push_back(kv.first);
-    std::string msg = "no tensor of the file matches a model tensor to load; the file has " +
-                      std::to_string(source.size()) + ": " + first_names(file_names, 4);
-    if (file_names != mapped) msg += " (after the name mapping: " + first_names(mapped, 4) + ")";
-    throw Error(source_path, msg + "; the model expects " + std::to_string(expected.size()) + ": " +
-                                 first_names(expected, 4) + " (map the names with strip_prefix, add_prefix, rename)");
-  }
+// Nothing to load and nothing mismatched: the names surely do not meet, so show both sides.
+void check_anything_matches(const ImportPlan& plan, const NamedTensors& source, const MappedNames& names,
+                            const std::string& source_path) {
+  if (!plan.copies.empty() || !plan.report.mismatched.empty()) return;
+  std::vector<std::string> file_names;
+  for (const auto& kv : source) file_names.push_back(kv.first);
+  std::string msg = "no tensor of the file matches a model tensor to load; the file has " +
+                    std::to_string(source.size()) + ": " + first_names(file_names, 4);
+  if (file_names != names.mapped) msg += " (after the name mapping: " + first_names(names.mapped, 4) + ")";
+  throw Error(source_path, msg + "; the model expects " + std::to_string(plan.expected.size()) + ": " +
+                               first_names(plan.expected, 4) +
+                               " (map the names with strip_prefix, add_prefix, rename)");
+}
+
+// Refuses an import that would copy nothing, or (strict) one with anything missing, unexpected or mismatched.
+void check_acceptable(const ImportPlan& plan, bool strict, const std::string& source_path) {
+  const WeightImportReport& r = plan.report;
   bool problems = !r.missing.empty() || !r.unexpected.empty() || !r.mismatched.empty();
-  if (copies.empty() || (options.strict && problems)) {
-    std::vector<std::string> parts;
-    if (!r.missing.empty())
-      parts.push_back(std::to_string(r.missing.size()) + " missing (" + first_names(r.missing, 3) + ")");
-    if (!r.unexpected.empty())
-      parts.push_back(std::to_string(r.unexpected.size()) + " unexpected (" + first_names(r.unexpected, 3) + ")");
-    if (!r.mismatched.empty())
-      parts.push_back(std::to_string(r.mismatched.size()) + " mismatched (" + first_names(r.mismatched, 3) + ")");
-    std::string hint = !r.missing.empty() || !r.unexpected.empty()
-                           ? "check the name mapping (strip_prefix, add_prefix, rename) and which heads to load"
-                           : "was it trained with another model config?";
-    if (!copies.empty()) hint += ", or set model.init.strict: false to load the rest";
-    throw Error(source_path, "cannot load the weights: " + join(parts, ", ") + "; " + hint);
-  }
+  if (!plan.copies.empty() && !(strict && problems)) return;
+  std::vector<std::string> parts;
+  if (!r.missing.empty())
+    parts.push_back(std::to_string(r.missing.size()) + " missing (" + first_names(r.missing, 3) + ")");
+  if (!r.unexpected.empty())
+    parts.push_back(std::to_string(r.unexpected.size()) + " unexpected (" + first_names(r.unexpected, 3) + ")");
+  if (!r.mismatched.empty())
+    parts.push_back(std::to_string(r.mismatched.size()) + " mismatched (" + first_names(r.mismatched, 3) + ")");
+  std::string hint = !r.missing.empty() || !r.unexpected.empty()
+                         ? "check the name mapping (strip_prefix, add_prefix, rename) and which heads to load"
+                         : "was it trained with another model config?";
+  if (!plan.copies.empty()) hint += ", or set model.init.strict: false to load the rest";
+  throw Error(source_path, "cannot load the weights: " + join(parts, ", ") + "; " + hint);
+}
+
+}  // namespace
+
+WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& source,
+                                  const WeightImportOptions& options, const std::string& source_path) {
+  const NamedTensors targets = model_tensors(model);
+  check_load_prefixes(targets, options.load, source_path);
+  const MappedNames names = map_names(source, options.mapping, source_path);
+  ImportPlan plan = plan_import(targets, source, names, options);
+  check_anything_matches(plan, source, names, source_path);
+  check_acceptable(plan, options.strict, source_path);
 
   torch::NoGradGuard no_grad;
-  for (auto& [target, src] : copies) target.copy_(src);
-  return r;
+  for (auto& [target, src] : plan.copies) target.copy_(src);
+  return plan.report;
 }
 
 }  // namespace mtl
