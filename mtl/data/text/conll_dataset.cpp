@@ -33,17 +33,8 @@ Columns column_positions(const ConllOptions& o) {
 }
 
 std::vector<std::string> split_fields(const std::string& line, bool tab) {
+  if (tab) return text_data::split_on(line, '\t');
   std::vector<std::string> f;
-  if (tab) {
-    size_t b = 0;
-    for (;;) {
-      size_t e = line.find('\t', b);
-      f.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
-      if (e == std::string::npos) break;
-      b = e + 1;
-    }
-    return f;
-  }
   size_t i = 0;
   while (i < line.size()) {
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;

@@ -50,6 +50,139 @@ std::string label_ref(const TextLabelSpec& l) {
   return "label '" + l.name + "'" + (l.field != l.name ? " (field '" + l.field + "')" : "");
 }
 
+std::string at_line(const std::string& path, int64_t line) { return path + ":" + std::to_string(line); }
+
+// JSON Lines: one object per line; returns the number of records.
+int64_t read_jsonl_records(const TextOptions& o, const std::string& path, Record& r,
+                           const std::function<void(const Record&)>& visit) {
+  const size_t nl = o.labels.size();
+  int64_t count = 0;
+  auto at = [&](int64_t line) { return at_line(path, line); };
+  text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
+    if (trim(text).empty()) return;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(at(line), "malformed JSON line: " + json_message(e));
+    }
+    if (!j.is_object()) throw Error(at(line), "expected a JSON object per line, got " + json_type(j));
+    auto t = j.find(o.text_field);
+    if (t == j.end()) throw Error(at(line), "no text field '" + o.text_field + "'");
+    if (!t->is_string()) throw Error(at(line), "text field '" + o.text_field + "': expected a string, got " + json_type(*t));
+    r.line = line;
+    r.text = t->get<std::string>();
+    for (size_t k = 0; k < nl; ++k) {
+      const TextLabelSpec& l = o.labels[k];
+      auto v = j.find(l.field);
+      if (v == j.end()) throw Error(at(line), label_ref(l) + ": no field '" + l.field + "' in this example");
+      auto scalar_class = [&](const nlohmann::json& x, std::string& out) {
+        if (x.is_string()) out = x.get<std::string>();
+        else if (x.is_number_integer()) out = x.dump();
+        else return false;
+        return !out.empty();
+      };
+      switch (l.kind) {
+        case LabelKind::kClass:
+          if (!scalar_class(*v, r.cls[k]))
+            throw Error(at(line), label_ref(l) + ": expected a class (a non-empty string or an integer), got " +
+                                      (v->is_string() ? std::string("an empty string") : json_type(*v)));
+          break;
+        case LabelKind::kReal:
+          if (!v->is_number() || !std::isfinite(v->get<double>()))
+            throw Error(at(line), label_ref(l) + ": expected a number, got " + v->dump());
+          r.real[k] = v->get<double>();
+          break;
+        case LabelKind::kMultiLabel: {
+          if (!v->is_array()) throw Error(at(line), label_ref(l) + ": expected a list of labels, got " + json_type(*v));
+          r.multi[k].clear();
+          for (const auto& x : *v) {
+            std::string s;
+            if (!scalar_class(x, s))
+              throw Error(at(line), label_ref(l) + ": expected a list of strings, got an element " + x.dump());
+            r.multi[k].push_back(s);
+          }
+          break;
+        }
+        default: break;
+      }
+    }
+    ++count;
+    visit(r);
+  });
+  return count;
+}
+
+// Label k's value `v` from a CSV/TSV field into `r` (multi-label values are separated by '|').
+void read_delimited_label(const TextLabelSpec& l, const std::string& v, const std::string& where, size_t k, Record& r) {
+  switch (l.kind) {
+    case LabelKind::kClass:
+      if (v.empty()) throw Error(where, label_ref(l) + ": empty class value");
+      r.cls[k] = v;
+      break;
+    case LabelKind::kReal: {
+      char* end = nullptr;
+      errno = 0;
+      double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
+        throw Error(where, label_ref(l) + ": expected a number, got '" + v + "'");
+      r.real[k] = x;
+      break;
+    }
+    case LabelKind::kMultiLabel:
+      r.multi[k].clear();
+      for (const std::string& part : text_data::split_on(v, '|'))
+        if (!trim(part).empty()) r.multi[k].push_back(trim(part));
+      break;
+    default: break;
+  }
+}
+
+// CSV or TSV with a header row; returns the number of records.
+int64_t read_delimited_records(const TextOptions& o, const std::string& path, TextFormat format, Record& r,
+                               const std::function<void(const Record&)>& visit) {
+  const size_t nl = o.labels.size();
+  int64_t count = 0;
+  auto at = [&](int64_t line) { return at_line(path, line); };
+  const bool csv = format == TextFormat::kCsv;
+  std::vector<std::string> header;
+  int64_t header_line = 0;
+  size_t text_col = 0;
+  std::vector<size_t> label_cols(nl);
+  auto split = [&](const std::string& line, int64_t n) {
+    return csv ? split_csv_line(line, ',', at(n)) : text_data::split_on(line, '\t');
+  };
+  text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
+    if (trim(text).empty()) return;
+    std::vector<std::string> fields = split(text, line);
+    if (header.empty()) {
+      header = fields;
+      header_line = line;
+      std::map<std::string, size_t> index;
+      for (size_t i = 0; i < header.size(); ++i) index.emplace(trim(header[i]), i);
+      auto column = [&](const std::string& name, const std::string& role) {
+        auto it = index.find(name);
+        if (it == index.end())
+          throw Error(at(header_line), "no column '" + name + "' (" + role + ") in the header" +
+                                           did_you_mean(name, header) + "; columns: " + text_data::list_classes(header));
+        return it->second;
+      };
+      text_col = column(o.text_field, "the text");
+      for (size_t k = 0; k < nl; ++k) label_cols[k] = column(o.labels[k].field, "label '" + o.labels[k].name + "'");
+      return;
+    }
+    if (fields.size() != header.size())
+      throw Error(at(line), "expected " + std::to_string(header.size()) + " fields as in the header (line " +
+                                std::to_string(header_line) + "), got " + std::to_string(fields.size()));
+    r.line = line;
+    r.text = fields[text_col];
+    for (size_t k = 0; k < nl; ++k) read_delimited_label(o.labels[k], trim(fields[label_cols[k]]), at(line), k, r);
+    ++count;
+    visit(r);
+  });
+  return count;
+}
+
 // Streams the records of `path`; every input error is an mtl::Error at path:line.
 void read_records(const TextOptions& o, const std::string& path, const std::function<void(const Record&)>& visit) {
   const TextFormat format = o.format_of(path);
@@ -58,140 +191,9 @@ void read_records(const TextOptions& o, const std::string& path, const std::func
   r.cls.resize(nl);
   r.real.resize(nl);
   r.multi.resize(nl);
-  int64_t count = 0;
-  auto at = [&](int64_t line) { return path + ":" + std::to_string(line); };
-
-  if (format == TextFormat::kJsonl) {
-    text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
-      if (trim(text).empty()) return;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::exception& e) {
-        throw Error(at(line), "malformed JSON line: " + json_message(e));
-      }
-      if (!j.is_object()) throw Error(at(line), "expected a JSON object per line, got " + json_type(j));
-      auto t = j.find(o.text_field);
-      if (t == j.end()) throw Error(at(line), "no text field '" + o.text_field + "'");
-      if (!t->is_string()) throw Error(at(line), "text field '" + o.text_field + "': expected a string, got " + json_type(*t));
-      r.line = line;
-      r.text = t->get<std::string>();
-      for (size_t k = 0; k < nl; ++k) {
-        const TextLabelSpec& l = o.labels[k];
-        auto v = j.find(l.field);
-        if (v == j.end()) throw Error(at(line), label_ref(l) + ": no field '" + l.field + "' in this example");
-        auto scalar_class = [&](const nlohmann::json& x, std::string& out) {
-          if (x.is_string()) out = x.get<std::string>();
-          else if (x.is_number_integer()) out = x.dump();
-          else return false;
-          return !out.empty();
-        };
-        switch (l.kind) {
-          case LabelKind::kClass:
-            if (!scalar_class(*v, r.cls[k]))
-              throw Error(at(line), label_ref(l) + ": expected a class (a non-empty string or an integer), got " +
-                                        (v->is_string() ? std::string("an empty string") : json_type(*v)));
-            break;
-          case LabelKind::kReal:
-            if (!v->is_number() || !std::isfinite(v->get<double>()))
-              throw Error(at(line), label_ref(l) + ": expected a number, got " + v->dump());
-            r.real[k] = v->get<double>();
-            break;
-          case LabelKind::kMultiLabel: {
-            if (!v->is_array()) throw Error(at(line), label_ref(l) + ": expected a list of labels, got " + json_type(*v));
-            r.multi[k].clear();
-            for (const auto& x : *v) {
-              std::string s;
-              if (!scalar_class(x, s))
-                throw Error(at(line), label_ref(l) + ": expected a list of strings, got an element " + x.dump());
-              r.multi[k].push_back(s);
-            }
-            break;
-          }
-          default: break;
-        }
-      }
-      ++count;
-      visit(r);
-    });
-  } else {
-    const bool csv = format == TextFormat::kCsv;
-    std::vector<std::string> header;
-    int64_t header_line = 0;
-    size_t text_col = 0;
-    std::vector<size_t> label_cols(nl);
-    auto split = [&](const std::string& line, int64_t n) {
-      if (csv) return split_csv_line(line, ',', at(n));
-      std::vector<std::string> f;
-      size_t b = 0;
-      for (;;) {
-        size_t e = line.find('\t', b);
-        f.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
-        if (e == std::string::npos) break;
-        b = e + 1;
-      }
-      return f;
-    };
-    text_data::for_each_line(path, [&](int64_t line, const std::string& text) {
-      if (trim(text).empty()) return;
-      std::vector<std::string> fields = split(text, line);
-      if (header.empty()) {
-        header = fields;
-        header_line = line;
-        std::map<std::string, size_t> index;
-        for (size_t i = 0; i < header.size(); ++i) index.emplace(trim(header[i]), i);
-        auto column = [&](const std::string& name, const std::string& role) {
-          auto it = index.find(name);
-          if (it == index.end())
-            throw Error(at(header_line), "no column '" + name + "' (" + role + ") in the header" +
-                                             did_you_mean(name, header) + "; columns: " + text_data::list_classes(header));
-          return it->second;
-        };
-        text_col = column(o.text_field, "the text");
-        for (size_t k = 0; k < nl; ++k) label_cols[k] = column(o.labels[k].field, "label '" + o.labels[k].name + "'");
-        return;
-      }
-      if (fields.size() != header.size())
-        throw Error(at(line), "expected " + std::to_string(header.size()) + " fields as in the header (line " +
-                                  std::to_string(header_line) + "), got " + std::to_string(fields.size()));
-      r.line = line;
-      r.text = fields[text_col];
-      for (size_t k = 0; k < nl; ++k) {
-        const TextLabelSpec& l = o.labels[k];
-        const std::string v = trim(fields[label_cols[k]]);
-        switch (l.kind) {
-          case LabelKind::kClass:
-            if (v.empty()) throw Error(at(line), label_ref(l) + ": empty class value");
-            r.cls[k] = v;
-            break;
-          case LabelKind::kReal: {
-            char* end = nullptr;
-            errno = 0;
-            double x = std::strtod(v.c_str(), &end);
-            if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
-              throw Error(at(line), label_ref(l) + ": expected a number, got '" + v + "'");
-            r.real[k] = x;
-            break;
-          }
-          case LabelKind::kMultiLabel: {
-            r.multi[k].clear();
-            size_t b = 0;
-            for (;;) {
-              size_t e = v.find('|', b);
-              std::string s = trim(v.substr(b, e == std::string::npos ? std::string::npos : e - b));
-              if (!s.empty()) r.multi[k].push_back(s);
-              if (e == std::string::npos) break;
-              b = e + 1;
-            }
-            break;
-          }
-          default: break;
-        }
-      }
-      ++count;
-      visit(r);
-    });
-  }
+  const int64_t count = format == TextFormat::kJsonl
+                            ? read_jsonl_records(o, path, r, visit)
+                            : read_delimited_records(o, path, format, r, visit);
   if (count == 0) throw Error(path, "no examples in the file (it is empty or has only a header)");
 }
 

@@ -103,6 +103,17 @@ Batch TokenDataset::batch(const std::vector<int64_t>& indices) const {
 
 namespace text_data {
 
+std::vector<std::string> split_on(const std::string& line, char sep) {
+  std::vector<std::string> out;
+  size_t b = 0;
+  for (;;) {
+    size_t e = line.find(sep, b);
+    out.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) return out;
+    b = e + 1;
+  }
+}
+
 void for_each_line(const std::string& path, const std::function<void(int64_t, const std::string&)>& visit) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, std::string("cannot open the data file: ") + std::strerror(errno));

@@ -60,6 +60,9 @@ namespace text_data {
 /// removed). Throws mtl::Error "path" when it cannot be opened and "path:line" for invalid UTF-8.
 void for_each_line(const std::string& path, const std::function<void(int64_t, const std::string&)>& visit);
 
+/// The pieces of `line` between occurrences of `sep` (n separators give n + 1 pieces, empty ones kept).
+std::vector<std::string> split_on(const std::string& line, char sep);
+
 /// Class names in order: numerically when every value is an integer, else by bytes.
 std::vector<std::string> sorted_classes(const std::set<std::string>& values);
 
