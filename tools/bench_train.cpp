@@ -34,28 +34,15 @@
 #include "mtl/run/assembler.h"
 #include "mtl/run/batch_plan.h"
 #include "mtl/run/trainer.h"
+#include "tools/bench_common.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-namespace {
+namespace mtl_bench {
 
-struct BenchArgs {
-  int64_t steps = 60, warmup = 5;
-  int64_t train_size = 0;   // MultiFashion data.train_size (0 = the config's)
-  int64_t max_threads = 0;  // 0 = physical cores
-  std::vector<std::string> models{"lenet", "mlp"};
-  std::vector<std::string> sets;             // extra --set overrides for every mtl run
-  std::string text_data = "data_cache/bench_text";
-  std::string run;                           // child mode: "model:workers:intra"
-  std::string pytorch;                       // tools/bench_pytorch.py ("" = no baseline)
-  std::string python = "/usr/bin/python3";   // a Python with torch (Debian's python3-torch)
-  double max_wait = 30;                      // seconds to wait for idle cores before each configuration
-  int repeats = 3;                           // runs per configuration (the median is reported)
-  bool default_malloc = false, quick = false, print_data_prefix = false, write_text_data = false;
-  std::string json_path;
-};
+double num(const json& r, const char* key) { return r[key].get<double>(); }
 
 std::string fixed(double v, int digits) {
   std::ostringstream s;
@@ -87,12 +74,6 @@ double train_flops(const std::string& model) {
   return 6.0 * (layers * ((4 * D * D + 2 * D * F) * n + 2 * D * n2) + D * 4);
 }
 
-struct ModelSpec {
-  std::string label, config;
-  std::vector<std::string> overrides;
-  bool text = false;
-};
-
 ModelSpec model_spec(const std::string& model, const BenchArgs& a) {
   std::vector<std::string> data;
   if (a.train_size > 0) data = {"data.train_size=" + std::to_string(a.train_size), "data.test_size=1000"};
@@ -102,7 +83,9 @@ ModelSpec model_spec(const std::string& model, const BenchArgs& a) {
   if (model == "transformer")
     return {"Transformer", "configs/bench_transformer.yaml",
             {"data.train=" + a.text_data + "/train.jsonl", "data.test=" + a.text_data + "/test.jsonl"}, true};
-  throw mtl::Error("--models", "unknown model '" + model + "' (known: lenet, mlp, transformer)");
+  if (model == "sotu")  // tools/prepare_sotu.py writes the data (bench.sh runs it when missing)
+    return {"SOTU Transformer", "configs/sotu.yaml", {}, true};
+  throw mtl::Error("--models", "unknown model '" + model + "' (known: lenet, mlp, transformer, sotu)");
 }
 
 // Writes the synthetic text splits into `dir` unless they are there.
@@ -241,8 +224,11 @@ json run_one(const BenchArgs& a) {
   std::string tmp = (fs::temp_directory_path() / "mtl_bench.XXXXXX").string();
   if (!mkdtemp(tmp.data())) throw mtl::Error(tmp, "cannot create a temporary run directory");
   const int64_t total = a.warmup + a.steps;
-  mtl::Run run = assemble_row(m, a, {"trainer.threads=" + std::to_string(workers),
-                                     "trainer.intra_op_threads=" + std::to_string(intra), "trainer.epochs=1",
+  // workers 0: `threads: auto`, the plan the trainer's probe picks (mtl/run/thread_plan.h).
+  const std::string threads = workers == 0 ? "auto" : std::to_string(workers);
+  const std::string intra_threads = workers == 0 ? "auto" : std::to_string(intra);
+  mtl::Run run = assemble_row(m, a, {"trainer.threads=" + threads, "trainer.intra_op_threads=" + intra_threads,
+                                     "trainer.epochs=1",
                                      "trainer.max_steps=" + std::to_string(total), "trainer.eval_interval=0",
                                      "trainer.checkpoint_interval=0", "trainer.log_interval=" + std::to_string(total + 1),
                                      "trainer.run_dir=" + tmp + "/run", "baselines=none"});
@@ -256,6 +242,15 @@ json run_one(const BenchArgs& a) {
     fs::remove_all(tmp);
     throw;
   }
+  if (workers == 0) {  // the plan the probe chose, from the run's metrics log
+    std::ifstream log(tmp + "/run/metrics.jsonl");
+    for (std::string line; std::getline(log, line);) {
+      json e = json::parse(line);
+      if (e["event"] != "thread_plan") continue;
+      workers = static_cast<int>(e["workers"].get<double>());
+      intra = static_cast<int>(e["intra_op_threads"].get<double>());
+    }
+  }
   fs::remove_all(tmp);
   json j = timer.result();
   if (m.text) {  // real tokens of the timed steps' batches (padding excluded)
@@ -266,7 +261,13 @@ json run_one(const BenchArgs& a) {
       for (int64_t i : batches[s]) tokens += double(lengths[i]);
     j["tokens_per_s"] = tokens / j["seconds"].get<double>();
   }
+  const mtl::GradientKind kind = run.weighting->needs();
+  j.update({{"weighting", run.config.weighting.method},
+            {"space", kind == mtl::GradientKind::kWeightedLoss  ? "loss"
+                      : kind == mtl::GradientKind::kSharedTaskGrads ? "parameters"
+                                                                      : "representation"}});
   j.update({{"framework", "mtl"}, {"model", model}, {"workers", workers}, {"intra_op_threads", intra},
+            {"auto", threads == "auto"},
             {"threads", workers * intra}, {"batch_size", run.config.trainer.batch_size}, {"warmup", a.warmup},
             {"steps", a.steps}});
   return j;
@@ -358,12 +359,14 @@ json run_child(const std::string& cmd) {
   return json::parse(last);
 }
 
-std::string mtl_command(const BenchArgs& a, const std::string& model, int workers, int intra) {
+std::string mtl_command(const BenchArgs& a, const std::string& model, int workers, int intra,
+                        const std::vector<std::string>& sets) {
   std::ostringstream cmd;
   cmd << (a.default_malloc ? "MTL_MALLOC_TUNING=0 " : "") << shell_quote(fs::read_symlink("/proc/self/exe"))
       << " --run " << model << ":" << workers << ":" << intra << " --steps " << a.steps << " --warmup " << a.warmup
       << " --train-size " << a.train_size << " --text-data " << shell_quote(a.text_data);
   for (const auto& s : a.sets) cmd << " --set " << shell_quote(s);
+  for (const auto& s : sets) cmd << " --set " << shell_quote(s);
   return cmd.str();
 }
 
@@ -390,15 +393,20 @@ void wait_until_quiet(double max_wait) {
   if (bg > 0.15) std::cerr << "(going ahead with " << fixed(bg, 2) << " cores busy) " << std::flush;
 }
 
+}  // namespace mtl_bench
+
+namespace {
+using namespace mtl_bench;
+
 std::string setting_label(const json& r) {
   if (r["framework"] == "pytorch")
     return std::string(r.value("memory_format", "") == "channels_last" ? "pytorch NHWC" : "pytorch") +
            " set_num_threads(" + std::to_string(r["threads"].get<int>()) + ")";
   int w = r["workers"].get<int>(), i = r["intra_op_threads"].get<int>();
+  if (r.value("auto", false)) return "mtl auto = " + std::to_string(w) + "x" + std::to_string(i);
   return "mtl " + std::to_string(w) + (w == 1 ? " worker  x " : " workers x ") + std::to_string(i) + " intra";
 }
 
-double num(const json& r, const char* key) { return r[key].get<double>(); }
 
 // Runs every configuration `repeats` times, round-robin (a slow spell of the machine hits all alike); each row
 // is the run with the median throughput, with every run's figure kept in samples_per_s_runs.
@@ -411,6 +419,7 @@ std::vector<json> measure(const BenchArgs& a, int cores) {
       jobs.push_back({"mtl " + model + " workers=" + std::to_string(workers) + " intra=" + std::to_string(intra),
                       mtl_command(a, model, workers, intra)});
     }
+    if (cores > 1) jobs.push_back({"mtl " + model + " threads=auto", mtl_command(a, model, 0, 0)});
     if (a.pytorch.empty()) continue;
     // The plain NCHW loop, and for MultiLeNet the channels_last one (the layout mtl's conv backbones use).
     const bool text = model_spec(model, a).text;
@@ -502,6 +511,18 @@ std::string table(const BenchArgs& a, std::vector<json>& rows, double peak1, jso
       s[f == 1 ? "pytorch_best_samples_per_s" : "pytorch_nhwc_best_samples_per_s"] = (*best[f])["samples_per_s"];
     }
     out << "\n";
+    // The default: threads auto against PyTorch's best thread setting and layout.
+    const json* pytorch = best[1] && best[2] ? (num(*best[1], "samples_per_s") > num(*best[2], "samples_per_s") ? best[1] : best[2])
+                                             : best[1] ? best[1] : best[2];
+    for (const json& r : rows)
+      if (r["model"] == model && r.value("auto", false) && pytorch) {
+        const double ratio = num(r, "samples_per_s") / num(*pytorch, "samples_per_s");
+        out << model_spec(model, a).label << ": mtl threads auto (" << setting_label(r) << ") " << rate(r)
+            << " / PyTorch best " << rate(*pytorch) << " (" << setting_label(*pytorch) << ") = " << fixed(ratio, 2)
+            << "\n";
+        s["auto_over_pytorch_best"] = ratio;
+        s["auto_setting"] = setting_label(r);
+      }
   }
   for (const json& r : rows) {
     const std::string name = model_spec(r["model"], a).label + " " + setting_label(r);
@@ -550,6 +571,7 @@ int driver(BenchArgs a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace mtl_bench;
   BenchArgs a;
   CLI::App app{"mtl_bench: training throughput of mtl train against plain PyTorch (see tools/bench.sh)"};
   app.add_option("--steps", a.steps, "timed steps per configuration")->check(CLI::PositiveNumber);
@@ -570,14 +592,22 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", a.quick, "smoke test: 2 + 3 steps of every mtl row, one run, train size 2048, no baseline");
   app.add_flag("--print-data-prefix", a.print_data_prefix, "print the MultiFashion train split's IDX cache prefix");
   app.add_flag("--write-text-data", a.write_text_data, "write the synthetic text data into --text-data and exit");
+  app.add_option("--methods", a.methods,
+                 "weighting-method table instead: method specs (mgda, cagrad:c=0.4, ...) or 'all', each in both "
+                 "spaces against ew")
+      ->delimiter(',');
+  app.add_option("--method-threads", a.method_threads, "worker counts of the method table (default: 1,cores)")
+      ->delimiter(',');
   app.add_option("--run", a.run, "(internal) run one configuration model:workers:intra, print one JSON line");
   CLI11_PARSE(app, argc, argv);
   if (a.quick && app.count("--models") == 0) a.models = {"lenet", "mlp", "transformer"};
+  if (!a.methods.empty() && app.count("--models") == 0) a.models = {"lenet", "sotu"};
   try {
     if (a.print_data_prefix) std::cout << data_prefix(a) << "\n";
     if (a.write_text_data) write_text_data(a.text_data);
     if (!a.run.empty()) std::cout << run_one(a).dump() << "\n";
-    return a.print_data_prefix || a.write_text_data || !a.run.empty() ? 0 : driver(a);
+    if (a.print_data_prefix || a.write_text_data || !a.run.empty()) return 0;
+    return a.methods.empty() ? driver(a) : methods_driver(a);
   } catch (const std::exception& e) {
     std::cerr << "mtl_bench: error: " << e.what() << "\n";
     return 1;

@@ -2,10 +2,12 @@
 """Train MultiFashion with every weighting method (same seed, data and budget) and print a Markdown table.
 
   /usr/bin/python3 tools/compare_weighting.py [--epochs 3] [--train-size 12000] [--threads 2] [--methods ew,mgda]
-                                              [--out table.md] [--mtl build/mtl] [-- extra --set options]
+                                              [--out table.md] [--mtl build/mtl] [--set KEY=VALUE]
+                                              [--workdir DIR: keep the runs; finished ones are reused]
 
 For each method it runs `mtl train configs/multi_fashion.yaml --set weighting={method: M}` in its own run
-directory (a method may carry options: `stch:warmup_epochs=1:mu=0.5`) and reads the run's metrics log: final per-task test accuracy, mean epoch seconds, and the time
+directory (a method may carry options: `stch:warmup_epochs=1:mu=0.5`, `pcgrad:space=representation`;
+`--methods gradient` is every gradient-based method in both spaces) and reads the run's metrics log: final per-task test accuracy, mean epoch seconds, and the time
 per step relative to EW (the method's overhead; both measured in this invocation on this machine). First it
 trains the single-task baselines with the same budget (`mtl baselines`), so every row also has delta-m: the mean
 signed relative difference of the task metrics to the single-task models, in %, positive = better.
@@ -14,12 +16,30 @@ Only the Python standard library is used.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
-METHODS = ["ew", "gls", "uw", "dwa", "rlw", "famo", "stch:warmup_epochs=1", "gradnorm", "mgda", "mgda_ub", "pcgrad",
-           "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "upgrad", "dualproj", "config", "db_mtl"]
+METHODS = ["ew", "gls", "uw", "dwa", "rlw", "famo", "stch:warmup_epochs=1", "gradnorm", "mgda", "mgda:space=representation",
+           "pcgrad", "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "upgrad", "dualproj", "config",
+           "db_mtl"]
+# --methods gradient: every gradient-based method in both spaces (weighting.space); db_mtl's representation form
+# has no moving average (beta 0).
+GRADIENT = ["mgda", "pcgrad", "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl", "aligned_mtl", "upgrad",
+            "dualproj", "config", "db_mtl", "gradnorm"]
+
+
+def expand(methods):
+    out = []
+    for m in methods:
+        if m != "gradient":
+            out.append(m)
+            continue
+        for g in GRADIENT:
+            out.append(g)
+            out.append(g + (":beta=0" if g == "db_mtl" else "") + ":space=representation")
+    return out
 
 
 def weighting_yaml(spec):
@@ -50,8 +70,9 @@ def check_call(cmd):
 def train_baselines(args, workdir):
     """Single-task baselines with the same budget; returns the baselines file and each task's accuracy."""
     run_dir = os.path.join(workdir, "single")
-    check_call([args.mtl, "baselines", args.config, "-q"] + common_sets(args, run_dir))
     path = run_dir + ".baselines/baselines.json"
+    if not os.path.exists(path):  # mtl baselines writes the file last
+        check_call([args.mtl, "baselines", args.config, "-q"] + common_sets(args, run_dir))
     with open(path) as f:
         data = json.load(f)
     accuracy = {}
@@ -61,13 +82,29 @@ def train_baselines(args, workdir):
     return path, accuracy
 
 
+def finished_events(run_dir, epochs):
+    """The metrics log of a run in run_dir that finished all its epochs and its final evaluation, else None."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return None
+    events = [json.loads(line) for line in open(path)]
+    done = [e for e in events if e["event"] == "epoch"]
+    if len(done) < epochs or not any(e["event"] == "eval" and e["epoch"] == epochs - 1 for e in events):
+        return None
+    return events
+
+
 def run(args, method, workdir, baselines):
     run_dir = os.path.join(workdir, method.replace(":", "_").replace("=", "-"))
-    cmd = [args.mtl, "train", args.config, "--set", "weighting=" + weighting_yaml(method)] + common_sets(args, run_dir)
-    if baselines:
-        cmd += ["--set", "baselines=" + baselines]
-    check_call(cmd)
-    events = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    events = finished_events(run_dir, args.epochs)
+    if events is None:  # a run that did not finish starts again
+        if os.path.exists(run_dir):
+            shutil.rmtree(run_dir)
+        cmd = [args.mtl, "train", args.config, "--set", "weighting=" + weighting_yaml(method)] + common_sets(args, run_dir)
+        if baselines:
+            cmd += ["--set", "baselines=" + baselines]
+        check_call(cmd)
+        events = finished_events(run_dir, args.epochs) or [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
     epochs = [e for e in events if e["event"] == "epoch"]
     evals = [e for e in events if e["event"] == "eval"]
     if not epochs or not evals:
@@ -92,13 +129,17 @@ def main():
     p.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     p.add_argument("--out", help="also write the table to this file")
     p.add_argument("--no-baselines", action="store_true", help="skip the single-task baselines (no delta-m column)")
+    p.add_argument("--workdir", help="keep the run directories here; finished runs are reused when run again "
+                                     "(default: a temporary directory)")
     args = p.parse_args()
-    methods = args.methods.split(",")
+    methods = expand(args.methods.split(","))
     if "ew" not in methods:
         methods = ["ew"] + methods  # the overhead baseline
     results = {}
     single = {}
-    with tempfile.TemporaryDirectory(prefix="mtl-compare-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="mtl-compare-") as tmp:
+        workdir = args.workdir or tmp
+        os.makedirs(workdir, exist_ok=True)
         baselines = None
         if not args.no_baselines:
             print("training the single-task baselines ...", file=sys.stderr, flush=True)

@@ -101,7 +101,11 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
   Run run = load_run(args, resume);
   if (with_baselines && !ensure_baselines(run, quiet)) return 130;
   std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), backbone "
-            << run.config.model.backbone.type() << ", " << run.config.engine.threads << " thread(s)\n";
+            << run.config.model.backbone.type() << ", "
+            << (run.config.engine.probe_plan && !run.config.engine.async
+                    ? std::string("threads auto")
+                    : std::to_string(run.config.engine.threads) + " thread(s)")
+            << "\n";
   TrainSummary s = train(run, TrainRunOptions{resume, !quiet});
   if (s.interrupted) return 130;
   double total = 0;

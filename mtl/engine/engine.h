@@ -30,6 +30,8 @@ struct EngineOptions {
   bool dynamic_balance = false;  // shard sizes follow each worker's measured examples/s
   bool async = false;            // Hogwild!: each worker applies its shard's update at once (mtl/engine/async_engine.h)
   bool lookahead = true;         // async: momentum look-ahead for stale gradients
+  bool probe_plan = false;       // threads and intra-op threads were `auto`: the trainer times the candidate
+                                 // plans on the first batch and keeps the fastest (mtl/run/thread_plan.h)
 };
 
 /// Wall time of a step's parts, in seconds.

@@ -34,30 +34,28 @@ int64_t numel(const std::vector<at::Tensor>& ts) {
   return n;
 }
 
-at::Tensor flatten(const std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& like) {
-  std::vector<at::Tensor> flat;
-  for (size_t k = 0; k < like.size(); ++k)
-    flat.push_back(grads[k].defined() ? grads[k].reshape(-1) : at::zeros({like[k].numel()}, like[k].options()));
-  return at::cat(flat);
-}
-
 // One worker's shard of a step: its passes write into `buffers` (handed to the reducer) and keep the graph
-// between passes.
+// between passes. Head gradients of the gradient-based paths are unweighted here; the engine scales the
+// reduced ones by the heads' loss weights (exact: the weights are the same for every shard).
 struct Worker {
   MultiTaskModel model{nullptr};  // the shared model, or a replica aliasing its parameters
+  std::vector<at::Tensor> params;  // its trainable parameters, in the engine's order
+  std::vector<at::Tensor> shared;  // its trainable shared (trunk) parameters
+  std::unordered_map<const void*, size_t> index;  // params[index[impl]] is the parameter
   WorkerBuffers buffers;
   std::vector<at::Tensor> losses;  // per task, with graph (forward -> backward passes)
-  at::Tensor features;             // the shard's shared representation (representation pass)
-  at::Tensor rep_rows;             // [T, rows x D] gradients w.r.t. it
+  at::Tensor features;             // the shard's shared representation (representation space)
+  at::Tensor rows;                 // [T, P] per-task trunk gradients, reused from step to step
   double share = 0.0;              // shard rows / batch rows
   double seconds = 0.0;            // time spent on this step's shard
 
+  void bind(MultiTaskModel m);
   void forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
                int index, bool keep_features);
   void backward_weighted(const std::vector<double>& weights);
-  void backward_per_task(const std::vector<double>& weights);
+  void backward_per_task();
   void representation_pass();
-  void trunk_backward(const std::vector<double>& weights);
+  void trunk_backward(const at::Tensor& dz);
 
  private:
   int64_t last_present() const {
@@ -66,15 +64,25 @@ struct Worker {
       if (losses[t].defined()) last = static_cast<int64_t>(t);
     return last;
   }
+  // Task t's gradients of `inputs` followed by its head's parameters; head gradients go to buffers.grads.
+  std::vector<at::Tensor> task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain);
 };
+
+void Worker::bind(MultiTaskModel m) {
+  model = std::move(m);
+  params = trainable(model);
+  shared = model->shared_parameters();
+  index = positions(params);
+}
 
 void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
                      int index, bool keep_features) {
   const size_t T = tasks.size();
   losses.assign(T, at::Tensor());
-  buffers = WorkerBuffers{};
   buffers.losses.assign(T, 0.0);
   buffers.present.assign(T, false);
+  buffers.grads.clear();
+  buffers.task_rows = buffers.rep_rows = at::Tensor();
   if (share == 0.0) return;
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
@@ -102,89 +110,83 @@ void Worker::backward_weighted(const std::vector<double>& weights) {
     at::Tensor term = losses[t] * (weights[t] * share);
     objective = objective.defined() ? objective + term : term;
   }
-  buffers.grads = torch::autograd::grad({objective}, trainable(model), {}, /*retain_graph=*/false,
+  buffers.grads = torch::autograd::grad({objective}, params, {}, /*retain_graph=*/false,
                                         /*create_graph=*/false, /*allow_unused=*/true);
   losses.clear();  // frees the graph
   seconds += seconds_since(start);
 }
 
-// kSharedTaskGrads: one backward pass per task gives the task's trunk row and its head's gradient (scaled by
-// w_t): T passes, no extra pass for the heads.
-void Worker::backward_per_task(const std::vector<double>& weights) {
+std::vector<at::Tensor> Worker::task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain) {
+  const size_t n = inputs.size();
+  std::vector<at::Tensor> head = model->head_parameters(t);
+  inputs.insert(inputs.end(), head.begin(), head.end());
+  auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, retain, /*create_graph=*/false,
+                                 /*allow_unused=*/true);
+  for (size_t j = 0; j < head.size(); ++j)
+    if (g[n + j].defined()) buffers.grads[index.at(head[j].unsafeGetTensorImpl())] = g[n + j];
+  g.resize(n);
+  return g;
+}
+
+// kSharedTaskGrads: one backward pass per task gives the task's trunk row (written into the reused [T, P]
+// matrix) and its head's gradient: T passes, no extra pass for the heads.
+void Worker::backward_per_task() {
   const int64_t last = last_present();
   if (last < 0) return;
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
-  std::vector<at::Tensor> params = trainable(model);
-  std::vector<at::Tensor> shared = model->shared_parameters();
-  const auto index = positions(params);
+  const int64_t T = static_cast<int64_t>(losses.size()), P = numel(shared);
   buffers.grads.assign(params.size(), at::Tensor());
-  std::vector<at::Tensor> rows;
+  if (!rows.defined() || rows.size(0) != T || rows.size(1) != P) rows = at::empty({T, P}, shared[0].options());
   for (size_t t = 0; t < losses.size(); ++t) {
+    at::Tensor row = rows[static_cast<int64_t>(t)];
     if (!losses[t].defined()) {
-      rows.push_back(at::zeros({numel(shared)}, shared[0].options()));
+      row.zero_();
       continue;
     }
-    std::vector<at::Tensor> inputs = shared;
-    std::vector<at::Tensor> head = model->head_parameters(t);
-    inputs.insert(inputs.end(), head.begin(), head.end());
-    auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, /*retain_graph=*/static_cast<int64_t>(t) != last,
-                                   /*create_graph=*/false, /*allow_unused=*/true);
-    rows.push_back(flatten(std::vector<at::Tensor>(g.begin(), g.begin() + shared.size()), shared));
-    for (size_t j = 0; j < head.size(); ++j) {
-      at::Tensor hg = g[shared.size() + j];
-      if (hg.defined()) buffers.grads[index.at(head[j].unsafeGetTensorImpl())] = hg * weights[t];
+    auto g = task_pass(t, shared, static_cast<int64_t>(t) != last);
+    int64_t pos = 0;
+    for (size_t k = 0; k < shared.size(); ++k) {
+      at::Tensor slot = row.narrow(0, pos, shared[k].numel());
+      if (g[k].defined()) slot.view(g[k].sizes()).copy_(g[k]);
+      else slot.zero_();
+      pos += shared[k].numel();
     }
   }
-  buffers.task_rows = at::stack(rows);
+  buffers.task_rows = rows;
   losses.clear();
   seconds += seconds_since(start);
 }
 
 // kRepresentationGrads, first pass: per task, one backward pass through its head gives dL_t/dZ for this
-// shard's rows and the head's own gradient; the shard's T x T Gram matrix of the Z-gradients is kept.
+// shard's rows of the representation Z and the head's own gradient.
 void Worker::representation_pass() {
   if (share == 0.0 || !features.defined() || !features.requires_grad()) return;
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
-  std::vector<at::Tensor> params = trainable(model);
-  const auto index = positions(params);
   buffers.grads.assign(params.size(), at::Tensor());
-  std::vector<at::Tensor> rows;
+  at::Tensor out = at::zeros({static_cast<int64_t>(losses.size()), features.numel()}, features.options());
   for (size_t t = 0; t < losses.size(); ++t) {
-    if (!losses[t].defined()) {
-      rows.push_back(at::zeros({features.numel()}, features.options()));
-      continue;
-    }
-    std::vector<at::Tensor> inputs{features};
-    std::vector<at::Tensor> head = model->head_parameters(t);
-    inputs.insert(inputs.end(), head.begin(), head.end());
-    auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, /*retain_graph=*/true,
-                                   /*create_graph=*/false, /*allow_unused=*/true);
-    rows.push_back(g[0].defined() ? g[0].reshape(-1) : at::zeros({features.numel()}, features.options()));
-    for (size_t j = 0; j < head.size(); ++j) buffers.grads[index.at(head[j].unsafeGetTensorImpl())] = g[j + 1];
+    if (!losses[t].defined()) continue;
+    auto g = task_pass(t, {features}, /*retain=*/true);
+    if (g[0].defined()) out[static_cast<int64_t>(t)].copy_(g[0].reshape(-1));
   }
-  rep_rows = at::stack(rows);
-  at::Tensor d = rep_rows.to(at::kDouble);
-  buffers.rep_gram = d.mm(d.t());
+  buffers.rep_rows = out;
   seconds += seconds_since(start);
 }
 
-// kRepresentationGrads, second pass: one backward pass through the trunk with dZ = sum_t a_t dL_t/dZ.
-void Worker::trunk_backward(const std::vector<double>& weights) {
+// kRepresentationGrads, second pass: one backward pass through the trunk with this shard's part of the
+// combined representation gradient dZ.
+void Worker::trunk_backward(const at::Tensor& dz) {
   auto start = Clock::now();
-  if (rep_rows.defined()) {
+  if (buffers.rep_rows.defined()) {
     torch::AutoGradMode grad_mode(true);
-    at::Tensor a = at::tensor(weights, at::kDouble).to(rep_rows.scalar_type());
-    at::Tensor dz = a.unsqueeze(0).mm(rep_rows).view(features.sizes());
-    std::vector<at::Tensor> shared = model->shared_parameters();
-    const auto index = positions(trainable(model));
-    auto g = torch::autograd::grad({features}, shared, {dz}, /*retain_graph=*/false, /*create_graph=*/false,
-                                   /*allow_unused=*/true);
+    auto g = torch::autograd::grad({features}, shared, {dz.view(features.sizes())}, /*retain_graph=*/false,
+                                   /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t k = 0; k < shared.size(); ++k) buffers.grads[index.at(shared[k].unsafeGetTensorImpl())] = g[k];
   }
   losses.clear();
-  features = rep_rows = at::Tensor();
+  features = at::Tensor();
   seconds += seconds_since(start);
 }
 
@@ -201,23 +203,26 @@ class ParallelEngine : public GradientEngine {
     for (auto& w : workers_) {
       if (replicas) {
         TORCH_CHECK(make_replica, "a model with buffers (BatchNorm) needs replicas for parallel training");
-        w.model = make_replica();
-        alias_parameters(w.model);
+        MultiTaskModel replica = make_replica();
+        alias_parameters(replica);
+        w.bind(replica);
       } else {
-        w.model = model_;
+        w.bind(model_);
       }
     }
     params_ = trainable(model_);
     shared_ = model_->shared_parameters();
   }
 
+  // One pool run for loss-based methods with weights known in advance and for parameter-space gradient
+  // methods (forward and the T backward passes of each shard in one go); two for loss-dependent weights and
+  // for representation space (the combined dZ needs every shard's representation gradients).
   StepResult compute_gradients(const Batch& batch, const StepContext& ctx) override {
     const std::vector<int64_t> off = planner_.offsets(batch.size);
     const GradientKind kind = weighting_.needs();
     StepResult r;
     r.step = ctx.step;
     r.examples = batch.size;
-    // Weights known before the forward pass: forward and backward of each shard in one pool run.
     const bool fused = kind == GradientKind::kWeightedLoss && weighting_.weights_ignore_step_losses();
     if (fused) r.weights = loss_weights_for_step(weighting_, {}, labels_present(tasks_, batch), ctx);
     std::vector<Batch> shards;
@@ -227,29 +232,33 @@ class ParallelEngine : public GradientEngine {
       workers_[i].seconds = 0.0;
       workers_[i].model->train(model_->is_training());
     }
-    const bool keep_features = kind == GradientKind::kRepresentationGrads;
     pool_.run([&](int i) {
-      workers_[i].forward(tasks_, shards[i], options_.seed, ctx, i, keep_features);
-      if (fused) workers_[i].backward_weighted(r.weights);
+      Worker& w = workers_[i];
+      w.forward(tasks_, shards[i], options_.seed, ctx, i, kind == GradientKind::kRepresentationGrads);
+      if (fused) w.backward_weighted(r.weights);
+      if (kind == GradientKind::kSharedTaskGrads) w.backward_per_task();
+      if (kind == GradientKind::kRepresentationGrads) w.representation_pass();
     });
     r.losses.assign(tasks_.size(), 0.0);
     r.present.assign(tasks_.size(), false);
     reducer_->reduce_losses(buffer_list(), r.losses, r.present);
-    if (kind == GradientKind::kRepresentationGrads) {
-      representation_step(r, ctx);
-    } else if (kind == GradientKind::kSharedTaskGrads) {
-      per_task_step(r, ctx);
+    std::vector<double> head_weights;
+    if (kind != GradientKind::kWeightedLoss) {
+      head_weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
+      r.weights = head_weights;
     } else if (!fused) {
       r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
       pool_.run([&](int i) { workers_[i].backward_weighted(r.weights); });
     }
-    for (size_t t = 0; t < tasks_.size(); ++t)
-      if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
+    if (kind == GradientKind::kRepresentationGrads) representation_step(r, ctx);
     std::vector<double> seconds;
     for (const auto& w : workers_) seconds.push_back(w.seconds);
     planner_.record(off, seconds);
     reducer_->reduce_gradients(buffer_list(), params_);
     if (kind == GradientKind::kSharedTaskGrads) set_shared_gradients(r, ctx);
+    if (kind != GradientKind::kWeightedLoss) scale_head_gradients(head_weights);
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
     average_buffers();
     return r;
   }
@@ -263,28 +272,43 @@ class ParallelEngine : public GradientEngine {
     return out;
   }
 
+  // The method combines the T x (B*D) representation gradients; each worker backpropagates its rows of the
+  // combined dZ through the trunk. r.weights becomes the method's effective weights.
   void representation_step(StepResult& r, const StepContext& ctx) {
-    pool_.run([&](int i) { workers_[i].representation_pass(); });
-    at::Tensor gram = reducer_->reduce_gram(buffer_list(), static_cast<int64_t>(tasks_.size()));
-    r.weights = representation_weights_for_step(weighting_, gram, r.losses, r.present, ctx);
-    pool_.run([&](int i) { workers_[i].trunk_backward(r.weights); });
-  }
-
-  void per_task_step(StepResult& r, const StepContext& ctx) {
-    r.weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);  // the heads' weights
-    pool_.run([&](int i) { workers_[i].backward_per_task(r.weights); });
+    at::Tensor R = reducer_->gather_representation_grads(buffer_list());
+    if (!R.defined()) return;
+    at::Tensor dz = combine_for_step(weighting_, R, r.losses, r.present, ctx, r.weights).to(R.scalar_type());
+    std::vector<int64_t> begin(workers_.size(), 0);
+    int64_t pos = 0;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      begin[i] = pos;
+      if (workers_[i].buffers.rep_rows.defined()) pos += workers_[i].buffers.rep_rows.size(1);
+    }
+    pool_.run([&](int i) {
+      const at::Tensor& rows = workers_[i].buffers.rep_rows;
+      workers_[i].trunk_backward(rows.defined() ? dz.narrow(0, begin[i], rows.size(1)) : at::Tensor());
+    });
   }
 
   // The weighting method combines the reduced T x P matrix into the trunk's gradient; r.weights becomes its
-  // effective task weights (the heads were trained with the weights of per_task_step).
+  // effective task weights.
   void set_shared_gradients(StepResult& r, const StepContext& ctx) {
     at::Tensor G = reducer_->reduce_task_rows(buffer_list());
     if (!G.defined()) return;
-    at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights);
+    at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights).to(G.scalar_type());
     int64_t pos = 0;
     for (auto& p : shared_) {
-      p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes()).clone();
+      p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes());
       pos += p.numel();
+    }
+  }
+
+  // Heads of the gradient-based paths: the reduced gradient of L_t times the head's loss weight.
+  void scale_head_gradients(const std::vector<double>& weights) {
+    for (size_t t = 0; t < tasks_.size() && t < weights.size(); ++t) {
+      if (weights[t] == 1.0) continue;
+      for (auto& p : model_->head_parameters(t))
+        if (p.grad().defined()) p.mutable_grad() = p.grad() * weights[t];
     }
   }
 

@@ -7,16 +7,18 @@
 // the result is the full-batch gradient: N-thread training is the same optimisation as single-thread
 // training on the whole batch.
 //
-// One pass per gradient kind (Weighting::needs()):
+// The passes per gradient kind (Weighting::needs()):
 //   kWeightedLoss     forward + per-task shard losses; the reduced full-batch losses go to loss_weights();
-//                     then each shard backpropagates sum_t w_t L_t (one pool run when the weights do not
-//                     depend on this step's losses).
-//   kSharedTaskGrads  one backward pass per task gives its row of the T x P matrix of shared-parameter
-//                     gradients and its head's gradient; the reduced matrix goes to combine().
-//   kRepresentationGrads per task, the gradient w.r.t. the shard's shared representation Z (and the head's);
-//                     the shards' T x T Gram matrices add up to the full batch's, which
-//                     representation_weights() turns into weights a; then one backward pass of
-//                     sum_t a_t dL_t/dZ through the trunk.
+//                     then each shard backpropagates sum_t w_t L_t (forward and backward in one pool run when
+//                     the weights do not depend on this step's losses).
+//   kSharedTaskGrads  in the same pool run as the forward pass, one backward pass per task gives its row of the
+//                     T x P matrix of shared-parameter gradients (a matrix reused from step to step) and its
+//                     head's gradient; the reduced matrix goes to combine(), the heads' reduced gradients are
+//                     scaled by their loss weights.
+//   kRepresentationGrads in the forward pool run, per task, the gradient w.r.t. the shard's shared
+//                     representation Z (and the head's); the shards' rows, side by side, are the whole batch's
+//                     T x (B*D) matrix, which combine() turns into one dZ; then a second pool run
+//                     backpropagates each shard's rows of dZ through the trunk.
 // Modules with buffers written in forward (BatchNorm running statistics) get one replica per worker whose
 // parameters alias the shared ones; after each step the replicas' buffers are averaged into the model and
 // copied back (running statistics = mean over shards), as PyTorch's DataParallel without SyncBatchNorm.

@@ -68,19 +68,24 @@ void OrderedReducer::reduce_gradients(const WorkerBufferList& workers, std::vect
 }
 
 at::Tensor OrderedReducer::reduce_task_rows(const WorkerBufferList& workers) {
-  at::Tensor G;
-  for (const WorkerBuffers* w : workers) {
-    if (!w->task_rows.defined()) continue;
-    G = G.defined() ? G + w->task_rows : w->task_rows.clone();
-  }
-  return G;
+  std::vector<const at::Tensor*> rows;
+  for (const WorkerBuffers* w : workers)
+    if (w->task_rows.defined()) rows.push_back(&w->task_rows);
+  if (rows.empty()) return at::Tensor();
+  if (rows.size() == 1) return *rows[0];
+  if (!task_rows_.defined() || !task_rows_.is_same_size(*rows[0]) || task_rows_.dtype() != rows[0]->dtype())
+    task_rows_ = at::empty_like(*rows[0]);
+  at::add_out(task_rows_, *rows[0], *rows[1]);  // fixed order
+  for (size_t i = 2; i < rows.size(); ++i) task_rows_.add_(*rows[i]);
+  return task_rows_;
 }
 
-at::Tensor OrderedReducer::reduce_gram(const WorkerBufferList& workers, int64_t tasks) {
-  at::Tensor gram = at::zeros({tasks, tasks}, at::kDouble);
+at::Tensor OrderedReducer::gather_representation_grads(const WorkerBufferList& workers) {
+  std::vector<at::Tensor> parts;
   for (const WorkerBuffers* w : workers)
-    if (w->rep_gram.defined()) gram += w->rep_gram;
-  return gram;
+    if (w->rep_rows.defined()) parts.push_back(w->rep_rows);
+  if (parts.empty()) return at::Tensor();
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
 }  // namespace mtl

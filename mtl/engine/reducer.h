@@ -3,8 +3,8 @@
 // is a sum over workers (each worker's terms were already scaled by its shard's share of the batch), so the
 // result is the full-batch value whatever the number of workers. What is reduced depends on what the
 // weighting method needs (mtl/weighting/weighting.h): the per-task losses always, then either the gradient
-// of sum_t w_t L_t, or the T x P matrix of per-task trunk gradients, or the T x T Gram matrix of the
-// gradients w.r.t. the shared representation.
+// of sum_t w_t L_t, or the T x P matrix of per-task trunk gradients, or (gathered, not summed: each worker
+// holds its own rows of the batch) the T x (B*D) matrix of per-task gradients w.r.t. the shared representation.
 //
 // OrderedReducer sums in worker order (deterministic: same numbers for the same thread count). A reducer
 // across processes derives from it: reduce in the process first, then one collective (c10d allreduce) of
@@ -29,7 +29,7 @@ struct WorkerBuffers {
   std::vector<bool> present;      // per task: the shard had the task's labels
   std::vector<at::Tensor> grads;  // per trainable parameter, or undefined (no gradient from this worker)
   at::Tensor task_rows;           // [T, P] per-task gradients of the shared parameters, or undefined
-  at::Tensor rep_gram;            // [T, T] float64 Gram matrix of representation gradients, or undefined
+  at::Tensor rep_rows;            // [T, rows x D] per-task gradients w.r.t. the shard's representation, or undefined
 };
 
 using WorkerBufferList = std::vector<const WorkerBuffers*>;
@@ -42,10 +42,12 @@ class GradientReducer {
                              std::vector<bool>& present) = 0;
   /// Sets params[k].grad to the sum of the workers' grads[k] (undefined when no worker has one).
   virtual void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) = 0;
-  /// Sum of the workers' task_rows (undefined when none has any).
+  /// Sum of the workers' task_rows (undefined when none has any). The result may be a buffer that is reused at
+  /// the next call (or a worker's own matrix): valid until then.
   virtual at::Tensor reduce_task_rows(const WorkerBufferList& workers) = 0;
-  /// Sum of the workers' rep_gram ([T, T] zeros when none has any).
-  virtual at::Tensor reduce_gram(const WorkerBufferList& workers, int64_t tasks) = 0;
+  /// The workers' rep_rows side by side in worker order ([T, B x D]: the whole batch's rows in batch order;
+  /// undefined when none has any).
+  virtual at::Tensor gather_representation_grads(const WorkerBufferList& workers) = 0;
 };
 
 /// Sums in worker order on the calling thread; gradients of large models (>= 2^20 elements) are split into
@@ -57,12 +59,13 @@ class OrderedReducer : public GradientReducer {
                      std::vector<bool>& present) override;
   void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) override;
   at::Tensor reduce_task_rows(const WorkerBufferList& workers) override;
-  at::Tensor reduce_gram(const WorkerBufferList& workers, int64_t tasks) override;
+  at::Tensor gather_representation_grads(const WorkerBufferList& workers) override;
 
  private:
   WorkerPool* pool_;
   std::vector<size_t> ranges_;  // worker i reduces parameters [ranges_[i], ranges_[i + 1]); cached per model
   size_t ranges_for_ = 0;       // the parameter count ranges_ was computed for
+  at::Tensor task_rows_;        // the sum of the workers' task_rows, reused from step to step
 };
 
 }  // namespace mtl

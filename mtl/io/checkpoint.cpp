@@ -76,6 +76,7 @@ void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const 
   archive.write("position", c10::IValue(std::vector<int64_t>{pos.step, pos.epoch, pos.batch_in_epoch}));
   archive.write("epoch_loss_sum", c10::IValue(pos.epoch_loss_sum));
   archive.write("epoch_examples", c10::IValue(pos.epoch_examples));
+  if (pos.workers > 0) archive.write("thread_plan", c10::IValue(std::vector<int64_t>{pos.workers, pos.intra_op_threads}));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   if (refs.optimizer) {
     torch::serialize::OutputArchive opt;
@@ -153,6 +154,13 @@ TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& ref
     archive.read("epoch_examples", counts);
     pos.epoch_loss_sum = sums.toDoubleVector();
     pos.epoch_examples = counts.toDoubleVector();
+    c10::IValue plan;  // absent in checkpoints of explicit thread counts and of earlier versions
+    if (archive.try_read("thread_plan", plan)) {
+      auto v = plan.toIntVector();
+      if (v.size() != 2 || v[0] < 1 || v[1] < 1) throw Error(path, "checkpoint's thread plan is malformed");
+      pos.workers = v[0];
+      pos.intra_op_threads = v[1];
+    }
     if (refs.optimizer) {
       torch::serialize::InputArchive opt;
       archive.read("optimizer", opt);

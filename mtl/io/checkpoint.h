@@ -21,6 +21,8 @@ struct TrainPosition {
   // Running sums of the current epoch (so epoch-level statistics survive a mid-epoch resume).
   std::vector<double> epoch_loss_sum;  // per task: sum over examples of the loss
   std::vector<double> epoch_examples;  // per task: examples seen
+  // The thread plan `trainer.threads: auto` chose (0 = none recorded), so that a resumed run keeps it.
+  int64_t workers = 0, intra_op_threads = 0;
 };
 
 struct CheckpointRefs {

@@ -117,9 +117,9 @@ void check_token_heads(const RunConfig& rc, Run& run) {
                                     "which backbone '" + rc.model.backbone.type() + "' does not give (use a text "
                                     "encoder: transformer or rnn)");
     if (run.weighting->needs() == GradientKind::kRepresentationGrads)
-      rc.weighting.node.fail("method", "'" + rc.weighting.method + "' takes gradients w.r.t. the pooled representation; "
-                                       "task '" + run.tasks[t].name + "' reads per-token features (use mgda, which "
-                                       "works on the shared parameters)");
+      rc.weighting.node.fail("space", "space: representation takes gradients w.r.t. the pooled representation; "
+                                       "task '" + run.tasks[t].name + "' reads per-token features (use space: "
+                                       "parameters)");
   }
 }
 
@@ -177,7 +177,7 @@ std::unique_ptr<Weighting> build_weighting(const WeightingConfig& config, const 
     ctx.task_names.push_back(t.name);
     ctx.task_weights.push_back(t.weight);
   }
-  std::unique_ptr<Weighting> out = weighting_registry().get(config.method, w.where("method"))(w, ctx);
+  std::unique_ptr<Weighting> out = make_weighting(w, ctx);
   if (!engine.async) return out;
   const std::string& m = config.method;
   w.check(out->needs() == GradientKind::kWeightedLoss, "method",

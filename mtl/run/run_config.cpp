@@ -39,6 +39,8 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, Engin
   engine.threads = static_cast<int>(thread_count(n, "threads", physical_cores()));
   engine.intra_op_threads =
       static_cast<int>(thread_count(n, "intra_op_threads", std::max<int64_t>(1, physical_cores() / engine.threads)));
+  engine.probe_plan = n.get<std::string>("threads", "auto") == "auto" &&
+                      n.get<std::string>("intra_op_threads", "auto") == "auto" && physical_cores() > 1;
   o.loader_workers = in_range<int64_t>(n, "loader_workers", o.loader_workers, 0, 64);
   o.prefetch = in_range<int64_t>(n, "prefetch", o.prefetch, 1, 1024);
   o.seed = n.get<int64_t>("seed", o.seed);

@@ -12,6 +12,7 @@
 #include "mtl/io/atomic_file.h"
 #include "mtl/run/batch_plan.h"
 #include "mtl/run/observers.h"
+#include "mtl/run/thread_plan.h"
 
 namespace fs = std::filesystem;
 
@@ -117,6 +118,25 @@ std::string prepare_run_dir(const Run& run, const TrainRunOptions& options) {
   return run_dir;
 }
 
+// `trainer.threads: auto`: the plan a resumed run recorded, else the fastest on the next batch of the plan
+// (mtl/run/thread_plan.h); recorded in the position, so checkpoints keep it.
+EngineOptions choose_thread_plan(Loop& loop, EngineOptions engine, std::vector<ThreadPlan>& probed) {
+  if (!engine.probe_plan || engine.async) return engine;
+  if (loop.pos.workers == 0) {
+    const std::vector<std::vector<int64_t>> batches = loop.plan.epoch(loop.pos.epoch);
+    if (batches.empty()) return engine;
+    const size_t next = std::min(static_cast<size_t>(loop.pos.batch_in_epoch), batches.size() - 1);
+    probed = probe_thread_plans(loop.run, loop.train_data->batch(batches[next]),
+                                engine.threads * engine.intra_op_threads);
+    loop.pos.workers = probed.front().workers;
+    loop.pos.intra_op_threads = probed.front().intra_op_threads;
+  }
+  engine.threads = static_cast<int>(loop.pos.workers);
+  engine.intra_op_threads = static_cast<int>(loop.pos.intra_op_threads);
+  configure_torch_threads(engine, loop.tr.deterministic);
+  return engine;
+}
+
 }  // namespace
 
 std::string fresh_run_dir(const std::string& base) {
@@ -170,9 +190,18 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     loop.pos.epoch_loss_sum.assign(T, 0.0);
     loop.pos.epoch_examples.assign(T, 0.0);
   }
-  loop.engine = make_engine(run.model, run.tasks, *run.weighting, groups, rc.engine, run.make_model);
+  std::vector<ThreadPlan> probed;
+  const EngineOptions engine = choose_thread_plan(loop, rc.engine, probed);
+  if (!probed.empty() && options.progress) std::cerr << "mtl: threads auto: " << describe_thread_plans(probed) << "\n";
+  loop.engine = make_engine(run.model, run.tasks, *run.weighting, groups, engine, run.make_model);
 
   MetricsLog log((fs::path(summary.run_dir) / "metrics.jsonl").string());
+  if (!probed.empty()) {
+    MetricValues plan{{"workers", engine.threads}, {"intra_op_threads", engine.intra_op_threads}};
+    for (const ThreadPlan& p : probed)
+      plan.push_back({"probe_ms_" + std::to_string(p.workers) + "x" + std::to_string(p.intra_op_threads), p.step_ms});
+    log.write("thread_plan", loop.pos.step, loop.pos.epoch, plan);
+  }
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, options.progress);
   MetricsLogObserver metrics(log, run.task_names(), tr);
   ProgressObserver progress(options.progress, run.task_names(), loop.epochs);

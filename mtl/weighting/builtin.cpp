@@ -1,5 +1,6 @@
 // The explicit list of built-in weighting strategies: one line per method, each its options' from_config
 // followed by its constructor.
+#include "mtl/config/config_node.h"
 #include "mtl/weighting/methods.h"
 
 namespace mtl {
@@ -51,6 +52,31 @@ void register_builtin_weightings(Registry<WeightingFactory>& r) {
   r.add("config", from_options<ConFig>());
   r.add("db_mtl", per_task<DbMtl>());
 }
+// `weighting.space`: parameters (default) or representation, for gradient-based methods; `mgda_ub` is mgda with
+// space: representation.
+void set_gradient_space(const ConfigNode& w, const std::string& method, Weighting& weighting) {
+  const std::vector<std::string> spaces{"parameters", "representation"};
+  auto* gradient = dynamic_cast<GradientWeighting*>(&weighting);
+  if (!gradient) {
+    if (w.has("space"))
+      w.check(w.choice("space", "parameters", spaces) == "parameters", "space",
+              "method '" + method + "' is loss-based and takes no task gradients; space applies to gradient-based "
+              "methods (mgda, pcgrad, cagrad, ...)");
+    return;
+  }
+  const bool alias = method == "mgda_ub";
+  const std::string space = w.choice("space", alias ? "representation" : "parameters", spaces);
+  w.check(!alias || space == "representation", "space",
+          "mgda_ub is mgda with space: representation (use method: mgda for parameter space)");
+  if (space == "parameters") {
+    gradient->set_space(GradientSpace::kParameters);
+    return;
+  }
+  const std::string why = gradient->representation_space_refusal();
+  w.check(why.empty(), "space", "representation space is not defined for method '" + method + "': " + why);
+  gradient->set_space(GradientSpace::kRepresentation);
+}
+
 }  // namespace
 
 Registry<WeightingFactory>& weighting_registry() {
@@ -60,6 +86,13 @@ Registry<WeightingFactory>& weighting_registry() {
     return reg;
   }();
   return r;
+}
+
+std::unique_ptr<Weighting> make_weighting(const ConfigNode& node, const WeightingContext& ctx) {
+  const std::string method = node.get<std::string>("method", "ew");
+  std::unique_ptr<Weighting> out = weighting_registry().get(method, node.where("method"))(node, ctx);
+  set_gradient_space(node, method, *out);
+  return out;
 }
 
 }  // namespace mtl

@@ -39,6 +39,13 @@ at::Tensor DbMtl::combine(const at::Tensor& G, const std::vector<double>& losses
   return d.to(G.scalar_type());
 }
 
+std::string DbMtl::representation_space_refusal() const {
+  if (beta_ == 0) return "";
+  return "db_mtl's moving average (beta " + std::to_string(beta_) +
+         ") adds up gradient coordinates across steps, and representation gradients belong to each batch's own "
+         "examples (use space: parameters, or beta: 0)";
+}
+
 void DbMtl::save(torch::serialize::OutputArchive& a) const {
   a.write("steps", at::tensor(steps_, at::kLong));
   a.write("grad_buffer", buffer_.defined() ? buffer_ : at::zeros({0}, at::kDouble));

@@ -6,6 +6,8 @@
 // The moving averages (T x P, like one more copy of the trunk gradients) and the step count are checkpoint state.
 // Effective weights: d includes earlier steps' gradients (through h), so it is in general no combination of
 // this step's task gradients; the logged weights are its least-squares coefficients on them.
+// Representation space only with beta: 0: the moving average adds up each coordinate across steps, which has
+// a meaning for parameters but not for representation gradients, whose rows are each batch's own examples.
 //   YAML:  weighting: {method: db_mtl, beta: 0.9, beta_sigma: 0.5}
 //   C++:   mtl::DbMtl w(2, mtl::DbMtlOptions().beta(0.9).beta_sigma(0.5));
 #pragma once
@@ -13,6 +15,7 @@
 #include <torch/arg.h>
 
 #include <cstdint>
+#include <string>
 
 #include "mtl/weighting/gradient_method.h"
 
@@ -33,6 +36,7 @@ class DbMtl : public GradientWeighting {
   using Options = DbMtlOptions;
   explicit DbMtl(int64_t tasks, DbMtlOptions options = {});
   at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext& ctx) override;
+  std::string representation_space_refusal() const override;
   void save(torch::serialize::OutputArchive& a) const override;
   void load(torch::serialize::InputArchive& a) override;
 

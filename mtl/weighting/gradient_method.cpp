@@ -4,10 +4,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include "mtl/core/error.h"
 #include "mtl/core/random.h"
 
 namespace mtl {
+
+void GradientWeighting::set_space(GradientSpace space) {
+  if (space == GradientSpace::kRepresentation) {
+    const std::string why = representation_space_refusal();
+    if (!why.empty()) throw Error("space", "representation space is not defined for this method: " + why);
+  }
+  space_ = space;
+}
 
 void GradientWeighting::set_last_weights(const at::Tensor& w) {
   at::Tensor v = w.to(at::kDouble).contiguous();
@@ -15,61 +25,126 @@ void GradientWeighting::set_last_weights(const at::Tensor& w) {
 }
 
 at::Tensor gram_matrix(const at::Tensor& G) {
-  at::Tensor g = G.to(at::kDouble);
-  return g.mm(g.t());
+  if (G.scalar_type() == at::kDouble) return G.mm(G.t());
+  // float64 accumulation without a float64 copy of all of G: column blocks of 64k entries.
+  constexpr int64_t kBlock = 1 << 16;
+  const int64_t T = G.size(0), N = G.size(1);
+  at::Tensor M = at::zeros({T, T}, at::kDouble);
+  for (int64_t begin = 0; begin < N; begin += kBlock) {
+    at::Tensor g = G.narrow(1, begin, std::min(kBlock, N - begin)).to(at::kDouble);
+    M.addmm_(g, g.t());
+  }
+  return M;
 }
 
-at::Tensor project_to_simplex(const at::Tensor& v) {
-  at::Tensor u = std::get<0>(v.sort(0, /*descending=*/true));
-  at::Tensor css = u.cumsum(0) - 1.0;
-  at::Tensor idx = at::arange(1, v.size(0) + 1, v.options());
-  at::Tensor cond = (u - css / idx) > 0;
-  int64_t rho = cond.nonzero().max().item<int64_t>();
-  double theta = css[rho].item<double>() / static_cast<double>(rho + 1);
-  return (v - theta).clamp_min(0.0);
+std::vector<double> small_matrix(const at::Tensor& M) {
+  at::Tensor m = M.to(at::kDouble).contiguous();
+  return std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
 }
 
 namespace {
+
+using Vec = std::vector<double>;
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// M x for a row-major n x n matrix.
+Vec mv(const Vec& M, const Vec& x) {
+  const size_t n = x.size();
+  Vec out(n, 0.0);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) out[i] += M[i * n + j] * x[j];
+  return out;
+}
+
 // argmin over gamma in [0, 1] of |gamma a + (1 - gamma) b|^2 given a.a, a.b, b.b.
 double line_search(double aa, double ab, double bb) {
   double denom = aa - 2 * ab + bb;
   if (denom <= 1e-300) return 0.5;
   return std::clamp((bb - ab) / denom, 0.0, 1.0);
 }
+
+at::Tensor to_tensor(const Vec& v) { return at::tensor(v, at::kDouble); }
+
 }  // namespace
 
-at::Tensor min_norm_frank_wolfe(const at::Tensor& M, int max_iter, double tol) {
-  const int64_t T = M.size(0);
-  at::Tensor x = at::zeros({T}, M.options());
-  if (T == 1) return x.fill_(1.0);
-  auto m = M.accessor<double, 2>();
+std::vector<double> project_to_simplex(std::vector<double> v) {
+  Vec u = v;
+  std::sort(u.begin(), u.end(), std::greater<double>());
+  double css = 0, theta = 0;
+  for (size_t k = 0; k < u.size(); ++k) {
+    css += u[k];
+    const double t = (css - 1.0) / static_cast<double>(k + 1);
+    if (u[k] - t > 0) theta = t;
+  }
+  for (double& x : v) x = std::max(x - theta, 0.0);
+  return v;
+}
+
+at::Tensor project_to_simplex(const at::Tensor& v) {
+  return to_tensor(project_to_simplex(small_matrix(v))).to(v.scalar_type());
+}
+
+at::Tensor min_norm_frank_wolfe(const at::Tensor& Mt, int max_iter, double tol) {
+  const size_t T = static_cast<size_t>(Mt.size(0));
+  Vec x(T, 0.0);
+  if (T == 1) return to_tensor({1.0});
+  const Vec M = small_matrix(Mt);
+  auto m = [&](size_t i, size_t j) { return M[i * T + j]; };
   // Best pair of vertices.
-  double best = INFINITY;
-  int64_t bi = 0, bj = 1;
-  double bg = 0.5;
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t j = i + 1; j < T; ++j) {
-      double g = line_search(m[i][i], m[i][j], m[j][j]);
-      double v = g * g * m[i][i] + 2 * g * (1 - g) * m[i][j] + (1 - g) * (1 - g) * m[j][j];
+  double best = INFINITY, bg = 0.5;
+  size_t bi = 0, bj = 1;
+  for (size_t i = 0; i < T; ++i)
+    for (size_t j = i + 1; j < T; ++j) {
+      double g = line_search(m(i, i), m(i, j), m(j, j));
+      double v = g * g * m(i, i) + 2 * g * (1 - g) * m(i, j) + (1 - g) * (1 - g) * m(j, j);
       if (v < best) best = v, bi = i, bj = j, bg = g;
     }
   x[bi] = bg;
   x[bj] = 1 - bg;
   for (int it = 0; it < max_iter; ++it) {
-    at::Tensor Mx = M.mv(x);
-    int64_t t = Mx.argmin().item<int64_t>();
-    double xMx = x.dot(Mx).item<double>();
-    double xMe = Mx[t].item<double>();
-    double eMe = m[t][t];
+    const Vec Mx = mv(M, x);
+    const size_t t = static_cast<size_t>(std::min_element(Mx.begin(), Mx.end()) - Mx.begin());
     // Minimise |gamma x + (1 - gamma) e_t|^2.
-    double g = line_search(xMx, xMe, eMe);
-    at::Tensor next = g * x;
-    next[t] += 1 - g;
-    double change = (next - x).abs().sum().item<double>();
-    x = next;
+    const double g = line_search(dot(x, Mx), Mx[t], m(t, t));
+    double change = 0;
+    for (size_t k = 0; k < T; ++k) {
+      const double next = g * x[k] + (k == t ? 1 - g : 0.0);
+      change += std::abs(next - x[k]);
+      x[k] = next;
+    }
     if (change < tol) break;
   }
-  return x;
+  return to_tensor(x);
+}
+
+bool solve_spd(std::vector<double> A, std::vector<double>& b) {
+  const size_t n = b.size();
+  for (size_t j = 0; j < n; ++j) {  // A = L L^T, L stored in the lower triangle
+    double d = A[j * n + j];
+    for (size_t k = 0; k < j; ++k) d -= A[j * n + k] * A[j * n + k];
+    if (!(d > 0)) return false;
+    d = std::sqrt(d);
+    A[j * n + j] = d;
+    for (size_t i = j + 1; i < n; ++i) {
+      double s = A[i * n + j];
+      for (size_t k = 0; k < j; ++k) s -= A[i * n + k] * A[j * n + k];
+      A[i * n + j] = s / d;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {  // L y = b
+    for (size_t k = 0; k < i; ++k) b[i] -= A[i * n + k] * b[k];
+    b[i] /= A[i * n + i];
+  }
+  for (size_t i = n; i-- > 0;) {  // L^T x = y
+    for (size_t k = i + 1; k < n; ++k) b[i] -= A[k * n + i] * b[k];
+    b[i] /= A[i * n + i];
+  }
+  return true;
 }
 
 at::Tensor box_qp(const at::Tensor& M, const at::Tensor& lower) {
@@ -93,22 +168,23 @@ at::Tensor box_qp(const at::Tensor& M, const at::Tensor& lower) {
   return at::tensor(u, M.options());
 }
 
-at::Tensor minimize_on_simplex(const std::function<double(const at::Tensor&)>& f,
-                               const std::function<at::Tensor(const at::Tensor&)>& grad, const at::Tensor& x0,
-                               int max_iter, double tol) {
-  at::Tensor x = x0.clone(), y = x0.clone();
+std::vector<double> minimize_on_simplex(const std::function<double(const std::vector<double>&)>& f,
+                                        const std::function<std::vector<double>(const std::vector<double>&)>& grad,
+                                        std::vector<double> x0, int max_iter, double tol) {
+  const size_t n = x0.size();
+  Vec x = x0, y = x0, next(n), d(n), y_next(n), trial(n);
   double t = 1.0, step = 1.0;
   double fx = f(x);
   for (int it = 0; it < max_iter; ++it) {
-    at::Tensor gy = grad(y);
-    double fy = f(y);
-    at::Tensor next;
+    const Vec gy = grad(y);
+    const double fy = f(y);
     double fn;
     while (true) {  // backtracking on the quadratic upper bound
-      next = project_to_simplex(y - step * gy);
-      at::Tensor d = next - y;
+      for (size_t k = 0; k < n; ++k) trial[k] = y[k] - step * gy[k];
+      next = project_to_simplex(trial);
+      for (size_t k = 0; k < n; ++k) d[k] = next[k] - y[k];
       fn = f(next);
-      if (fn <= fy + gy.dot(d).item<double>() + d.dot(d).item<double>() / (2 * step) + 1e-15 || step < 1e-20) break;
+      if (fn <= fy + dot(gy, d) + dot(d, d) / (2 * step) + 1e-15 || step < 1e-20) break;
       step *= 0.5;
     }
     if (fn > fx) {  // restart the momentum (monotone variant)
@@ -116,9 +192,12 @@ at::Tensor minimize_on_simplex(const std::function<double(const at::Tensor&)>& f
       fn = fx;
       t = 1.0;
     }
-    double t_next = (1 + std::sqrt(1 + 4 * t * t)) / 2;
-    at::Tensor y_next = next + ((t - 1) / t_next) * (next - x);
-    double change = (next - x).abs().max().item<double>();
+    const double t_next = (1 + std::sqrt(1 + 4 * t * t)) / 2;
+    double change = 0;
+    for (size_t k = 0; k < n; ++k) {
+      y_next[k] = next[k] + ((t - 1) / t_next) * (next[k] - x[k]);
+      change = std::max(change, std::abs(next[k] - x[k]));
+    }
     x = next;
     fx = fn;
     y = project_to_simplex(y_next);
@@ -149,7 +228,7 @@ std::vector<int64_t> task_order(int64_t T, int64_t i, int64_t step, uint64_t see
 }
 
 at::Tensor weighted_rows(const at::Tensor& G, const at::Tensor& w) {
-  return w.to(at::kDouble).unsqueeze(0).mm(G.to(at::kDouble)).squeeze(0).to(G.scalar_type());
+  return w.to(G.scalar_type()).unsqueeze(0).mm(G).squeeze(0);
 }
 
 at::Tensor least_squares_weights(const at::Tensor& G, const at::Tensor& d) {

@@ -58,7 +58,9 @@ std::vector<double> GradNorm::loss_weights(const std::vector<double>& losses, co
 
 at::Tensor GradNorm::combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext& ctx) {
   const int64_t T = G.size(0);
-  at::Tensor cols = length_ > 0 && begin_ + length_ <= G.size(1) ? G.narrow(1, begin_, length_) : G;
+  // Representation space: W is the representation itself (every column).
+  const bool layer = space() == GradientSpace::kParameters && length_ > 0 && begin_ + length_ <= G.size(1);
+  at::Tensor cols = layer ? G.narrow(1, begin_, length_) : G;
   at::Tensor n = cols.to(at::kDouble).norm(2, 1);
   at::Tensor idx = ctx.tasks.empty() ? at::arange(T, at::kLong) : at::tensor(ctx.tasks, at::kLong);
   at::Tensor w = w_.detach().index_select(0, idx);

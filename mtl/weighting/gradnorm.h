@@ -7,6 +7,8 @@
 // sum_t w_t L_t (shared and heads). L_t(0) are the full-batch losses of the first step.
 //   layer: last  W = the last shared layer (the trunk's last module with parameters; the paper's choice)
 //          all   W = every trainable shared parameter (LibMTL's choice)
+// In representation space (`space: representation`, as LibMTL's rep_grad) the norms are those of dL_t/dZ for
+// the shared representation Z, the output of the last shared layer; `layer` is then unused.
 // The norms come from the engine's full-batch T x P gradient matrix, so every thread count gives the same
 // weights. w and L(0) are checkpoint state. Effective weights: w (the combined gradient is sum_t w_t g_t).
 //   YAML:  weighting: {method: gradnorm, alpha: 1.5, layer: last}

@@ -38,7 +38,10 @@ class Imtl : public GradientWeighting {
   using Options = ImtlOptions;
   explicit Imtl(int64_t tasks, ImtlOptions options = {});
   GradientKind needs() const override {
-    return part_ == "loss" ? GradientKind::kWeightedLoss : GradientKind::kSharedTaskGrads;
+    return part_ == "loss" ? GradientKind::kWeightedLoss : GradientWeighting::needs();
+  }
+  std::string representation_space_refusal() const override {
+    return part_ == "loss" ? "imtl with part: loss (IMTL-L) is loss-based and takes no task gradients" : "";
   }
   std::vector<double> loss_weights(const std::vector<double>& losses, const StepContext& ctx) override;
   at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext& ctx) override;

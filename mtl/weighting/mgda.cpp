@@ -14,7 +14,7 @@ MgdaOptions MgdaOptions::from_config(const ConfigNode& options) {
   return MgdaOptions().normalization(norm).max_iter(max_iter).tol(tol);
 }
 
-Mgda::Mgda(MgdaOptions options, bool representation) : options_(std::move(options)), representation_(representation) {
+Mgda::Mgda(MgdaOptions options) : options_(std::move(options)) {
   const std::string& n = options_.normalization();
   check_option(n == "none" || n == "l2" || n == "loss" || n == "loss+", "MgdaOptions", "normalization",
                got("expected 'none', 'l2', 'loss' or 'loss+'", n));
@@ -23,17 +23,7 @@ Mgda::Mgda(MgdaOptions options, bool representation) : options_(std::move(option
 }
 
 at::Tensor Mgda::combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext&) {
-  at::Tensor w = weights_from_gram(gram_matrix(G), losses);
-  return weighted_rows(G, w);
-}
-
-std::vector<double> Mgda::representation_weights(const at::Tensor& gram, const std::vector<double>& losses,
-                                                 const StepContext&) {
-  weights_from_gram(gram.to(at::kDouble), losses);
-  return last_weights_;
-}
-
-at::Tensor Mgda::weights_from_gram(const at::Tensor& M, const std::vector<double>& losses) {
+  const at::Tensor M = gram_matrix(G);
   const int64_t T = M.size(0);
   const std::string& norm = options_.normalization();
   at::Tensor norms = M.diagonal().clamp_min(0).sqrt();
@@ -47,7 +37,7 @@ at::Tensor Mgda::weights_from_gram(const at::Tensor& M, const std::vector<double
   at::Tensor a = min_norm_frank_wolfe(Mn, options_.max_iter(), options_.tol());
   at::Tensor w = a / n;
   set_last_weights(w);
-  return w;
+  return weighted_rows(G, w);
 }
 
 }  // namespace mtl

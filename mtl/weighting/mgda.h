@@ -5,14 +5,15 @@
 // A zero gradient makes the minimum-norm point zero (no common descent direction is needed).
 // Effective weights: a_t / n_t (exact: d = sum_t (a_t / n_t) g_t).
 //
-// MGDA-UB (the paper's upper bound, `method: mgda_ub`, same options): the same problem on the gradients
-// w.r.t. the shared representation Z (the trunk's output) instead of the shared parameters. The engine
-// only needs the T x T Gram matrix of dL_t/dZ (one backward pass through the heads per task), then
-// backpropagates sum_t w_t dL_t/dZ through the trunk once: about the cost of EW. Heads get their own
-// task's gradient, as in the paper's Algorithm 2. Its weights w_t = a_t / n_t are the logged weights.
-//   YAML:  weighting: {method: mgda, normalization: loss+, max_iter: 250, tol: 1e-5}
+// MGDA-UB (the paper's upper bound, Sener & Koltun 2018, section 3.3) is MGDA with `space: representation`:
+// the same problem on the gradients w.r.t. the shared representation Z (the trunk's output) instead of the
+// shared parameters; the engine backpropagates sum_t w_t dL_t/dZ through the trunk once (about the cost of
+// EW) and heads get their own task's gradient, as in the paper's Algorithm 2. `method: mgda_ub` (and the C++
+// class MgdaUb) is kept as an alias of `{method: mgda, space: representation}`.
+//   YAML:  weighting: {method: mgda, normalization: none, max_iter: 250, tol: 1e-5}
+//          weighting: {method: mgda, space: representation}
 //   C++:   mtl::Mgda w(mtl::MgdaOptions().normalization("l2").max_iter(250).tol(1e-5));
-//          mtl::MgdaUb ub(mtl::MgdaOptions().normalization("none"));
+//          w.set_space(mtl::GradientSpace::kRepresentation);
 #pragma once
 
 #include <torch/arg.h>
@@ -38,29 +39,17 @@ struct MgdaOptions {
 class Mgda : public GradientWeighting {
  public:
   using Options = MgdaOptions;
-  explicit Mgda(MgdaOptions options = {}) : Mgda(std::move(options), false) {}
-
-  GradientKind needs() const override {
-    return representation_ ? GradientKind::kRepresentationGrads : GradientKind::kSharedTaskGrads;
-  }
+  explicit Mgda(MgdaOptions options = {});
   at::Tensor combine(const at::Tensor& G, const std::vector<double>& losses, const StepContext& ctx) override;
-  std::vector<double> representation_weights(const at::Tensor& gram, const std::vector<double>& losses,
-                                             const StepContext& ctx) override;
-
- protected:
-  Mgda(MgdaOptions options, bool representation);
 
  private:
-  at::Tensor weights_from_gram(const at::Tensor& M, const std::vector<double>& losses);
-
   MgdaOptions options_;
-  bool representation_;
 };
 
-/// MGDA-UB: needs() == kRepresentationGrads.
+/// MGDA-UB: MGDA in representation space (the alias `method: mgda_ub`).
 class MgdaUb : public Mgda {
  public:
-  explicit MgdaUb(MgdaOptions options = {}) : Mgda(std::move(options), true) {}
+  explicit MgdaUb(MgdaOptions options = {}) : Mgda(std::move(options)) { set_space(GradientSpace::kRepresentation); }
 };
 
 }  // namespace mtl

@@ -3,34 +3,56 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 namespace mtl {
 
 namespace {
-double barrier(const at::Tensor& M, const at::Tensor& a) {
-  return 0.5 * a.dot(M.mv(a)).item<double>() - a.log().sum().item<double>();
+double barrier(const std::vector<double>& M, const std::vector<double>& a) {
+  const size_t n = a.size();
+  double quad = 0, logs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) quad += a[i] * M[i * n + j] * a[j];
+    logs += std::log(a[i]);
+  }
+  return 0.5 * quad - logs;
 }
 
-// argmin_a 1/2 a^T M a - sum_t log a_t (M positive definite) by damped Newton.
-at::Tensor bargaining_solution(const at::Tensor& M) {
-  at::Tensor a = M.diagonal().rsqrt();
+// argmin_a 1/2 a^T M a - sum_t log a_t (M positive definite) by damped Newton, in plain float64 (T x T).
+at::Tensor bargaining_solution(const at::Tensor& Mt) {
+  const std::vector<double> M = small_matrix(Mt);
+  const size_t n = static_cast<size_t>(Mt.size(0));
+  std::vector<double> a(n), grad(n), next(n);
+  for (size_t i = 0; i < n; ++i) a[i] = 1.0 / std::sqrt(M[i * n + i]);
   double fa = barrier(M, a);
   for (int it = 0; it < 200; ++it) {
-    at::Tensor grad = M.mv(a) - a.reciprocal();
-    if (grad.abs().max().item<double>() < 1e-12 * a.reciprocal().abs().max().item<double>()) break;
-    at::Tensor H = M + at::diag(a.pow(-2));
-    at::Tensor step = at::linalg_solve(H, grad);
+    double gmax = 0, rmax = 0;
+    for (size_t i = 0; i < n; ++i) {
+      double Ma = 0;
+      for (size_t j = 0; j < n; ++j) Ma += M[i * n + j] * a[j];
+      grad[i] = Ma - 1.0 / a[i];
+      gmax = std::max(gmax, std::abs(grad[i]));
+      rmax = std::max(rmax, std::abs(1.0 / a[i]));
+    }
+    if (gmax < 1e-12 * rmax) break;
+    std::vector<double> H = M, step = grad;
+    for (size_t i = 0; i < n; ++i) H[i * n + i] += 1.0 / (a[i] * a[i]);
+    if (!solve_spd(H, step)) break;
     double s = 1.0;
-    at::Tensor next = a - step;
-    while ((next <= 0).any().item<bool>() || barrier(M, next) > fa) {
+    while (true) {
+      bool positive = true;
+      for (size_t i = 0; i < n; ++i) {
+        next[i] = a[i] - s * step[i];
+        positive = positive && next[i] > 0;
+      }
+      if ((positive && barrier(M, next) <= fa) || s < 1e-20) break;
       s *= 0.5;
-      next = a - s * step;
-      if (s < 1e-20) break;
     }
     a = next;
     fa = barrier(M, a);
   }
-  return a;
+  return at::tensor(a, at::kDouble);
 }
 }  // namespace
 

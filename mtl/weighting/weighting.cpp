@@ -13,11 +13,6 @@ at::Tensor Weighting::combine(const at::Tensor& task_grads, const std::vector<do
   TORCH_CHECK(false, "this weighting strategy does not combine gradients (needs() = kWeightedLoss)");
 }
 
-std::vector<double> Weighting::representation_weights(const at::Tensor&, const std::vector<double>&,
-                                                      const StepContext&) {
-  TORCH_CHECK(false, "this weighting strategy does not weight representation gradients");
-}
-
 std::vector<double> StepContext::select(const std::vector<double>& all) const {
   if (tasks.empty()) return all;
   std::vector<double> out;
@@ -66,18 +61,6 @@ at::Tensor combine_for_step(Weighting& w, const at::Tensor& G, const std::vector
   if (w.last_weights().size() == static_cast<size_t>(rows.size(0)))
     weights = scatter(w.last_weights(), ctx.tasks, present.size());
   return out;
-}
-
-std::vector<double> representation_weights_for_step(Weighting& w, const at::Tensor& gram,
-                                                    const std::vector<double>& losses,
-                                                    const std::vector<bool>& present, StepContext ctx) {
-  ctx.tasks = subset_of(present);
-  at::Tensor sub = gram;
-  if (!ctx.tasks.empty()) {
-    at::Tensor idx = at::tensor(ctx.tasks, at::kLong);
-    sub = gram.index_select(0, idx).index_select(1, idx);
-  }
-  return scatter(w.representation_weights(sub, ctx.select(losses), ctx), ctx.tasks, present.size());
 }
 
 void after_step_for_step(Weighting& w, const std::vector<double>& losses_after, const std::vector<bool>& present,

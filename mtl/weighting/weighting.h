@@ -6,12 +6,13 @@
 //                       backpropagates sum_t w_t * L_t in every shard. Because w_t = dF/dL_t is taken at the
 //                       full-batch losses, any objective F(L_1..L_T) is optimised exactly with any number
 //                       of shards or threads.
-//   kSharedTaskGrads    gradient-based methods (PCGrad, MGDA, ...). The engine reduces a T x P matrix of
-//                       per-task gradients of the shared (trunk) parameters and calls combine().
-//   kRepresentationGrads MGDA-UB: the engine reduces the T x T Gram matrix of the per-task gradients
-//                       w.r.t. the shared representation (the trunk's output for the whole batch; shard
-//                       Grams add up to it exactly), calls representation_weights(), and backpropagates
-//                       sum_t a_t dL_t/dZ through the trunk; each head gets its own task's gradient.
+//   kSharedTaskGrads    gradient-based methods in parameter space (PCGrad, MGDA, ...). The engine reduces a
+//                       T x P matrix of per-task gradients of the shared (trunk) parameters and calls combine().
+//   kRepresentationGrads gradient-based methods in representation space (`weighting.space: representation`;
+//                       MGDA-UB is MGDA there). The engine gathers the T x (B*D) matrix of per-task gradients
+//                       w.r.t. the shared representation Z (the trunk's output for the whole batch, rows of
+//                       the shards in batch order), calls combine() on it, and backpropagates the combined
+//                       dZ through the trunk once; each head gets its own task's gradient.
 // A strategy never sees threads, shards or processes. Nor does it see tasks without labels in a step (tasks
 // from different datasets): the engine calls it through the *_for_step functions below, which pass only the
 // present tasks' losses and gradient rows, with StepContext::tasks naming them; absent tasks get weight 0.
@@ -34,6 +35,9 @@ namespace mtl {
 class ConfigNode;
 
 enum class GradientKind { kWeightedLoss, kSharedTaskGrads, kRepresentationGrads };
+
+/// Where a gradient-based method's per-task gradients live (`weighting.space`).
+enum class GradientSpace { kParameters, kRepresentation };
 
 /// One trainable shared (trunk) parameter, in the order of the columns of the engine's T x P matrix.
 struct SharedParameter {
@@ -66,14 +70,10 @@ class Weighting : public Stateful {
   /// vector before the forward pass and runs each shard's forward and backward in one go (one barrier per
   /// step instead of two).
   virtual bool weights_ignore_step_losses() const { return false; }
-  /// Gradient-based methods: per-task shared gradients [T, P] -> one shared gradient [P].
+  /// Gradient-based methods: per-task gradients [T, N] (of the N shared parameters, or of the B x D entries of
+  /// the shared representation) -> one combined gradient [N].
   virtual at::Tensor combine(const at::Tensor& task_grads, const std::vector<double>& losses,
                              const StepContext& ctx);
-
-  /// MGDA-UB (needs() == kRepresentationGrads): task weights from the Gram matrix [T, T] (float64) of the
-  /// per-task gradients w.r.t. the shared representation.
-  virtual std::vector<double> representation_weights(const at::Tensor& gram, const std::vector<double>& losses,
-                                                     const StepContext& ctx);
 
   /// Called once before training with the trunk's trainable parameters (GradNorm's "last shared layer").
   virtual void set_shared_parameters(const std::vector<SharedParameter>& shared) {}
@@ -116,14 +116,16 @@ std::vector<double> loss_weights_for_step(Weighting& w, const std::vector<double
 /// `G` has a row per task of the run (absent tasks' rows are ignored); `weights` gets the effective weights.
 at::Tensor combine_for_step(Weighting& w, const at::Tensor& G, const std::vector<double>& losses,
                             const std::vector<bool>& present, StepContext ctx, std::vector<double>& weights);
-std::vector<double> representation_weights_for_step(Weighting& w, const at::Tensor& gram,
-                                                    const std::vector<double>& losses,
-                                                    const std::vector<bool>& present, StepContext ctx);
 void after_step_for_step(Weighting& w, const std::vector<double>& losses_after, const std::vector<bool>& present,
                          StepContext ctx);
 
 using WeightingFactory =
     std::function<std::unique_ptr<Weighting>(const ConfigNode& options, const WeightingContext& ctx)>;
 Registry<WeightingFactory>& weighting_registry();
+
+/// The method a `weighting:` section describes, as `mtl train` builds it: `method` (default ew) from the
+/// registry with its options, and `space` (parameters | representation) for gradient-based methods; errors
+/// name the section's keys.
+std::unique_ptr<Weighting> make_weighting(const ConfigNode& node, const WeightingContext& ctx);
 
 }  // namespace mtl

@@ -8,6 +8,7 @@
 #include "mtl/core/threads.h"
 #include "mtl/run/assembler.h"
 #include "mtl/run/trainer.h"
+#include "mtl/weighting/gradient_method.h"
 #include "test_util.h"
 
 namespace {
@@ -44,24 +45,19 @@ class LossProportional : public mtl::Weighting {
   }
 };
 
-// A representation-gradient strategy for tests (the MGDA-UB path): keeps the Gram matrix and returns
-// weights that depend on it, w_t = M_tt / trace(M).
-class RecordingGram : public mtl::Weighting {
+// A representation-space strategy for tests: keeps the T x (B*D) matrix and combines its rows with weights
+// that depend on it, w_t = |R_t|^2 / sum_s |R_s|^2.
+class RecordingRepresentation : public mtl::GradientWeighting {
  public:
-  mtl::GradientKind needs() const override { return mtl::GradientKind::kRepresentationGrads; }
-  std::vector<double> loss_weights(const std::vector<double>&, const mtl::StepContext&) override {
-    ADD_FAILURE() << "loss_weights called on the representation path";
-    return {};
+  RecordingRepresentation() { set_space(mtl::GradientSpace::kRepresentation); }
+  at::Tensor combine(const at::Tensor& R, const std::vector<double>&, const mtl::StepContext&) override {
+    last_R = R.clone();
+    at::Tensor M = mtl::gram_matrix(R);
+    at::Tensor w = M.diagonal() / M.trace();
+    set_last_weights(w);
+    return mtl::weighted_rows(R, w);
   }
-  std::vector<double> representation_weights(const at::Tensor& gram, const std::vector<double>&,
-                                             const mtl::StepContext&) override {
-    last_gram = gram.clone();
-    std::vector<double> w;
-    double trace = gram.trace().item<double>();
-    for (int64_t t = 0; t < gram.size(0); ++t) w.push_back(gram[t][t].item<double>() / trace);
-    return w;
-  }
-  at::Tensor last_gram;
+  at::Tensor last_R;
 };
 
 // Two class tasks and one real-valued task on random images; `backbone` is a YAML component.
@@ -192,8 +188,8 @@ TEST(ParallelEngine, PerTaskTrunkGradientsMatchFullBatch) {
   }
 }
 
-// MGDA-UB path: the reduced Gram matrix of dL_t/dZ equals the full batch's, the trunk gets the gradient of
-// sum_t a_t L_t and each head its own task's gradient (float64: to rounding).
+// Representation space: the gathered T x (B*D) matrix of dL_t/dZ equals the full batch's, the trunk gets the
+// gradient of sum_t a_t L_t and each head its own task's gradient (float64: to rounding).
 TEST(ParallelEngine, RepresentationGradientsMatchFullBatch) {
   for (std::string bb : {"lenet", "{type: resnet, channels: [4, 8], norm: batch}"}) {
     mtl::Run ex = make(bb);
@@ -222,13 +218,13 @@ TEST(ParallelEngine, RepresentationGradientsMatchFullBatch) {
       return m;
     };
     for (int threads : {1, 2, 3}) {
-      RecordingGram rec;
+      RecordingRepresentation rec;
       auto engine = mtl::make_parallel_engine(ex.model, ex.tasks, rec, {threads, 1, 0}, make_replica);
       auto r = engine->compute_gradients(batch, {});
       std::string what = bb + " threads " + std::to_string(threads);
-      ASSERT_TRUE(rec.last_gram.defined()) << what;
-      EXPECT_LE((rec.last_gram - gram_ref).abs().max().item<double>(), 1e-10 * gram_ref.abs().max().item<double>())
-          << what;
+      ASSERT_TRUE(rec.last_R.defined()) << what;
+      ASSERT_EQ(rec.last_R.sizes(), R.sizes()) << what;
+      EXPECT_LE((rec.last_R - R).abs().max().item<double>(), 1e-12 * R.abs().max().item<double>()) << what;
       for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(r.weights[t], a[t], 1e-10) << what;
       expect_close(grads_of(ex.model), want, what, 1e-10);
     }

@@ -13,8 +13,7 @@ struct StepOut {
   at::Tensor combined;  // gradient methods only
 };
 
-// One engine-style step: loss weights, then (gradient methods) the combined shared gradient or the
-// representation weights. `present` empty = all tasks present.
+// One engine-style step: loss weights, then (gradient methods, either space) the combined gradient. `present` empty = all tasks present.
 StepOut step(mtl::Weighting& w, const std::vector<double>& losses, const at::Tensor& G,
              const std::vector<bool>& present, int64_t index = 0) {
   mtl::StepContext ctx{index, 0, {}};
@@ -25,12 +24,9 @@ StepOut step(mtl::Weighting& w, const std::vector<double>& losses, const at::Ten
                                                present, ctx);
       break;
     case mtl::GradientKind::kSharedTaskGrads:
+    case mtl::GradientKind::kRepresentationGrads:
       out.weights = mtl::loss_weights_for_step(w, losses, present, ctx);
       out.combined = mtl::combine_for_step(w, G, losses, present, ctx, out.weights);
-      break;
-    case mtl::GradientKind::kRepresentationGrads:
-      out.weights = mtl::representation_weights_for_step(w, G.to(at::kDouble).mm(G.to(at::kDouble).t()), losses,
-                                                         present, ctx);
       break;
   }
   return out;

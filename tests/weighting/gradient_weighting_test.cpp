@@ -283,19 +283,42 @@ TEST(GradientWeighting, GradNormDegenerateCases) {
   }
 }
 
-TEST(GradientWeighting, MgdaUbWeighsTheRepresentationGram) {
-  // The same min-norm problem as MGDA, on a Gram matrix: weights from G G^T equal MGDA's on G.
+TEST(GradientWeighting, MgdaUbIsMgdaInRepresentationSpace) {
   for (auto& [name, c] : cases()) {
-    for (std::string norm : {"loss+", "none", "l2", "loss"}) {
-      std::string opts = ", normalization: " + norm + ", max_iter: 100000, tol: 1e-15}";
+    for (std::string norm : {"loss+", "none"}) {
+      std::string opts = ", normalization: " + norm + "}";
       auto ub = mtl_test::make_weighting("{method: mgda_ub" + opts, c.G.size(0));
+      auto rep = mtl_test::make_weighting("{method: mgda, space: representation" + opts, c.G.size(0));
       auto pg = mtl_test::make_weighting("{method: mgda" + opts, c.G.size(0));
       EXPECT_EQ(ub->needs(), mtl::GradientKind::kRepresentationGrads);
-      auto w = ub->representation_weights(c.G.mm(c.G.t()), c.losses, {});
-      pg->combine(c.G, c.losses, {});
-      expect_vector_near(w, pg->last_weights(), 1e-12, "mgda_ub " + norm + " on " + name);
+      EXPECT_EQ(rep->needs(), mtl::GradientKind::kRepresentationGrads);
+      EXPECT_EQ(pg->needs(), mtl::GradientKind::kSharedTaskGrads);
+      EXPECT_TRUE(torch::equal(ub->combine(c.G, c.losses, {}), rep->combine(c.G, c.losses, {}))) << name;
+      EXPECT_EQ(ub->last_weights(), rep->last_weights()) << name;
     }
   }
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: mgda_ub, space: parameters}", 2), "weighting.space",
+                   "mgda_ub is mgda with space: representation");
+}
+
+// `space: representation` is accepted by every gradient-based method whose definition carries over and
+// refused, naming the key, where it does not or where the method is loss-based.
+TEST(GradientWeighting, RepresentationSpaceIsOfferedWhereItIsDefined) {
+  for (std::string m : {"mgda", "pcgrad", "gradvac", "graddrop", "cagrad", "imtl", "nash_mtl", "aligned_mtl",
+                        "upgrad", "dualproj", "config", "gradnorm", "db_mtl, beta: 0"}) {
+    auto rep = mtl_test::make_weighting("{method: " + m + ", space: representation}", 2);
+    EXPECT_EQ(rep->needs(), mtl::GradientKind::kRepresentationGrads) << m;
+    EXPECT_EQ(mtl_test::make_weighting("{method: " + m + "}", 2)->needs(), mtl::GradientKind::kSharedTaskGrads) << m;
+  }
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: db_mtl, space: representation}", 2), "weighting.space",
+                   "moving average");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: imtl, part: loss, space: representation}", 2),
+                   "weighting.space", "loss-based");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: ew, space: representation}", 2), "weighting.space",
+                   "loss-based");
+  EXPECT_MTL_ERROR(mtl_test::make_weighting("{method: pcgrad, space: features}", 2), "weighting.space",
+                   "representation");
+  EXPECT_EQ(mtl_test::make_weighting("{method: uw, space: parameters}", 2)->needs(), mtl::GradientKind::kWeightedLoss);
 }
 
 TEST(GradientWeighting, BadOptionsAreRejectedWithTheKey) {

@@ -42,9 +42,7 @@ std::vector<double> trace(mtl::Weighting& w) {
     std::vector<double> losses{0.9 * s, 1.4 / s, 0.6 + 0.1 * static_cast<double>(step)};
     at::Tensor G = conflict() * torch::tensor({1.0, s, 1.0 / s}, torch::kDouble).unsqueeze(1);
     append(out, w.loss_weights(w.weights_ignore_step_losses() ? std::vector<double>{} : losses, ctx));
-    if (w.needs() == mtl::GradientKind::kSharedTaskGrads) append(out, w.combine(G, losses, ctx));
-    if (w.needs() == mtl::GradientKind::kRepresentationGrads)
-      append(out, w.representation_weights(G.mm(G.t()), losses, ctx));
+    if (w.needs() != mtl::GradientKind::kWeightedLoss) append(out, w.combine(G, losses, ctx));
     if (w.needs_losses_after_step()) w.after_step({losses[0] * 0.8, losses[1] * 0.9, losses[2] * 0.95}, ctx);
     append(out, w.last_weights());
     for (const at::Tensor& p : w.parameters()) {

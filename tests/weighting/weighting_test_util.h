@@ -23,7 +23,7 @@ inline std::unique_ptr<mtl::Weighting> make_weighting(const std::string& yaml, s
     ctx.task_names.push_back("t" + std::to_string(t));
     ctx.task_weights.push_back(1.0);
   }
-  auto w = mtl::weighting_registry().get(n.get<std::string>("method", "ew"), n.where("method"))(n, ctx);
+  auto w = mtl::make_weighting(n, ctx);
   cfg.check_unused();
   return w;
 }
