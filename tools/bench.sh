@@ -9,6 +9,7 @@
 #   bash tools/bench.sh --models lenet --max-threads 1 --set engine.balance=dynamic
 #   bash tools/bench.sh --models transformer --steps 20 --warmup 3   # text: tokens/s vs PyTorch
 #   bash tools/bench.sh --quick                 # smoke test (ctest bench.quick): a few steps, mtl rows only
+#   bash tools/bench.sh --methods all           # every gradient method in both spaces vs EW (MultiLeNet, SOTU)
 # Environment: MTL_BENCH_PYTHON (default /usr/bin/python3, Debian's python3-torch: the same LibTorch);
 # MTL_BENCH_EXE: a built mtl_bench to run instead of building build/mtl_bench (ctest sets it).
 # Run it on an otherwise idle machine: every configuration waits (up to --max-wait s) for idle cores, and
@@ -26,6 +27,13 @@ if [ -z "$bench" ]; then
   fi
   cmake --build build --target mtl_bench -j "$(nproc)" >&2
   bench=build/mtl_bench
+fi
+
+# The method table (--methods) and --models sotu train configs/sotu.yaml: its data come from tools/prepare_sotu.py.
+needs_sotu=0
+for arg in "$@"; do case "$arg" in --methods|--methods=*|*sotu*) needs_sotu=1 ;; esac; done
+if [ "$needs_sotu" = 1 ] && [ ! -f data_cache/sotu/train.jsonl ]; then
+  /usr/bin/python3 tools/prepare_sotu.py >&2
 fi
 
 baseline=(--pytorch tools/bench_pytorch.py --python "$python")

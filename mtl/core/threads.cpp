@@ -12,6 +12,11 @@ void set_intra_op_threads_for_this_thread(int n) {
   omp_set_num_threads(n < 1 ? 1 : n);
 }
 
+// at::get_num_threads() also runs LibTorch's lazy per-thread setup (see above) before the count is read.
+IntraOpThreadsScope::IntraOpThreadsScope(int n) : saved_(at::get_num_threads()) { omp_set_num_threads(n < 1 ? 1 : n); }
+
+IntraOpThreadsScope::~IntraOpThreadsScope() { omp_set_num_threads(saved_); }
+
 WorkerPool::WorkerPool(int workers, std::function<void(int)> init) : errors_(workers) {
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, init] { loop(i, init); });
 }

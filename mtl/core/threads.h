@@ -16,6 +16,20 @@ namespace mtl {
 /// Sets how many OpenMP/BLAS threads ops started from the *calling* thread may use.
 void set_intra_op_threads_for_this_thread(int n);
 
+/// Ops started from the calling thread use at most `n` OpenMP/BLAS threads until the scope ends; the previous
+/// count is restored then. For small serial work between pool runs: OpenMP threads it wakes keep spinning
+/// for a while afterwards and take cores from the workers of the next run.
+class IntraOpThreadsScope {
+ public:
+  explicit IntraOpThreadsScope(int n);
+  ~IntraOpThreadsScope();
+  IntraOpThreadsScope(const IntraOpThreadsScope&) = delete;
+  IntraOpThreadsScope& operator=(const IntraOpThreadsScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 class WorkerPool {
  public:
   /// `init(i)` runs once on worker i when it starts (e.g. thread settings).
