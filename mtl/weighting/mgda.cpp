@@ -8,7 +8,7 @@
 namespace mtl {
 
 MgdaOptions MgdaOptions::from_config(const ConfigNode& options) {
-  std::string norm = options.choice("normalization", std::string("loss+"), {"none", "l2", "loss", "loss+"});
+  std::string norm = options.choice("normalization", std::string("none"), {"none", "l2", "loss", "loss+"});
   int max_iter = positive<int>(options, "max_iter", 250);
   double tol = positive<double>(options, "tol", 1e-5);
   return MgdaOptions().normalization(norm).max_iter(max_iter).tol(tol);

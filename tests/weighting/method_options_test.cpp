@@ -80,7 +80,7 @@ std::vector<Entry> entries() {
        [=] { return own(new GradNorm(3, GradNormOptions().alpha(0.5).layer("all"))); }, "{method: gradnorm}"},
       {"{method: mgda, normalization: l2, max_iter: 50, tol: 1e-4}",
        [=] { return own(new Mgda(MgdaOptions().normalization("l2").max_iter(50).tol(1e-4))); }, "{method: mgda}"},
-      {"{method: mgda_ub, normalization: none}", [=] { return own(new MgdaUb(MgdaOptions().normalization("none"))); },
+      {"{method: mgda_ub, normalization: loss+}", [=] { return own(new MgdaUb(MgdaOptions().normalization("loss+"))); },
        "{method: mgda_ub}"},
       {"{method: pcgrad, order: random, seed: 3}",
        [=] { return own(new PcGrad(PcGradOptions().order("random").seed(3))); }, "{method: pcgrad, order: fixed}"},
@@ -149,7 +149,7 @@ TEST(WeightingOptions, DefaultOptionsAreTheYamlDefaults) {
   auto o = PcGradOptions().order("fixed").seed(9);
   EXPECT_EQ(o.order(), "fixed");
   EXPECT_EQ(o.seed(), 9);
-  EXPECT_EQ(MgdaOptions().normalization(), "loss+");
+  EXPECT_EQ(MgdaOptions().normalization(), "none");
   EXPECT_EQ(MgdaOptions().max_iter(), 250);
 }
 
@@ -164,7 +164,7 @@ TEST(WeightingOptions, BadCppOptionsThrowNamingTheOptionAndKey) {
   EXPECT_MTL_ERROR(GradDrop(GradDropOptions().seed(-2)), "GradDropOptions.seed");
   EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(1.0)), "CaGradOptions.c", "[0, 1)");
   EXPECT_MTL_ERROR(CaGrad(CaGradOptions().c(nan)), "CaGradOptions.c");
-  EXPECT_MTL_ERROR(Mgda(MgdaOptions().normalization("l1")), "MgdaOptions.normalization", "loss+", "l1");
+  EXPECT_MTL_ERROR(Mgda(MgdaOptions().normalization("l1")), "MgdaOptions.normalization", "none", "l1");
   EXPECT_MTL_ERROR(Mgda(MgdaOptions().max_iter(0)), "MgdaOptions.max_iter", "positive");
   EXPECT_MTL_ERROR(Mgda(MgdaOptions().tol(0)), "MgdaOptions.tol", "positive");
   EXPECT_MTL_ERROR(MgdaUb(MgdaOptions().normalization("l1")), "MgdaOptions.normalization");
