@@ -54,22 +54,33 @@ std::vector<ThreadPlan> probe_thread_plans(Run& run, const Batch& batch, int cor
     for (const auto& b : run.model->buffers()) buffers.push_back(b.clone());
   }
   const int saved_threads = at::get_num_threads();
-  for (ThreadPlan& plan : plans) {
-    at::set_num_threads(plan.workers * plan.intra_op_threads);
+  std::vector<std::unique_ptr<GradientEngine>> engines;
+  for (const ThreadPlan& plan : plans) {
     EngineOptions options;
     options.threads = plan.workers;
     options.intra_op_threads = plan.intra_op_threads;
     options.seed = run.config.engine.seed;
-    auto engine = make_parallel_engine(run.model, run.tasks, *weighting, options, run.make_model);
-    double best = 1e300;
-    for (int i = 0; i <= repeats; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      engine->compute_gradients(batch, StepContext{});
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      if (i > 0) best = std::min(best, ms);  // the first run warms caches and the allocator
-    }
-    plan.step_ms = best;
+    engines.push_back(make_parallel_engine(run.model, run.tasks, *weighting, options, run.make_model));
   }
+  // Round-robin over the plans, so drift in the machine's speed (other processes, frequency) hits every plan
+  // alike; the first rounds warm caches, the allocator and each plan's threads; each plan keeps its median.
+  constexpr int kWarmup = 2;
+  std::vector<std::vector<double>> times(plans.size());
+  for (int round = 0; round < kWarmup + std::max(repeats, 1); ++round) {
+    for (size_t i = 0; i < plans.size(); ++i) {
+      at::set_num_threads(plans[i].workers * plans[i].intra_op_threads);
+      const auto start = std::chrono::steady_clock::now();
+      engines[i]->compute_gradients(batch, StepContext{});
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (round >= kWarmup) times[i].push_back(ms);
+    }
+  }
+  for (size_t i = 0; i < plans.size(); ++i) {
+    std::vector<double>& t = times[i];
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    plans[i].step_ms = t[t.size() / 2];
+  }
+  engines.clear();
   at::set_num_threads(saved_threads);
   {
     at::NoGradGuard no_grad;
