@@ -4,6 +4,7 @@
   /usr/bin/python3 tools/compare_weighting.py [--epochs 3] [--train-size 12000] [--threads 2] [--methods ew,mgda]
                                               [--out table.md] [--mtl build/mtl] [--set KEY=VALUE]
                                               [--workdir DIR: keep the runs; finished ones are reused]
+                                              [--report: with --workdir, only tabulate the runs finished so far]
 
 For each method it runs `mtl train configs/multi_fashion.yaml --set weighting={method: M}` in its own run
 directory (a method may carry options: `stch:warmup_epochs=1:mu=0.5`, `pcgrad:space=representation`;
@@ -71,6 +72,8 @@ def train_baselines(args, workdir):
     """Single-task baselines with the same budget; returns the baselines file and each task's accuracy."""
     run_dir = os.path.join(workdir, "single")
     path = run_dir + ".baselines/baselines.json"
+    if not os.path.exists(path) and args.report:
+        return None, {}
     if not os.path.exists(path):  # mtl baselines writes the file last
         check_call([args.mtl, "baselines", args.config, "-q"] + common_sets(args, run_dir))
     with open(path) as f:
@@ -97,6 +100,8 @@ def finished_events(run_dir, epochs):
 def run(args, method, workdir, baselines):
     run_dir = os.path.join(workdir, method.replace(":", "_").replace("=", "-"))
     events = finished_events(run_dir, args.epochs)
+    if events is None and args.report:
+        return None
     if events is None:  # a run that did not finish starts again
         if os.path.exists(run_dir):
             shutil.rmtree(run_dir)
@@ -131,7 +136,10 @@ def main():
     p.add_argument("--no-baselines", action="store_true", help="skip the single-task baselines (no delta-m column)")
     p.add_argument("--workdir", help="keep the run directories here; finished runs are reused when run again "
                                      "(default: a temporary directory)")
+    p.add_argument("--report", action="store_true", help="train nothing: tabulate the finished runs in --workdir")
     args = p.parse_args()
+    if args.report and not args.workdir:
+        sys.exit("compare_weighting: --report reads the runs of --workdir; give --workdir")
     methods = expand(args.methods.split(","))
     if "ew" not in methods:
         methods = ["ew"] + methods  # the overhead baseline
@@ -142,11 +150,19 @@ def main():
         os.makedirs(workdir, exist_ok=True)
         baselines = None
         if not args.no_baselines:
-            print("training the single-task baselines ...", file=sys.stderr, flush=True)
+            if not args.report:
+                print("training the single-task baselines ...", file=sys.stderr, flush=True)
             baselines, single = train_baselines(args, workdir)
         for m in methods:
-            print("training with %s ..." % m, file=sys.stderr, flush=True)
+            if not args.report:
+                print("training with %s ..." % m, file=sys.stderr, flush=True)
             results[m] = run(args, m, workdir, baselines)
+    missing = [m for m in methods if results[m] is None]
+    methods = [m for m in methods if results[m] is not None]
+    if missing:
+        print("not finished yet (left out): " + ", ".join(missing), file=sys.stderr)
+    if "ew" not in methods:
+        sys.exit("compare_weighting: the EW run has not finished yet: nothing to compare against")
     tasks = sorted(results["ew"]["accuracy"])
     base = results["ew"]["ms_per_step"]
     pct = lambda v: "%.2f%%" % (100 * v)
