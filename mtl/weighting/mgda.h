@@ -3,7 +3,7 @@
 // found by Frank-Wolfe with exact line search (the paper's solver). Normalisers n_t:
 //   none: 1 (the default);  l2: |g_t|;  loss: L_t;  loss+: L_t |g_t|  (the paper's choice, with Adam).
 // The default is chosen by measurement with mtl's default optimizer (SGD lr 0.01, momentum 0.9; MultiFashion,
-// 10 epochs of 60k): loss+ ended at 0.60 mean test accuracy, none at 0.70 (EW 0.73). loss+ shrinks the step
+// 10 epochs of 60k, README): loss+ ended at 68.0% mean test accuracy, none at 73.1% (EW 74.9%). loss+ shrinks the step
 // by the loss times the gradient norm, which starves SGD; with Adam (scale-free) it is harmless.
 // A zero gradient makes the minimum-norm point zero (no common descent direction is needed).
 // Effective weights: a_t / n_t (exact: d = sum_t (a_t / n_t) g_t).
