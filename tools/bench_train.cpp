@@ -65,6 +65,7 @@ constexpr int64_t kTextTrainRows = 8192, kTextTestRows = 512;
 double train_flops(const std::string& model) {
   if (model == "lenet") return 6.0 * (28 * 28 * 10 * 81 + 10 * 10 * 20 * 10 * 25 + 500 * 50 + 2 * 50 * 10);
   if (model == "mlp") return 6.0 * (1296.0 * 2048 + 2048.0 * 2048 + 2 * 2048 * 10);
+  if (model != "transformer") return 0.0;  // not counted (the table prints "-")
   const double D = 128, F = 256, layers = 2;
   double n = 0, n2 = 0;
   for (int64_t g = 0; g < kTextTrainRows; ++g) {
@@ -284,30 +285,59 @@ std::string data_prefix(const BenchArgs& a) {
   return mtl::multi_fashion_cache_prefix(source->options(), mtl::Split::kTrain);
 }
 
-// The token batches the transformer row trains on (its first warmup + steps), as JSON for
-// tools/bench_text_pytorch.py: {"vocab_size", "positions", "classes", "batches": [{"ids", "labels"}]}.
-std::string text_batches_file(const BenchArgs& a) {
-  mtl::Run run = assemble_row(model_spec("transformer", a), a, {});
-  json j{{"classes", run.schema.labels.at(0).size}, {"batches", json::array()}};
+// The token batches a text row trains on (its first warmup + steps) and the model's shape, as JSON for
+// tools/bench_text_pytorch.py: {"model", "vocab_size", "positions", "dim", "heads", "layers", "ffn_dim",
+// "dropout", "pooling", "optimizer": {"type", "lr", "weight_decay"}, "tasks": [{"name", "label", "kind": class
+// | real, "outputs"}], "batches": [{"ids", "targets": {label: values}}]}.
+std::string text_batches_file(const BenchArgs& a, const std::string& model) {
+  mtl::Run run = assemble_row(model_spec(model, a), a, {});
+  const mtl::ConfigNode& backbone = run.config.model.backbone;
+  json j{{"model", model},
+         {"dim", backbone.get<int64_t>("dim", 0)},
+         {"heads", backbone.get<int64_t>("heads", 0)},
+         {"layers", backbone.get<int64_t>("layers", 0)},
+         {"ffn_dim", backbone.get<int64_t>("ffn_dim", 0)},
+         {"dropout", backbone.get<double>("dropout", 0.0)},
+         {"pooling", backbone.get<std::string>("pooling", "first")},
+         {"optimizer", {{"type", run.config.optimizer.type}, {"lr", run.config.optimizer.lr},
+                        {"weight_decay", run.config.optimizer.weight_decay}}},
+         {"tasks", json::array()},
+         {"batches", json::array()}};
   for (const auto& p : run.model->named_parameters()) {  // backbone.embedding.weight, backbone.position.weight
     const std::string& name = p.key();
     for (auto [suffix, key] : {std::pair{".embedding.weight", "vocab_size"}, {".position.weight", "positions"}})
       if (name.size() > strlen(suffix) && name.compare(name.size() - strlen(suffix), strlen(suffix), suffix) == 0)
         j[key] = p.value().size(0);
   }
-  if (!j.contains("vocab_size") || !j.contains("positions"))
-    throw mtl::Error("configs/bench_transformer.yaml", "the model has no embedding.weight or position.weight");
+  if (!j.contains("vocab_size") || !j.contains("positions") || backbone.type() != "transformer")
+    throw mtl::Error(run.config.source.file(), "the benchmark's text baseline needs a transformer backbone with "
+                                               "learned positions");
+  for (const mtl::TaskSpec& t : run.tasks) {
+    if (t.label.kind != mtl::LabelKind::kClass && t.label.kind != mtl::LabelKind::kReal)
+      throw mtl::Error(run.config.source.file(), "task '" + t.name + "': the text baseline has class and real heads only");
+    j["tasks"].push_back({{"name", t.name}, {"label", t.label.name},
+                          {"kind", t.label.kind == mtl::LabelKind::kClass ? "class" : "real"}, {"outputs", t.label.size}});
+  }
   const auto [train, batches] = first_epoch(run);
   for (int64_t s = 0; s < std::min<int64_t>(a.warmup + a.steps, int64_t(batches.size())); ++s) {
     mtl::Batch b = train->batch(batches[s]);
-    at::Tensor ids = b.inputs.begin()->second.contiguous(), labels = b.targets.begin()->second.contiguous();
+    at::Tensor ids = b.inputs.begin()->second.contiguous();
     std::vector<std::vector<int64_t>> rows;
     for (int64_t r = 0; r < ids.size(0); ++r)
       rows.emplace_back(ids[r].data_ptr<int64_t>(), ids[r].data_ptr<int64_t>() + ids.size(1));
-    j["batches"].push_back({{"ids", rows}, {"labels", std::vector<int64_t>(labels.data_ptr<int64_t>(),
-                                                                          labels.data_ptr<int64_t>() + labels.numel())}});
+    json targets;
+    for (const mtl::TaskSpec& t : run.tasks) {
+      at::Tensor y = b.targets.at(t.label.name).contiguous();
+      if (t.label.kind == mtl::LabelKind::kClass)
+        targets[t.label.name] = std::vector<int64_t>(y.data_ptr<int64_t>(), y.data_ptr<int64_t>() + y.numel());
+      else {
+        y = y.to(at::kDouble);
+        targets[t.label.name] = std::vector<double>(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
+      }
+    }
+    j["batches"].push_back({{"ids", rows}, {"targets", targets}});
   }
-  const std::string path = a.text_data + "/batches_" + std::to_string(a.warmup + a.steps) + ".json";
+  const std::string path = a.text_data + "/batches_" + model + "_" + std::to_string(a.warmup + a.steps) + ".json";
   std::ofstream(path) << j.dump() << "\n";
   return path;
 }
@@ -375,7 +405,7 @@ std::string pytorch_command(const BenchArgs& a, const std::string& model, const 
                             const std::string& format) {
   std::ostringstream cmd;
   cmd << (a.default_malloc ? "" : std::string(kTunedMalloc) + " ") << shell_quote(a.python) << " ";
-  if (model == "transformer")  // the text baseline lives next to the image one
+  if (model_spec(model, a).text)  // the text baseline lives next to the image one
     cmd << shell_quote((fs::path(a.pytorch).parent_path() / "bench_text_pytorch.py").string()) << " --batches ";
   else
     cmd << shell_quote(a.pytorch) << " --model " << model << " --memory-format " << format << " --data ";
@@ -423,7 +453,7 @@ std::vector<json> measure(const BenchArgs& a, int cores) {
     if (a.pytorch.empty()) continue;
     // The plain NCHW loop, and for MultiLeNet the channels_last one (the layout mtl's conv backbones use).
     const bool text = model_spec(model, a).text;
-    const std::string input = text ? text_batches_file(a) : data_prefix(a);
+    const std::string input = text ? text_batches_file(a, model) : data_prefix(a);
     for (const std::string format : {"contiguous", "channels_last"})
       for (int k = 1; k <= cores && (format == std::string("contiguous") || model == "lenet"); ++k)
         jobs.push_back({"pytorch " + model + " " + format + " threads=" + std::to_string(k),
@@ -456,7 +486,7 @@ std::vector<json> measure(const BenchArgs& a, int cores) {
 // The table: one line per row, then per model the best mtl row against the best PyTorch row.
 std::string table(const BenchArgs& a, std::vector<json>& rows, double peak1, json& summary) {
   std::ostringstream out;
-  out << std::left << std::setw(14) << "model" << std::setw(30) << "setting" << std::right << std::setw(10)
+  out << std::left << std::setw(18) << "model" << std::setw(30) << "setting" << std::right << std::setw(10)
       << "samples/s" << std::setw(14) << "runs" << std::setw(8) << "speedup" << std::setw(6) << "eff." << std::setw(8)
       << "GFLOP/s" << std::setw(10) << "%peak*thr" << std::setw(26) << "step ms=other+grad+upd" << std::setw(7)
       << "cores" << std::setw(8) << "faults" << std::setw(7) << "RSS MB" << std::setw(17) << "loss first-last"
@@ -473,11 +503,12 @@ std::string table(const BenchArgs& a, std::vector<json>& rows, double peak1, jso
     if (r["framework"] == "mtl")
       ms += "=" + fixed(num(r, "other_ms"), 2) + "+" + fixed(num(r, "gradients_ms"), 1) + "+" + fixed(num(r, "update_ms"), 2);
     r["gflops"] = sps * train_flops(r["model"]) / 1e9;
-    out << std::left << std::setw(14) << model_spec(r["model"], a).label << std::setw(30) << setting_label(r)
+    out << std::left << std::setw(18) << model_spec(r["model"], a).label << std::setw(30) << setting_label(r)
         << std::right << std::setw(10) << fixed(sps, 0) << std::setw(14)
         << (fixed(lo->get<double>() / 1e3, 1) + "-" + fixed(hi->get<double>() / 1e3, 1) + "k") << std::setw(8)
         << fixed(sps / base, 2) << std::setw(6) << fixed(sps / base / threads, 2) << std::setw(8)
-        << fixed(num(r, "gflops"), 1) << std::setw(10) << fixed(100 * num(r, "gflops") / (peak1 * threads), 1)
+        << (num(r, "gflops") > 0 ? fixed(num(r, "gflops"), 1) : "-") << std::setw(10)
+        << (num(r, "gflops") > 0 ? fixed(100 * num(r, "gflops") / (peak1 * threads), 1) : "-")
         << std::setw(26) << ms << std::setw(7) << fixed(num(r, "cpu_cores_used"), 2) << std::setw(8)
         << fixed(num(r, "page_faults_per_step"), 0) << std::setw(7) << fixed(num(r, "peak_rss_mb"), 0)
         << std::setw(17) << (fixed(num(r, "first_fifth_loss"), 3) + "-" + fixed(num(r, "last_fifth_loss"), 3))
@@ -578,7 +609,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", a.warmup, "untimed steps before timing")->check(CLI::PositiveNumber);
   app.add_option("--train-size", a.train_size, "MultiFashion data.train_size (0 = the config's)");
   app.add_option("--max-threads", a.max_threads, "largest thread count (0 = physical cores)");
-  app.add_option("--models", a.models, "rows to run: lenet, mlp, transformer")->delimiter(',');
+  app.add_option("--models", a.models, "rows to run: lenet, mlp, transformer, sotu")->delimiter(',');
   app.add_option("--set", a.sets, "config override for every mtl run, e.g. --set engine.balance=dynamic")
       ->type_name("KEY=VALUE");
   app.add_option("--text-data", a.text_data, "directory of the synthetic text data (written when missing)");
