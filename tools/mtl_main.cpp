@@ -14,6 +14,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/dist/process_group.h"
 #include "mtl/run/baselines.h"
 #include "mtl/run/evaluate.h"
 #include "mtl/run/assembler.h"
@@ -99,15 +100,24 @@ int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool w
     args.config = (fs::path(resume) / "config.yaml").string();
   }
   Run run = load_run(args, resume);
+  // torchrun (or another launcher) sets WORLD_SIZE, RANK, MASTER_ADDR, ...: one rank of a distributed run.
+  const LaunchEnv env = read_launch_env();
+  if (env.distributed() && with_baselines)
+    throw Error("--baselines", "train the baselines in one process first (mtl baselines CONFIG), then launch the "
+                               "distributed run");
   if (with_baselines && !ensure_baselines(run, quiet)) return 130;
-  std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), backbone "
-            << run.config.model.backbone.type() << ", "
-            << (run.config.engine.probe_plan && !run.config.engine.async
-                    ? std::string("threads auto")
-                    : std::to_string(run.config.engine.threads) + " thread(s)")
-            << "\n";
-  TrainSummary s = train(run, TrainRunOptions{resume, !quiet});
+  TrainRunOptions options{resume, !quiet};
+  options.group = ProcessGroup::connect(env, run.config.distributed);
+  if (env.rank == 0)
+    std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), backbone "
+              << run.config.model.backbone.type() << ", "
+              << (run.config.engine.probe_plan && !run.config.engine.async
+                      ? std::string("threads auto")
+                      : std::to_string(run.config.engine.threads) + " thread(s)")
+              << (env.distributed() ? " per process, " + std::to_string(env.world_size) + " processes" : "") << "\n";
+  TrainSummary s = train(run, options);
   if (s.interrupted) return 130;
+  if (env.rank != 0) return 0;  // rank 0 reports
   double total = 0;
   for (double e : s.epoch_seconds) total += e;
   std::cout << "run directory: " << s.run_dir << "\n";

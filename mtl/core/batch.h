@@ -28,6 +28,10 @@ struct Batch {
   TensorMap inputs;
   TensorMap targets;
   int64_t size = 0;
+  /// Rows of the whole batch when this is one process's part of it (distributed training: each rank loads its
+  /// rows of the global batch, and losses are means over the whole); 0 when this batch is whole.
+  int64_t global_size = 0;
+  int64_t whole_size() const { return global_size > 0 ? global_size : size; }
 
   /// Rows [begin, end) of every tensor (views, no copy): one worker's shard.
   Batch slice(int64_t begin, int64_t end) const;

@@ -20,6 +20,7 @@
 
 namespace mtl {
 
+class GradientReducer;
 class ParamGroups;
 
 /// How the step runs: the one place that carries thread counts and the dropout seed.
@@ -27,11 +28,16 @@ struct EngineOptions {
   int threads = 1;               // worker threads (data-parallel shards of each batch)
   int intra_op_threads = 1;      // OpenMP/BLAS threads per worker (threads x intra_op <= cores)
   uint64_t seed = 0;             // dropout masks are drawn from (seed, step, shard)
+  int first_shard = 0;           // index of this process's first shard among every process's (distributed: the
+                                 // rank x threads), so a shard draws the same dropout masks wherever it runs
   bool dynamic_balance = false;  // shard sizes follow each worker's measured examples/s
   bool async = false;            // Hogwild!: each worker applies its shard's update at once (mtl/engine/async_engine.h)
   bool lookahead = true;         // async: momentum look-ahead for stale gradients
   bool probe_plan = false;       // threads and intra-op threads were `auto`: the trainer times the candidate
                                  // plans on the first batch and keeps the fastest (mtl/run/thread_plan.h)
+  /// The reducer of each parallel engine built from these options (across processes: mtl/dist's
+  /// ProcessReducer); empty: the in-process OrderedReducer.
+  std::function<std::unique_ptr<GradientReducer>()> make_reducer;
 };
 
 /// Wall time of a step's parts, in seconds.

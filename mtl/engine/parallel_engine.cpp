@@ -198,7 +198,10 @@ class ParallelEngine : public GradientEngine {
       : model_(std::move(model)), tasks_(tasks), weighting_(weighting), options_(options),
         pool_(options.threads, [n = options.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); }),
         planner_(options.threads, options.dynamic_balance),
-        reducer_(reducer ? std::move(reducer) : std::make_unique<OrderedReducer>(&pool_)) {
+        reducer_(reducer                ? std::move(reducer)
+                 : options.make_reducer ? options.make_reducer()
+                                        : std::make_unique<OrderedReducer>()) {
+    reducer_->use_pool(&pool_);
     workers_.resize(options_.threads);
     const bool replicas = !model_->buffers().empty() && options_.threads > 1;
     for (auto& w : workers_) {
@@ -223,19 +226,20 @@ class ParallelEngine : public GradientEngine {
     const GradientKind kind = weighting_.needs();
     StepResult r;
     r.step = ctx.step;
-    r.examples = batch.size;
+    r.examples = batch.whole_size();
     const bool fused = kind == GradientKind::kWeightedLoss && weighting_.weights_ignore_step_losses();
     if (fused) r.weights = loss_weights_for_step(weighting_, {}, labels_present(tasks_, batch), ctx);
     std::vector<Batch> shards;
     for (size_t i = 0; i < workers_.size(); ++i) {
       shards.push_back(batch.slice(off[i], off[i + 1]));
-      workers_[i].share = double(off[i + 1] - off[i]) / double(batch.size);
+      workers_[i].share = double(off[i + 1] - off[i]) / double(batch.whole_size());
       workers_[i].seconds = 0.0;
       workers_[i].model->train(model_->is_training());
     }
     run_workers([&](int i) {
       Worker& w = workers_[i];
-      w.forward(tasks_, shards[i], options_.seed, ctx, i, kind == GradientKind::kRepresentationGrads);
+      w.forward(tasks_, shards[i], options_.seed, ctx, options_.first_shard + i,
+                kind == GradientKind::kRepresentationGrads);
       if (fused) w.backward_weighted(r.weights);
       if (kind == GradientKind::kSharedTaskGrads) w.backward_per_task();
       if (kind == GradientKind::kRepresentationGrads) w.representation_pass();
@@ -296,7 +300,7 @@ class ParallelEngine : public GradientEngine {
       dz = combine_for_step(weighting_, R, r.losses, r.present, ctx, r.weights).to(R.scalar_type());
     }
     std::vector<int64_t> begin(workers_.size(), 0);
-    int64_t pos = 0;
+    int64_t pos = reducer_->representation_offset();
     for (size_t i = 0; i < workers_.size(); ++i) {
       begin[i] = pos;
       if (workers_[i].buffers.rep_rows.defined()) pos += workers_[i].buffers.rep_rows.size(1);
@@ -355,14 +359,18 @@ class ParallelEngine : public GradientEngine {
   std::vector<at::Tensor> params_, shared_;
 };
 
-// Running statistics: the model gets the mean over workers; every replica restarts from it.
+// Running statistics: the model gets the mean over workers (and over processes, through the reducer); every
+// replica restarts from it.
 void ParallelEngine::average_buffers() {
-  if (workers_.empty() || workers_[0].model.get() == model_.get()) return;
   torch::NoGradGuard no_grad;
   auto target = model_->named_buffers();
+  if (target.is_empty()) return;
+  const bool replicas = !workers_.empty() && workers_[0].model.get() != model_.get();
   std::vector<torch::OrderedDict<std::string, at::Tensor>> reps;
-  for (auto& w : workers_) reps.push_back(w.model->named_buffers());
+  if (replicas)
+    for (auto& w : workers_) reps.push_back(w.model->named_buffers());
   for (auto& kv : target) {
+    if (!replicas) break;
     at::Tensor& b = kv.value();
     if (at::isFloatingType(b.scalar_type())) {
       at::Tensor acc = at::zeros_like(b, at::kDouble);
@@ -371,15 +379,19 @@ void ParallelEngine::average_buffers() {
     } else {
       b.copy_(reps[0][kv.key()]);  // counters (num_batches_tracked) agree
     }
-    for (auto& r : reps) r[kv.key()].copy_(b);
   }
+  std::vector<at::Tensor> buffers;
+  for (auto& kv : target) buffers.push_back(kv.value());
+  reducer_->reduce_buffers(buffers);
+  for (auto& kv : target)
+    for (auto& r : reps) r[kv.key()].copy_(kv.value());
 }
 
 std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepContext& ctx) {
   const int n = options_.threads;
   const size_t T = tasks_.size();
   std::vector<int64_t> off = shard_offsets(batch.size, n);
-  const double B = static_cast<double>(batch.size);
+  const double B = static_cast<double>(batch.whole_size());
   // Evaluation must not move BatchNorm running statistics: keep and restore every worker's buffers.
   std::vector<std::vector<at::Tensor>> saved(n);
   for (int i = 0; i < n; ++i)
@@ -389,7 +401,8 @@ std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepC
   run_workers([&](int i) {
     if (off[i + 1] == off[i]) return;
     at::NoGradGuard no_grad;
-    ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(i)));
+    ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step),
+                                            static_cast<uint64_t>(options_.first_shard + i)));
     Batch shard = batch.slice(off[i], off[i + 1]);
     std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs).outputs, shard);
     for (size_t t = 0; t < T; ++t)
@@ -400,9 +413,17 @@ std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepC
     at::NoGradGuard no_grad;
     for (auto& b : workers_[i].model->buffers()) b.copy_(saved[i][k++]);
   }
+  // The reducer sums in worker order (and across processes).
+  std::vector<WorkerBuffers> parts(n);
+  WorkerBufferList list;
+  for (int i = 0; i < n; ++i) {
+    parts[i].losses = values[i];
+    parts[i].present.assign(T, true);
+    list.push_back(&parts[i]);
+  }
   std::vector<double> out(T, 0.0);
-  for (int i = 0; i < n; ++i)  // fixed order
-    for (size_t t = 0; t < T; ++t) out[t] += values[i][t];
+  std::vector<bool> present(T, false);
+  reducer_->reduce_losses(list, out, present);
   return out;
 }
 

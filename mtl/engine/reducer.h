@@ -48,6 +48,14 @@ class GradientReducer {
   /// The workers' rep_rows side by side in worker order ([T, B x D]: the whole batch's rows in batch order;
   /// undefined when none has any).
   virtual at::Tensor gather_representation_grads(const WorkerBufferList& workers) = 0;
+  /// Column of this process's first row in the gathered matrix (0 in one process; across processes, the
+  /// columns of the ranks before this one).
+  virtual int64_t representation_offset() const { return 0; }
+  /// BatchNorm running statistics and other buffers, already averaged over this process's workers: across
+  /// processes, averaged over the ranks (in one process: nothing to do).
+  virtual void reduce_buffers(std::vector<at::Tensor>& /*buffers*/) {}
+  /// The engine's worker pool, for reducers that split large sums between workers (set once, by the engine).
+  virtual void use_pool(WorkerPool* /*pool*/) {}
 };
 
 /// Sums in worker order on the calling thread; gradients of large models (>= 2^20 elements) are split into
@@ -60,6 +68,7 @@ class OrderedReducer : public GradientReducer {
   void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) override;
   at::Tensor reduce_task_rows(const WorkerBufferList& workers) override;
   at::Tensor gather_representation_grads(const WorkerBufferList& workers) override;
+  void use_pool(WorkerPool* pool) override { pool_ = pool; }
 
  private:
   WorkerPool* pool_;

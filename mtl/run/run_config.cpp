@@ -188,6 +188,7 @@ RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
   rc.trainer = parse_trainer(root.child("trainer"), rc.name, rc.engine);
   rc.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
   parse_engine(root.child("engine"), rc.optimizer, rc.engine);
+  rc.distributed = parse_distributed_options(root.child("distributed"));
   rc.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
   rc.freeze_node = root.child("freeze");
   rc.freeze = parse_freeze_options(rc.freeze_node);

@@ -17,6 +17,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/data/sampler.h"
+#include "mtl/dist/options.h"
 #include "mtl/engine/engine.h"
 #include "mtl/model/freezing.h"
 #include "mtl/optim/optimizer.h"
@@ -83,6 +84,7 @@ struct RunConfig {
   std::string name;  // the config file's stem
   TrainerOptions trainer;
   EngineOptions engine;
+  DistributedOptions distributed;  // `distributed:` (used only when a launcher starts several processes)
   OptimizerOptions optimizer;
   SchedulerOptions scheduler;
   FreezeOptions freeze;

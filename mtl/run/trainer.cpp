@@ -9,6 +9,9 @@
 
 #include "mtl/core/allocator.h"
 #include "mtl/data/loader.h"
+#include "mtl/dist/process_group.h"
+#include "mtl/dist/process_reducer.h"
+#include "mtl/engine/shard_plan.h"
 #include "mtl/io/atomic_file.h"
 #include "mtl/run/batch_plan.h"
 #include "mtl/run/observers.h"
@@ -39,12 +42,28 @@ class SigintScope {
 
 using Clock = std::chrono::steady_clock;
 
+// This process's place among the run's processes: rank r trains on rows [off[r], off[r + 1]) of every global
+// batch, off = shard_offsets(batch rows, world size), the same contiguous split a process makes between its
+// worker threads; so 2 processes x 1 thread follow the optimisation of 1 process x 2 threads.
+struct Ranks {
+  std::shared_ptr<ProcessGroup> group;
+  int rank() const { return group ? group->rank() : 0; }
+  int world() const { return group ? group->world_size() : 1; }
+  bool leader() const { return rank() == 0; }
+  std::vector<int64_t> part(const std::vector<int64_t>& batch) const {
+    if (!group) return batch;
+    const std::vector<int64_t> off = shard_offsets(static_cast<int64_t>(batch.size()), world());
+    return std::vector<int64_t>(batch.begin() + off[rank()], batch.begin() + off[rank() + 1]);
+  }
+};
+
 // Everything the loop drives; built once per train() call.
 struct Loop {
   Run& run;
   const TrainerOptions& tr;
   BatchPlan plan;
   std::shared_ptr<Dataset> train_data;
+  Ranks ranks;
   int64_t total_steps = 0, epochs = 0;
   TrainPosition pos;
   std::unique_ptr<Engine> engine;
@@ -72,12 +91,18 @@ struct Loop {
   bool run_epoch(const std::vector<std::vector<int64_t>>& batches, double& wait_seconds) {
     const int64_t last = std::min<int64_t>(static_cast<int64_t>(batches.size()),
                                            pos.batch_in_epoch + (total_steps - pos.step));
-    std::vector<std::vector<int64_t>> todo(batches.begin() + pos.batch_in_epoch, batches.begin() + last);
+    std::vector<std::vector<int64_t>> todo;
+    std::vector<int64_t> whole;  // rows of each global batch
+    for (int64_t b = pos.batch_in_epoch; b < last; ++b) {
+      whole.push_back(static_cast<int64_t>(batches[b].size()));
+      todo.push_back(ranks.part(batches[b]));
+    }
     Loader loader(train_data, std::move(todo), LoaderOptions{tr.loader_workers, tr.prefetch});
     Batch batch;
     int64_t submitted = pos.step;  // the async engine runs ahead of the finished steps
     bool stop = false;
-    while (!stop && loader.next(batch)) {
+    for (size_t k = 0; !stop && loader.next(batch); ++k) {
+      if (ranks.group) batch.global_size = whole[k];
       for (const StepResult& r : engine->step(batch, StepContext{submitted++, pos.epoch, {}})) record(r);
       stop = g_interrupted.load();
     }
@@ -126,15 +151,30 @@ EngineOptions choose_thread_plan(Loop& loop, EngineOptions engine, std::vector<T
     const std::vector<std::vector<int64_t>> batches = loop.plan.epoch(loop.pos.epoch);
     if (batches.empty()) return engine;
     const size_t next = std::min(static_cast<size_t>(loop.pos.batch_in_epoch), batches.size() - 1);
-    probed = probe_thread_plans(loop.run, loop.train_data->batch(batches[next]),
+    probed = probe_thread_plans(loop.run, loop.train_data->batch(loop.ranks.part(batches[next])),
                                 engine.threads * engine.intra_op_threads);
     loop.pos.workers = probed.front().workers;
     loop.pos.intra_op_threads = probed.front().intra_op_threads;
+    if (loop.ranks.group) {  // every rank runs rank 0's plan (dropout streams follow the worker count)
+      std::vector<at::Tensor> plan{at::tensor({loop.pos.workers, loop.pos.intra_op_threads}, at::kLong)};
+      loop.ranks.group->broadcast(plan, 0);
+      loop.pos.workers = plan[0][0].item<int64_t>();
+      loop.pos.intra_op_threads = plan[0][1].item<int64_t>();
+    }
   }
   engine.threads = static_cast<int>(loop.pos.workers);
   engine.intra_op_threads = static_cast<int>(loop.pos.intra_op_threads);
   configure_torch_threads(engine, loop.tr.deterministic);
   return engine;
+}
+
+// Every rank starts from rank 0's parameters and buffers (a resumed run's, or its fresh initialisation).
+void broadcast_model(ProcessGroup& group, MultiTaskModel& model) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> state;
+  for (const auto& p : model->parameters()) state.push_back(p.detach());
+  for (const auto& b : model->buffers()) state.push_back(b);
+  group.broadcast(state, 0);
 }
 
 }  // namespace
@@ -158,17 +198,23 @@ void configure_torch_threads(const EngineOptions& engine, bool deterministic) {
 TrainSummary train(Run& run, const TrainRunOptions& options) {
   const RunConfig& rc = run.config;
   const TrainerOptions& tr = rc.trainer;
+  const Ranks ranks{options.group};
+  if (ranks.group && rc.engine.async)
+    throw Error(rc.source.file(), "engine.mode: async trains in one process only; a distributed run needs sync");
   configure_torch_threads(rc.engine, tr.deterministic);
   // Data first: a missing or corrupt file stops the run before anything is written.
   std::shared_ptr<Dataset> train_data = run.data->open(Split::kTrain);
-  Loop loop{run, tr, BatchPlan(*train_data, tr, rc.data.task_sampler, rc.source.file()), train_data};
+  Loop loop{run, tr, BatchPlan(*train_data, tr, rc.data.task_sampler, rc.source.file()), train_data, ranks};
+  if (ranks.group) ranks.group->check_same(rc.source.resolved_yaml(), "configs");
   std::shared_ptr<Dataset> test_data = run.data->open(Split::kTest);
   // Single-task baselines for delta-m: a malformed file stops here too; a stale one is only a note.
   BaselinesLookup baselines = find_baselines(rc);
   if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
 
   TrainSummary summary;
-  summary.run_dir = prepare_run_dir(run, options);
+  // Rank 0 writes the run directory; the others read a resumed run's checkpoint from it and write nothing.
+  summary.run_dir = ranks.leader() ? prepare_run_dir(run, options) : options.resume_dir;
+  const bool show = options.progress && ranks.leader();
   const int64_t spe = loop.plan.steps_per_epoch();
   loop.total_steps = tr.epochs * spe;
   if (tr.max_steps > 0) loop.total_steps = tr.epochs > 0 ? std::min(loop.total_steps, tr.max_steps) : tr.max_steps;
@@ -183,31 +229,41 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
                             tr.checkpoint_interval);
   if (!options.resume_dir.empty()) {
     loop.pos = checkpointer.load();
-    std::cerr << "resuming " << summary.run_dir << " at step " << loop.pos.step << " (epoch " << loop.pos.epoch + 1 << ")\n";
+    if (show)
+      std::cerr << "resuming " << summary.run_dir << " at step " << loop.pos.step << " (epoch " << loop.pos.epoch + 1
+                << ")\n";
   }
+  if (ranks.group) broadcast_model(*ranks.group, run.model);
   const size_t T = run.tasks.size();
   if (loop.pos.epoch_loss_sum.size() != T) {
     loop.pos.epoch_loss_sum.assign(T, 0.0);
     loop.pos.epoch_examples.assign(T, 0.0);
   }
   std::vector<ThreadPlan> probed;
-  const EngineOptions engine = choose_thread_plan(loop, rc.engine, probed);
-  if (!probed.empty() && options.progress) std::cerr << "mtl: threads auto: " << describe_thread_plans(probed) << "\n";
+  EngineOptions engine = choose_thread_plan(loop, rc.engine, probed);
+  if (!probed.empty() && show) std::cerr << "mtl: threads auto: " << describe_thread_plans(probed) << "\n";
+  if (ranks.group) {
+    engine.first_shard = ranks.rank() * engine.threads;
+    engine.make_reducer = [group = ranks.group] { return std::make_unique<ProcessReducer>(group); };
+  }
   loop.engine = make_engine(run.model, run.tasks, *run.weighting, groups, engine, run.make_model);
 
-  MetricsLog log((fs::path(summary.run_dir) / "metrics.jsonl").string());
+  MetricsLog log;
+  if (ranks.leader()) log = MetricsLog((fs::path(summary.run_dir) / "metrics.jsonl").string());
   if (!probed.empty()) {
     MetricValues plan{{"workers", engine.threads}, {"intra_op_threads", engine.intra_op_threads}};
     for (const ThreadPlan& p : probed)
       plan.push_back({"probe_ms_" + std::to_string(p.workers) + "x" + std::to_string(p.intra_op_threads), p.step_ms});
     log.write("thread_plan", loop.pos.step, loop.pos.epoch, plan);
   }
-  FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, options.progress);
+  FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
   MetricsLogObserver metrics(log, run.task_names(), tr);
-  ProgressObserver progress(options.progress, run.task_names(), loop.epochs);
+  ProgressObserver progress(show, run.task_names(), loop.epochs);
+  // Every rank evaluates (the same model on the same data), so none waits at the next step's collective.
   Evaluator evaluator(run.model, run.tasks, test_data, tr.eval_batch_size, tr.eval_interval, baselines.baselines, log,
-                      options.progress);
-  loop.observers = {&freeze, &metrics, &progress, &checkpointer, &evaluator};
+                      show);
+  loop.observers = {&freeze, &metrics, &progress, &evaluator};
+  if (ranks.leader()) loop.observers.insert(loop.observers.begin() + 3, &checkpointer);
   loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());
   SigintScope sigint;
 
@@ -218,10 +274,11 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     for (auto* o : loop.observers) o->epoch_started(loop.pos, static_cast<int64_t>(batches.size()));
     double wait = 0.0;
     if (!loop.run_epoch(batches, wait)) {
-      checkpointer.save(loop.pos);
+      if (ranks.leader()) checkpointer.save(loop.pos);
       progress.end_epoch(loop.pos, "interrupted");
-      std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
-                << summary.run_dir << "\n";
+      if (show)
+        std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
+                  << summary.run_dir << "\n";
       summary.interrupted = true;
       summary.steps = loop.pos.step;
       return summary;
@@ -231,7 +288,7 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     summary.data_wait_seconds += wait;
     progress.end_epoch(loop.pos);
     if (loop.pos.batch_in_epoch >= static_cast<int64_t>(batches.size())) loop.end_epoch(seconds, wait);
-    checkpointer.save(loop.pos);
+    if (ranks.leader()) checkpointer.save(loop.pos);
   }
   evaluator.evaluate_at_end(loop.pos);
   summary.final_eval = evaluator.last();

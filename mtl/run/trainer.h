@@ -9,6 +9,7 @@
 //   std::cout << mtl::format_eval_table(s.final_eval);
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,15 @@
 
 namespace mtl {
 
+class ProcessGroup;
+
 struct TrainRunOptions {
   std::string resume_dir;  // continue the run saved in this directory
   bool progress = true;    // progress display on stderr
+  /// Distributed training: this rank's process group (mtl/dist/process_group.h); null for one process. Each
+  /// rank trains on its rows of every global batch (trainer.batch_size) and the gradients are reduced across
+  /// ranks; rank 0 alone writes the run directory (config, metrics, checkpoints) and shows progress.
+  std::shared_ptr<ProcessGroup> group;
   /// More observers (not owned), called after the built-in ones: callbacks of an application, the
   /// benchmark's step timer (tools/bench_train.cpp).
   std::vector<TrainObserver*> observers;

@@ -1,0 +1,75 @@
+// The processes of one distributed run: torchrun's environment contract (RANK, WORLD_SIZE, LOCAL_RANK,
+// LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TORCHELASTIC_USE_AGENT_STORE, TORCHELASTIC_RESTART_COUNT), the
+// rendezvous through a c10d TCPStore, and the c10d Gloo process group every collective goes through. Without
+// WORLD_SIZE (or with WORLD_SIZE=1) a run is one process, as always.
+//
+//   mtl::LaunchEnv env = mtl::read_launch_env();                        // mtl::Error for malformed values
+//   auto group = mtl::ProcessGroup::connect(env, config.distributed);   // nullptr for a single process
+//   group->allreduce_sum(tensors);                                       // every rank, same call order
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mtl/dist/options.h"
+
+namespace mtl {
+
+/// What the launcher (torchrun, `mtl train --nproc`, SLURM script) put in the environment.
+struct LaunchEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  bool agent_store = false;  // TORCHELASTIC_USE_AGENT_STORE: torchrun's agent hosts the store
+  int restart_count = 0;     // TORCHELASTIC_RESTART_COUNT
+  bool distributed() const { return world_size > 1; }
+};
+/// Reads the variables through `getenv` (tests pass their own); mtl::Error naming the variable when one is
+/// malformed or inconsistent (RANK outside [0, WORLD_SIZE), a port outside 1..65535, ...).
+LaunchEnv read_launch_env(const std::function<const char*(const char*)>& getenv = nullptr);
+
+/// One rank's membership in the run's Gloo process group. Collectives are blocking and must be called by every
+/// rank in the same order; a rank that stops answering fails the others after the timeout with mtl::Error.
+class ProcessGroup {
+ public:
+  /// nullptr when `env` is a single process. Rank 0 (or torchrun's agent) hosts the TCPStore at
+  /// MASTER_ADDR:MASTER_PORT; the others connect. mtl::Error for a backend other than gloo, a port in use, an
+  /// unreachable master, or ranks that disagree on WORLD_SIZE.
+  static std::shared_ptr<ProcessGroup> connect(const LaunchEnv& env, const DistributedOptions& options);
+  /// A group over an existing store (tests: several ranks as threads of one process over a HashStore).
+  ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds timeout);
+  ~ProcessGroup();
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+
+  /// In place: every tensor becomes the sum of the ranks' tensors (one coalesced collective per dtype).
+  void allreduce_sum(std::vector<at::Tensor>& tensors);
+  /// In place: every tensor becomes rank `root`'s.
+  void broadcast(std::vector<at::Tensor>& tensors, int root = 0);
+  /// Every rank's 1-D tensor (any lengths, same dtype), in rank order.
+  std::vector<at::Tensor> allgather(const at::Tensor& local);
+  /// Checks that every rank passed the same `fingerprint` (of the config, say); mtl::Error naming `what` and the
+  /// first rank that differs.
+  void check_same(const std::string& fingerprint, const std::string& what);
+  void barrier();
+
+ private:
+  struct Gloo;  // the c10d::ProcessGroupGloo (its header stays out of this one)
+  void wait(const std::string& op, const std::function<void()>& fn);
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::unique_ptr<Gloo> gloo_;
+  int rank_ = 0, world_size_ = 1;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace mtl
