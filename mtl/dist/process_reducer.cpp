@@ -43,9 +43,11 @@ void ProcessReducer::reduce_gradients(const WorkerBufferList& workers, std::vect
       slot.view(params[k].sizes()).copy_(g);
     else
       slot.zero_();
-    flat[total + k] = g.defined() ? 1.0 : 0.0;
     pos += params[k].numel();
   }
+  at::Tensor defined = at::empty({K}, at::kDouble);
+  for (int64_t k = 0; k < K; ++k) defined.data_ptr<double>()[k] = params[k].grad().defined() ? 1.0 : 0.0;
+  flat.narrow(0, total, K).copy_(defined);
   std::vector<at::Tensor> one{flat};
   group_->allreduce_sum(one);
   bytes_ += flat.nbytes();

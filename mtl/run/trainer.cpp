@@ -177,6 +177,34 @@ void broadcast_model(ProcessGroup& group, MultiTaskModel& model) {
   group.broadcast(state, 0);
 }
 
+// The epochs up to the run's last step, a checkpoint (rank 0) after each; false when Ctrl-C stopped them.
+bool train_epochs(Loop& loop, Checkpointer& checkpointer, ProgressObserver& progress, TrainSummary& summary,
+                  bool show) {
+  while (loop.pos.step < loop.total_steps) {
+    auto epoch_start = Clock::now();
+    auto batches = loop.plan.epoch(loop.pos.epoch);
+    for (auto* o : loop.observers) o->epoch_started(loop.pos, static_cast<int64_t>(batches.size()));
+    double wait = 0.0;
+    if (!loop.run_epoch(batches, wait)) {
+      if (loop.ranks.leader()) checkpointer.save(loop.pos);
+      progress.end_epoch(loop.pos, "interrupted");
+      if (show)
+        std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
+                  << summary.run_dir << "\n";
+      summary.interrupted = true;
+      summary.steps = loop.pos.step;
+      return false;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    summary.epoch_seconds.push_back(seconds);
+    summary.data_wait_seconds += wait;
+    progress.end_epoch(loop.pos);
+    if (loop.pos.batch_in_epoch >= static_cast<int64_t>(batches.size())) loop.end_epoch(seconds, wait);
+    if (loop.ranks.leader()) checkpointer.save(loop.pos);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string fresh_run_dir(const std::string& base) {
@@ -268,28 +296,7 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   SigintScope sigint;
 
   run.model->train();
-  while (loop.pos.step < loop.total_steps) {
-    auto epoch_start = Clock::now();
-    auto batches = loop.plan.epoch(loop.pos.epoch);
-    for (auto* o : loop.observers) o->epoch_started(loop.pos, static_cast<int64_t>(batches.size()));
-    double wait = 0.0;
-    if (!loop.run_epoch(batches, wait)) {
-      if (ranks.leader()) checkpointer.save(loop.pos);
-      progress.end_epoch(loop.pos, "interrupted");
-      if (show)
-        std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
-                  << summary.run_dir << "\n";
-      summary.interrupted = true;
-      summary.steps = loop.pos.step;
-      return summary;
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    summary.epoch_seconds.push_back(seconds);
-    summary.data_wait_seconds += wait;
-    progress.end_epoch(loop.pos);
-    if (loop.pos.batch_in_epoch >= static_cast<int64_t>(batches.size())) loop.end_epoch(seconds, wait);
-    if (ranks.leader()) checkpointer.save(loop.pos);
-  }
+  if (!train_epochs(loop, checkpointer, progress, summary, show)) return summary;
   evaluator.evaluate_at_end(loop.pos);
   summary.final_eval = evaluator.last();
   summary.steps = loop.pos.step;
