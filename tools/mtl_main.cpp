@@ -93,12 +93,14 @@ int cmd_baselines(const CommonArgs& a, bool quiet) {
   return 0;
 }
 
-int cmd_train(const CommonArgs& a, const std::string& resume, bool quiet, bool with_baselines) {
+int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_baselines) {
   CommonArgs args = a;
   if (args.config.empty()) {
     if (resume.empty()) throw Error("mtl train", "expected a config file (or --resume RUN_DIR)");
     args.config = (fs::path(resume) / "config.yaml").string();
   }
+  // trainer.resume: auto continues the run in trainer.run_dir when it has a checkpoint (a restarted job).
+  if (resume.empty()) resume = auto_resume_dir(parse_run_config(Config::load(args.config, args.sets)).trainer);
   Run run = load_run(args, resume);
   // torchrun (or another launcher) sets WORLD_SIZE, RANK, MASTER_ADDR, ...: one rank of a distributed run.
   const LaunchEnv env = read_launch_env();

@@ -5,7 +5,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <sstream>
 
@@ -41,6 +44,11 @@ bool env_flag(const std::function<const char*(const char*)>& get, const char* na
   const std::string v = raw;
   return v == "1" || v == "True" || v == "true" || v == "TRUE" || v == "yes";
 }
+
+// Liveness beats (ProcessGroup::Heartbeat): one counter per rank in the store.
+constexpr std::chrono::milliseconds kBeat(1000);
+std::string beat_key(int rank) { return "beat/" + std::to_string(rank); }
+const std::string kDownKey = "down";  // the first verdict on which ranks stopped (ProcessGroup::fail)
 
 bool loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
@@ -107,9 +115,28 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const LaunchEnv& env, const 
                                                       endpoint + " within " + std::to_string(int(options.timeout_s)) +
                                                       " s: " + what);
   }
-  if (env.agent_store)  // torchrun's agent keys each restart's rendezvous under its attempt number
-    store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count), store);
-  store = c10::make_intrusive<c10d::PrefixStore>("mtl", store);
+  // The liveness beats go through a connection of their own (mtl/dist/process_group.h, Links::beat_store).
+  c10::intrusive_ptr<c10d::Store> beat_store;
+  try {
+    c10d::TCPStoreOptions client = so;
+    client.isServer = false;
+    client.numWorkers = c10::nullopt;
+    beat_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, client);
+  } catch (const std::exception& e) {
+    throw Error("MASTER_ADDR=" + env.master_addr, "rank " + std::to_string(env.rank) +
+                                                      " lost the rendezvous store at " + endpoint + ": " +
+                                                      first_line(e.what()));
+  }
+  auto scoped = [&](c10::intrusive_ptr<c10d::Store> s) -> c10::intrusive_ptr<c10d::Store> {
+    if (env.agent_store)  // torchrun's agent keys each restart's rendezvous under its attempt number
+      s = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count), s);
+    return c10::make_intrusive<c10d::PrefixStore>("mtl", s);
+  };
+  store = scoped(store);
+  Links links;
+  links.gloo_host = env.master_addr;
+  links.beat_store = scoped(beat_store);
+  links.store_on_rank0 = !env.agent_store;
   // Every rank must agree on the world size before the group's handshake (which would wait for absent ranks).
   const std::string key = "world_size";
   if (env.rank == 0) {
@@ -128,7 +155,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const LaunchEnv& env, const 
     throw Error("environment variable WORLD_SIZE", "rank " + std::to_string(env.rank) + " has WORLD_SIZE=" +
                                                        std::to_string(env.world_size) + " but rank 0 has " + theirs);
   try {
-    return std::make_shared<ProcessGroup>(store, env.rank, env.world_size, timeout);
+    return std::make_shared<ProcessGroup>(store, env.rank, env.world_size, timeout, links);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -138,12 +165,49 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const LaunchEnv& env, const 
   }
 }
 
+// Bumps this rank's counter "beat/<rank>" in the store every kBeat until destroyed; a store that stops
+// answering ends the beats (the failure shows in the collectives).
+class ProcessGroup::Heartbeat {
+ public:
+  Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank) : store_(std::move(store)), rank_(rank) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    while (true) {
+      try {
+        store_->add(beat_key(rank_), 1);
+      } catch (const std::exception&) {
+        return;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, kBeat, [this] { return stop_; })) return;
+    }
+  }
+  c10::intrusive_ptr<c10d::Store> store_;
+  int rank_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 ProcessGroup::ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
-                           std::chrono::milliseconds timeout)
+                           std::chrono::milliseconds timeout, Links links)
     : store_(std::move(store)), rank_(rank), world_size_(world_size), timeout_(timeout) {
+  store_on_rank0_ = links.store_on_rank0;
+  heartbeat_ = std::make_unique<Heartbeat>(links.beat_store ? links.beat_store : store_, rank);
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-  const char* addr = std::getenv("MASTER_ADDR");
-  options->devices.push_back(gloo_device(addr && *addr ? addr : "127.0.0.1"));
+  options->devices.push_back(gloo_device(links.gloo_host));
   options->threads = 2;
   gloo_ = std::make_unique<Gloo>();
   gloo_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank, world_size, options);
@@ -151,14 +215,88 @@ ProcessGroup::ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int 
 
 ProcessGroup::~ProcessGroup() = default;
 
+std::vector<int> ProcessGroup::stopped_ranks() {
+  auto beats = [&] {
+    std::vector<int64_t> v;
+    for (int r = 0; r < world_size_; ++r) v.push_back(store_->add(beat_key(r), 0));
+    return v;
+  };
+  std::vector<int64_t> before, after;
+  try {
+    before = beats();
+    std::this_thread::sleep_for(3 * kBeat);
+    after = beats();
+  } catch (const std::exception&) {
+    return store_on_rank0_ && rank_ != 0 ? std::vector<int>{0} : std::vector<int>{};
+  }
+  std::vector<int> stopped;
+  for (int r = 0; r < world_size_; ++r)
+    if (r != rank_ && after[r] == before[r]) stopped.push_back(r);
+  return stopped;
+}
+
 void ProcessGroup::wait(const std::string& op, const std::function<void()>& fn) {
   try {
     fn();
   } catch (const std::exception& e) {
-    throw Error(kWhere, "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": " + op +
-                            " failed (another rank stopped, or was more than " +
-                            std::to_string(timeout_.count() / 1000) + " s late): " + first_line(e.what()));
+    fail(op, first_line(e.what()));
   }
+}
+
+// Waits in steps of one beat, so that a verdict another rank reached ("down": which ranks stopped) ends this
+// rank's wait too, even when its own peers are alive and only waiting like itself.
+void ProcessGroup::collective(const std::string& op, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = start();
+  } catch (const std::exception& e) {
+    fail(op, first_line(e.what()));
+  }
+  while (true) {
+    try {
+      work->wait(kBeat);
+      return;
+    } catch (const std::exception& e) {
+      if (work->isCompleted() || std::chrono::steady_clock::now() >= deadline) fail(op, first_line(e.what()));
+    }
+    std::string verdict;
+    try {
+      if (store_->check({kDownKey})) {
+        const std::vector<uint8_t> raw = store_->get(kDownKey);
+        verdict.assign(raw.begin(), raw.end());
+      }
+    } catch (const std::exception&) {
+      fail(op, "the rendezvous store stopped answering");
+    }
+    if (!verdict.empty())
+      throw Error(kWhere, "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": " + verdict +
+                              " (" + op + " stopped)");
+  }
+}
+
+void ProcessGroup::fail(const std::string& op, const std::string& what) {
+  const std::string me = "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": ";
+  const std::vector<int> stopped = stopped_ranks();
+  if (stopped.empty())
+    throw Error(kWhere, me + op + " failed (another rank stopped, or was more than " +
+                            std::to_string(timeout_.count() / 1000) + " s late): " + what);
+  std::string who = stopped.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < stopped.size(); ++i)
+    who += (i == 0 ? "" : i + 1 == stopped.size() ? " and " : ", ") + std::to_string(stopped[i]);
+  if (store_on_rank0_ && stopped.front() == 0) who += " (it hosts the rendezvous store)";
+  // Tell the ranks still waiting (if any); the store's host stays up a moment so that they can read it.
+  const bool others_wait = static_cast<int>(stopped.size()) + 1 < world_size_;
+  const bool store_alive = !(store_on_rank0_ && stopped.front() == 0);
+  if (others_wait && store_alive) {
+    const std::string verdict = who + " stopped answering (killed or hung; seen by rank " + std::to_string(rank_) + ")";
+    try {
+      store_->set(kDownKey, std::vector<uint8_t>(verdict.begin(), verdict.end()));
+      if (store_on_rank0_ && rank_ == 0) std::this_thread::sleep_for(2 * kBeat);
+    } catch (const std::exception&) {
+    }
+  }
+  throw Error(kWhere, me + who + " stopped answering (killed or hung; " + op + " failed: " + what + ")");
 }
 
 void ProcessGroup::allreduce_sum(std::vector<at::Tensor>& tensors) {
@@ -170,7 +308,7 @@ void ProcessGroup::allreduce_sum(std::vector<at::Tensor>& tensors) {
     std::vector<at::Tensor> flat;
     for (size_t i : idx) flat.push_back(tensors[i].reshape(-1));
     std::vector<at::Tensor> buffer{flat.size() == 1 ? flat[0].contiguous() : at::cat(flat)};
-    wait("allreduce", [&] { gloo_->group->allreduce(buffer)->wait(timeout_); });
+    collective("allreduce", [&] { return gloo_->group->allreduce(buffer); });
     int64_t pos = 0;
     for (size_t i : idx) {
       const int64_t n = tensors[i].numel();
@@ -187,7 +325,7 @@ void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root) {
     std::vector<at::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    wait("broadcast", [&] { gloo_->group->broadcast(one, o)->wait(timeout_); });
+    collective("broadcast", [&] { return gloo_->group->broadcast(one, o); });
     if (one[0].data_ptr() != t.data_ptr()) t.copy_(one[0]);
   }
 }
@@ -197,7 +335,7 @@ std::vector<at::Tensor> ProcessGroup::allgather(const at::Tensor& local) {
   std::vector<at::Tensor> count{at::full({1}, local.numel(), at::kLong)};
   std::vector<std::vector<at::Tensor>> counts(1);
   for (int r = 0; r < world_size_; ++r) counts[0].push_back(at::empty({1}, at::kLong));
-  wait("allgather", [&] { gloo_->group->allgather(counts, count)->wait(timeout_); });
+  collective("allgather", [&] { return gloo_->group->allgather(counts, count); });
   int64_t longest = 0;
   std::vector<int64_t> n;
   for (const auto& c : counts[0]) {
@@ -209,7 +347,7 @@ std::vector<at::Tensor> ProcessGroup::allgather(const at::Tensor& local) {
   if (local.numel() > 0) in[0].narrow(0, 0, local.numel()).copy_(local);
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < world_size_; ++r) out[0].push_back(at::empty({longest}, local.options()));
-  if (longest > 0) wait("allgather", [&] { gloo_->group->allgather(out, in)->wait(timeout_); });
+  if (longest > 0) collective("allgather", [&] { return gloo_->group->allgather(out, in); });
   std::vector<at::Tensor> parts;
   for (int r = 0; r < world_size_; ++r) parts.push_back(out[0][r].narrow(0, 0, n[r]));
   return parts;
@@ -230,7 +368,7 @@ void ProcessGroup::check_same(const std::string& fingerprint, const std::string&
 }
 
 void ProcessGroup::barrier() {
-  wait("barrier", [&] { gloo_->group->barrier()->wait(timeout_); });
+  collective("barrier", [&] { return gloo_->group->barrier(); });
 }
 
 }  // namespace mtl

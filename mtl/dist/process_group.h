@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include <chrono>
 #include <functional>
@@ -45,8 +46,21 @@ class ProcessGroup {
   /// MASTER_ADDR:MASTER_PORT; the others connect. mtl::Error for a backend other than gloo, a port in use, an
   /// unreachable master, or ranks that disagree on WORLD_SIZE.
   static std::shared_ptr<ProcessGroup> connect(const LaunchEnv& env, const DistributedOptions& options);
-  /// A group over an existing store (tests: several ranks as threads of one process over a HashStore).
-  ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds timeout);
+  /// How a group reaches its peers beyond the store itself.
+  struct Links {
+    std::string gloo_host = "127.0.0.1";  // MASTER_ADDR: loopback for one machine, else the default interface
+    /// A second connection to the store for the liveness beats (a TCPStore client is not shared between
+    /// threads); null: the main store (thread-safe stores such as HashStore).
+    c10::intrusive_ptr<c10d::Store> beat_store;
+    bool store_on_rank0 = false;  // rank 0 hosts the store: when it is gone, rank 0 stopped
+  };
+  /// A group over an existing store (tests: several ranks as threads of one process over a HashStore). Each rank
+  /// bumps a counter in the store every second from a thread of its own, so that when a collective fails the
+  /// others can name the ranks that stopped (killed, or hung: their counters stand still).
+  ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds timeout,
+               Links links);
+  ProcessGroup(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds timeout)
+      : ProcessGroup(std::move(store), rank, world_size, timeout, Links{}) {}
   ~ProcessGroup();
 
   int rank() const { return rank_; }
@@ -65,8 +79,16 @@ class ProcessGroup {
 
  private:
   struct Gloo;  // the c10d::ProcessGroupGloo (its header stays out of this one)
-  void wait(const std::string& op, const std::function<void()>& fn);
+  void wait(const std::string& op, const std::function<void()>& fn);  // a store operation
+  void collective(const std::string& op, const std::function<c10::intrusive_ptr<c10d::Work>()>& start);
+  [[noreturn]] void fail(const std::string& op, const std::string& what);
+  /// After a failure: the other ranks whose beats stood still for a few seconds (rank 0 when the store it hosts is
+  /// gone); empty when every other rank is alive.
+  std::vector<int> stopped_ranks();
+  class Heartbeat;
   c10::intrusive_ptr<c10d::Store> store_;
+  std::unique_ptr<Heartbeat> heartbeat_;
+  bool store_on_rank0_ = false;
   std::unique_ptr<Gloo> gloo_;
   int rank_ = 0, world_size_ = 1;
   std::chrono::milliseconds timeout_;

@@ -173,4 +173,25 @@ std::unique_ptr<Metric> make_macro_f1(const ConfigNode& n, const LabelInfo& labe
   return std::make_unique<MacroF1>(MacroF1Options::from_config(n, label));
 }
 
+// Distributed evaluation (Metric::state/merge): the integer counts, exact in double.
+std::vector<double> Accuracy::state() const { return {double(correct_), double(total_)}; }
+void Accuracy::merge(const std::vector<double>& part) { merge_counts(*this, part, {&correct_, &total_}); }
+
+std::vector<double> TopKAccuracy::state() const { return {double(correct_), double(total_)}; }
+void TopKAccuracy::merge(const std::vector<double>& part) { merge_counts(*this, part, {&correct_, &total_}); }
+
+std::vector<double> MacroF1::state() const {
+  std::vector<double> out;
+  for (const auto* counts : {&tp_, &fp_, &fn_})
+    for (int64_t c : *counts) out.push_back(static_cast<double>(c));
+  return out;
+}
+void MacroF1::merge(const std::vector<double>& part) {
+  const size_t n = tp_.size();
+  check_metric_part(*this, part, 3 * n);
+  size_t k = 0;
+  for (auto* counts : {&tp_, &fp_, &fn_})
+    for (size_t c = 0; c < n; ++c) (*counts)[c] += static_cast<int64_t>(part[k++]);
+}
+
 }  // namespace mtl

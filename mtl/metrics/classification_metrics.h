@@ -40,6 +40,8 @@ class Accuracy : public Metric {
   double compute() const override;  // 0 before any update
   bool higher_is_better() const override { return true; }
   std::string name() const override { return "accuracy"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   LabelKind kind_;
@@ -69,6 +71,8 @@ class TopKAccuracy : public Metric {
   double compute() const override;  // 0 before any update
   bool higher_is_better() const override { return true; }
   std::string name() const override { return "top" + std::to_string(k_) + "_accuracy"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   int64_t k_;
@@ -101,6 +105,8 @@ class MacroF1 : public Metric {
   double compute() const override;
   bool higher_is_better() const override { return true; }
   std::string name() const override { return "macro_f1"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   LabelKind kind_;

@@ -99,4 +99,39 @@ std::unique_ptr<Metric> make_r2(const ConfigNode& n, const LabelInfo& label) {
   return std::make_unique<RSquared>(RSquaredOptions::from_config(n, label));
 }
 
+// Distributed evaluation (Metric::state/merge): sums and counts; R^2 merges (count, mean, M2) as update() does.
+std::vector<double> MeanAbsoluteError::state() const { return {sum_abs_, double(count_)}; }
+void MeanAbsoluteError::merge(const std::vector<double>& part) {
+  check_metric_part(*this, part, 2);
+  sum_abs_ += part[0];
+  count_ += static_cast<int64_t>(part[1]);
+}
+
+std::vector<double> RootMeanSquaredError::state() const { return {sum_sq_, double(count_)}; }
+void RootMeanSquaredError::merge(const std::vector<double>& part) {
+  check_metric_part(*this, part, 2);
+  sum_sq_ += part[0];
+  count_ += static_cast<int64_t>(part[1]);
+}
+
+std::vector<double> RSquared::state() const {
+  std::vector<double> out{double(count_), ss_res_};
+  out.insert(out.end(), mean_.begin(), mean_.end());
+  out.insert(out.end(), m2_.begin(), m2_.end());
+  return out;
+}
+void RSquared::merge(const std::vector<double>& part) {
+  const size_t dims = mean_.size();
+  check_metric_part(*this, part, 2 + 2 * dims);
+  const double n_a = static_cast<double>(count_), n_b = part[0], n = n_a + n_b;
+  ss_res_ += part[1];
+  if (n_b == 0) return;
+  for (size_t d = 0; d < dims; ++d) {
+    const double delta = part[2 + d] - mean_[d];
+    mean_[d] += delta * n_b / n;
+    m2_[d] += part[2 + dims + d] + delta * delta * n_a * n_b / n;
+  }
+  count_ += static_cast<int64_t>(n_b);
+}
+
 }  // namespace mtl

@@ -29,6 +29,8 @@ class MeanAbsoluteError : public Metric {
   double compute() const override;
   bool higher_is_better() const override { return false; }
   std::string name() const override { return "mae"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   double sum_abs_ = 0.0;
@@ -46,6 +48,8 @@ class RootMeanSquaredError : public Metric {
   double compute() const override;
   bool higher_is_better() const override { return false; }
   std::string name() const override { return "rmse"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   double sum_sq_ = 0.0;
@@ -77,6 +81,8 @@ class RSquared : public Metric {
   double compute() const override;
   bool higher_is_better() const override { return true; }
   std::string name() const override { return "r2"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   int64_t count_ = 0;          // examples

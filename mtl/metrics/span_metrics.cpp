@@ -196,4 +196,11 @@ std::unique_ptr<Metric> make_token_accuracy(const ConfigNode&, const LabelInfo&)
   return std::make_unique<TokenAccuracy>();
 }
 
+// Distributed evaluation (Metric::state/merge): the integer counts, exact in double.
+std::vector<double> SpanMetric::state() const { return {double(correct_), double(predicted_), double(gold_)}; }
+void SpanMetric::merge(const std::vector<double>& part) { merge_counts(*this, part, {&correct_, &predicted_, &gold_}); }
+
+std::vector<double> TokenAccuracy::state() const { return {double(correct_), double(total_)}; }
+void TokenAccuracy::merge(const std::vector<double>& part) { merge_counts(*this, part, {&correct_, &total_}); }
+
 }  // namespace mtl

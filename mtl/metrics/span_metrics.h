@@ -82,6 +82,8 @@ class SpanMetric : public Metric {
   double compute() const override;
   bool higher_is_better() const override { return true; }
   std::string name() const override;
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
   int64_t correct() const { return correct_; }
   int64_t predicted() const { return predicted_; }
@@ -101,6 +103,8 @@ class TokenAccuracy : public Metric {
   double compute() const override { return total_ == 0 ? 0.0 : static_cast<double>(correct_) / total_; }
   bool higher_is_better() const override { return true; }
   std::string name() const override { return "token_accuracy"; }
+  std::vector<double> state() const override;
+  void merge(const std::vector<double>& part) override;
 
  private:
   int64_t correct_ = 0, total_ = 0;

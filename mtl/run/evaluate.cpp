@@ -4,6 +4,8 @@
 #include <numeric>
 
 #include "mtl/data/mixture.h"
+#include "mtl/dist/process_group.h"
+#include "mtl/engine/shard_plan.h"
 #include "mtl/engine/engine.h"
 #include "mtl/metrics/metric.h"
 
@@ -39,19 +41,20 @@ double EvalResult::value(const std::string& task, const std::string& metric) con
   throw std::out_of_range("no metric " + task + "/" + metric);
 }
 
-EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
-                    int64_t batch_size) {
-  torch::NoGradGuard no_grad;
-  bool was_training = model->is_training();
-  model->eval();
+namespace {
+
+// What the batches of one evaluation add up to, per task: the loss sum, the examples, the metric statistics.
+struct EvalTally {
   std::vector<std::vector<std::unique_ptr<Metric>>> metrics;
-  for (const auto& t : tasks) metrics.push_back(t.make_metrics());
-  std::vector<double> loss_sum(tasks.size(), 0.0);
-  std::vector<int64_t> count(tasks.size(), 0);
+  std::vector<double> loss_sum;
+  std::vector<int64_t> count;
+
+  explicit EvalTally(const std::vector<TaskSpec>& tasks) : loss_sum(tasks.size(), 0.0), count(tasks.size(), 0) {
+    for (const auto& t : tasks) metrics.push_back(t.make_metrics());
+  }
+
   // Each task is evaluated on the examples that have its label (its own dataset's split in a mixture).
-  for (const auto& idx : sequential_batches(data, batch_size)) {
-    Batch b = data.batch(idx);
-    ModelOutput out = model->forward(b.inputs);
+  void add(const std::vector<TaskSpec>& tasks, const ModelOutput& out, const Batch& b) {
     std::vector<at::Tensor> losses = task_losses(tasks, out.outputs, b);
     for (size_t t = 0; t < tasks.size(); ++t) {
       if (!losses[t].defined()) continue;
@@ -61,17 +64,79 @@ EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, c
       for (auto& m : metrics[t]) m->update(out.outputs[t], target);
     }
   }
-  EvalResult r;
-  for (size_t t = 0; t < tasks.size(); ++t) {
-    TaskResult tr;
-    tr.task = tasks[t].name;
-    tr.examples = count[t];
-    tr.loss = count[t] ? loss_sum[t] / count[t] : 0.0;
-    for (auto& m : metrics[t]) tr.metrics.push_back({m->name(), count[t] ? m->compute() : 0.0, m->higher_is_better()});
-    r.tasks.push_back(tr);
+
+  // One float64 vector: per task [loss sum, examples, each metric's state].
+  at::Tensor pack() const {
+    std::vector<double> v;
+    for (size_t t = 0; t < metrics.size(); ++t) {
+      v.push_back(loss_sum[t]);
+      v.push_back(static_cast<double>(count[t]));
+      for (const auto& m : metrics[t]) {
+        std::vector<double> s = m->state();
+        v.insert(v.end(), s.begin(), s.end());
+      }
+    }
+    return at::tensor(v, at::kDouble);
   }
+
+  // Adds a part packed by a tally of the same tasks (its metric states have the lengths of ours).
+  void merge(const at::Tensor& part) {
+    const double* p = part.data_ptr<double>();
+    size_t k = 0;
+    for (size_t t = 0; t < metrics.size(); ++t) {
+      loss_sum[t] += p[k++];
+      count[t] += static_cast<int64_t>(p[k++]);
+      for (auto& m : metrics[t]) {
+        const size_t n = m->state().size();
+        m->merge(std::vector<double>(p + k, p + k + n));
+        k += n;
+      }
+    }
+  }
+
+  // The ranks' tallies combined in rank order, the same on every rank.
+  void reduce(ProcessGroup& group, const std::vector<TaskSpec>& tasks) {
+    std::vector<at::Tensor> parts = group.allgather(pack());
+    *this = EvalTally(tasks);
+    for (const at::Tensor& part : parts) merge(part);
+  }
+
+  EvalResult result(const std::vector<TaskSpec>& tasks) const {
+    EvalResult r;
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      TaskResult tr;
+      tr.task = tasks[t].name;
+      tr.examples = count[t];
+      tr.loss = count[t] ? loss_sum[t] / count[t] : 0.0;
+      for (auto& m : metrics[t])
+        tr.metrics.push_back({m->name(), count[t] ? m->compute() : 0.0, m->higher_is_better()});
+      r.tasks.push_back(tr);
+    }
+    return r;
+  }
+};
+
+}  // namespace
+
+EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
+                    int64_t batch_size, ProcessGroup* group) {
+  torch::NoGradGuard no_grad;
+  bool was_training = model->is_training();
+  model->eval();
+  std::vector<std::vector<int64_t>> batches = sequential_batches(data, batch_size);
+  if (group) {  // this rank's contiguous share of the batches
+    const std::vector<int64_t> off = shard_offsets(static_cast<int64_t>(batches.size()), group->world_size());
+    batches = std::vector<std::vector<int64_t>>(batches.begin() + off[group->rank()],
+                                                batches.begin() + off[group->rank() + 1]);
+  }
+  EvalTally tally(tasks);
+  for (const auto& idx : batches) {
+    Batch b = data.batch(idx);
+    tally.add(tasks, model->forward(b.inputs), b);
+  }
+  if (group) tally.reduce(*group, tasks);
   if (was_training) model->train();
-  return r;
+  return tally.result(tasks);
 }
 
 std::string format_eval_table(const EvalResult& result) {

@@ -38,8 +38,14 @@ struct EvalResult {
   double value(const std::string& task, const std::string& metric) const;
 };
 
+class ProcessGroup;
+
+/// Per-task mean loss and metrics over `data`, in batches of `batch_size` in the data's order. With a process
+/// `group`, every rank evaluates its contiguous share of the batches and the ranks combine their losses and
+/// metric statistics (Metric::state/merge) in rank order, so every rank returns the same result, equal to the
+/// one-process evaluation's (counts exactly, sums up to rounding). Every rank of the group must call it.
 EvalResult evaluate(MultiTaskModel& model, const std::vector<TaskSpec>& tasks, const Dataset& data,
-                    int64_t batch_size);
+                    int64_t batch_size, ProcessGroup* group = nullptr);
 
 /// A small aligned table: one row per task, columns loss and each metric (and delta_m% per task, with a
 /// closing delta-m line, when `result.delta_m` is set).

@@ -60,7 +60,7 @@ void ProgressObserver::end_epoch(const TrainPosition& pos, const std::string& no
 }
 
 EvalResult Evaluator::run(const TrainPosition& pos) {
-  EvalResult e = evaluate(model_, tasks_, *test_, batch_size_);
+  EvalResult e = evaluate(model_, tasks_, *test_, batch_size_, group_);
   if (baselines_) attach_delta_m(e, *baselines_);
   log_.write("eval", pos.step, pos.epoch, e.flat());
   last_ = e;

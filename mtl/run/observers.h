@@ -93,9 +93,10 @@ class Checkpointer : public TrainObserver {
 class Evaluator : public TrainObserver {
  public:
   Evaluator(MultiTaskModel model, const std::vector<TaskSpec>& tasks, std::shared_ptr<Dataset> test,
-            int64_t batch_size, int64_t interval, std::optional<Baselines> baselines, MetricsLog& log, bool print)
+            int64_t batch_size, int64_t interval, std::optional<Baselines> baselines, MetricsLog& log, bool print,
+            ProcessGroup* group = nullptr)
       : model_(std::move(model)), tasks_(tasks), test_(std::move(test)), batch_size_(batch_size),
-        interval_(interval), baselines_(std::move(baselines)), log_(log), print_(print) {}
+        interval_(interval), baselines_(std::move(baselines)), log_(log), print_(print), group_(group) {}
   void epoch_done(const TrainPosition& pos, const EpochEnd& end) override;
   /// Evaluates now (and logs), unless the last epoch's end already did.
   void evaluate_at_end(const TrainPosition& pos);
@@ -110,6 +111,7 @@ class Evaluator : public TrainObserver {
   std::optional<Baselines> baselines_;
   MetricsLog& log_;
   bool print_;
+  ProcessGroup* group_;  // a distributed run: each rank evaluates its share (mtl::evaluate)
   EvalResult last_;
   bool evaluated_at_end_ = false;
 };

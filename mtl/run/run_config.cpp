@@ -54,6 +54,7 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, Engin
   o.deterministic = n.get<bool>("deterministic", o.deterministic);
   o.drop_last = n.get<bool>("drop_last", o.drop_last);
   o.length_bucketing = n.get<bool>("length_bucketing", o.length_bucketing);
+  o.auto_resume = n.choice("resume", "never", {"never", "auto"}) == "auto";
   return o;
 }
 

@@ -42,6 +42,9 @@ struct TrainerOptions {
   bool deterministic = true;
   bool drop_last = false;
   bool length_bucketing = true;     // text data: batches of similar lengths (less padding)
+  /// `resume: auto`: a run whose run_dir already holds a checkpoint continues from it (restarts by torchrun
+  /// --max_restarts, requeued scheduler jobs); `never` (default): a fresh run_dir (base-2, ...) every time.
+  bool auto_resume = false;
 };
 
 /// `data:` (one dataset) or `datasets:` (named datasets whose tasks a task sampler interleaves).

@@ -132,7 +132,12 @@ struct Loop {
 // Never overwrite an earlier run unless resuming it; the resolved config and the data artefacts go in first.
 std::string prepare_run_dir(const Run& run, const TrainRunOptions& options) {
   const bool resuming = !options.resume_dir.empty();
-  std::string run_dir = resuming ? options.resume_dir : fresh_run_dir(run.config.trainer.run_dir);
+  // trainer.resume: auto reuses run_dir even without a checkpoint: a restarted job that died before its first
+  // checkpoint starts over in the same directory, where its next restart will look.
+  const std::string& base = run.config.trainer.run_dir;
+  std::string run_dir = resuming                         ? options.resume_dir
+                        : run.config.trainer.auto_resume ? base
+                                                         : fresh_run_dir(base);
   if (resuming && !fs::exists(fs::path(run_dir) / "checkpoint.pt"))
     throw Error(run_dir, "cannot resume: no checkpoint.pt in this run directory");
   ensure_writable_dir(run_dir);
@@ -207,6 +212,11 @@ bool train_epochs(Loop& loop, Checkpointer& checkpointer, ProgressObserver& prog
 
 }  // namespace
 
+std::string auto_resume_dir(const TrainerOptions& trainer) {
+  if (!trainer.auto_resume || !fs::exists(fs::path(trainer.run_dir) / "checkpoint.pt")) return "";
+  return trainer.run_dir;
+}
+
 std::string fresh_run_dir(const std::string& base) {
   auto usable = [](const fs::path& p) { return !fs::exists(p) || (fs::is_directory(p) && fs::is_empty(p)); };
   if (usable(base)) return base;
@@ -233,7 +243,10 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   // Data first: a missing or corrupt file stops the run before anything is written.
   std::shared_ptr<Dataset> train_data = run.data->open(Split::kTrain);
   Loop loop{run, tr, BatchPlan(*train_data, tr, rc.data.task_sampler, rc.source.file()), train_data, ranks};
-  if (ranks.group) ranks.group->check_same(rc.source.resolved_yaml(), "configs");
+  if (ranks.group) {
+    ranks.group->check_same(rc.source.resolved_yaml(), "configs");
+    ranks.group->check_same(options.resume_dir, "runs to resume (see trainer.resume)");
+  }
   std::shared_ptr<Dataset> test_data = run.data->open(Split::kTest);
   // Single-task baselines for delta-m: a malformed file stops here too; a stale one is only a note.
   BaselinesLookup baselines = find_baselines(rc);
@@ -287,9 +300,9 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
   MetricsLogObserver metrics(log, run.task_names(), tr);
   ProgressObserver progress(show, run.task_names(), loop.epochs);
-  // Every rank evaluates (the same model on the same data), so none waits at the next step's collective.
+  // Every rank evaluates its share of the test batches; the metrics are combined exactly (mtl::evaluate).
   Evaluator evaluator(run.model, run.tasks, test_data, tr.eval_batch_size, tr.eval_interval, baselines.baselines, log,
-                      show);
+                      show, ranks.group.get());
   loop.observers = {&freeze, &metrics, &progress, &evaluator};
   if (ranks.leader()) loop.observers.insert(loop.observers.begin() + 3, &checkpointer);
   loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());

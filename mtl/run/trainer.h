@@ -45,6 +45,9 @@ struct TrainSummary {
 
 TrainSummary train(Run& run, const TrainRunOptions& options);
 
+/// With `trainer.resume: auto`, `run_dir` when it holds a checkpoint (the run to continue), else "".
+std::string auto_resume_dir(const TrainerOptions& trainer);
+
 /// `base` if it does not exist or is empty, else base-2, base-3, ... (earlier runs are never overwritten).
 std::string fresh_run_dir(const std::string& base);
 

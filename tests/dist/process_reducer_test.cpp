@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/torch.h>
 
+#include <numeric>
 #include <thread>
 
 #include "mtl/dist/process_group.h"
@@ -14,6 +15,7 @@
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/engine/shard_plan.h"
 #include "mtl/run/assembler.h"
+#include "mtl/run/evaluate.h"
 #include "random_batch.h"
 #include "test_util.h"
 #include "weighting/weighting_test_util.h"
@@ -204,5 +206,77 @@ TEST(ProcessGroup, DifferentConfigsAreAOneLineErrorNamingTheRanks) {
   for (int r = 0; r < 2; ++r) {
     EXPECT_NE(errors[r].find("different configs"), std::string::npos) << errors[r];
     EXPECT_EQ(errors[r].find('\n'), std::string::npos) << errors[r];
+  }
+}
+
+// Counts the rows each evaluation reads (one counter per rank, as each rank wraps the data itself).
+class CountingDataset : public mtl::Dataset {
+ public:
+  explicit CountingDataset(std::shared_ptr<mtl::Dataset> inner) : inner_(std::move(inner)) {}
+  int64_t size() const override { return inner_->size(); }
+  mtl::Batch batch(const std::vector<int64_t>& indices) const override {
+    rows += static_cast<int64_t>(indices.size());
+    return inner_->batch(indices);
+  }
+  mutable int64_t rows = 0;
+
+ private:
+  std::shared_ptr<mtl::Dataset> inner_;
+};
+
+// A distributed evaluation (each rank its contiguous share of the test batches, statistics combined in rank
+// order) gives every rank the one-process result on real MultiFashion data: accuracy, top-2 and macro-F1 by
+// counts exactly, the mean loss to rounding; also with more ranks than batches (a rank with none).
+TEST(ProcessEvaluation, RanksShareTheBatchesAndGetTheOneProcessMetrics) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("dist_eval");
+  const std::string yaml = "data: {type: multi_fashion, train_size: 64, test_size: 101, cache_dir: '" +
+                           dir.file("cache") +
+                           "'}\nmodel: {backbone: {type: lenet, channels: [4, 6], out_features: 12}}\n"
+                           "tasks:\n  left: {label: left, metrics: [accuracy, {type: top_k_accuracy, k: 2}, macro_f1]}\n"
+                           "  right: {label: right, metrics: [accuracy, macro_f1]}\ntrainer: {threads: 1}\n";
+  mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "e.yaml"));
+  std::shared_ptr<mtl::Dataset> test = ex.data->open(mtl::Split::kTest);
+  for (int64_t batch_size : {16, 50}) {
+    const mtl::EvalResult want = mtl::evaluate(ex.model, ex.tasks, *test, batch_size);
+    for (int world : {2, 3, 4}) {
+      auto store = c10::make_intrusive<c10d::HashStore>();
+      std::vector<mtl::EvalResult> got(world);
+      std::vector<int64_t> rows(world, 0);
+      std::vector<std::string> errors(world);
+      std::vector<std::thread> ranks;
+      for (int r = 0; r < world; ++r)
+        ranks.emplace_back([&, r] {
+          try {
+            mtl::ProcessGroup g(store, r, world, std::chrono::seconds(30));
+            mtl::MultiTaskModel model = ex.make_model();
+            mtl_test::copy_state(*ex.model, *model);
+            CountingDataset mine(test);
+            got[r] = mtl::evaluate(model, ex.tasks, mine, batch_size, &g);
+            rows[r] = mine.rows;
+          } catch (const std::exception& e) {
+            errors[r] = e.what();
+          }
+        });
+      for (auto& t : ranks) t.join();
+      EXPECT_EQ(std::accumulate(rows.begin(), rows.end(), int64_t{0}), 101) << "every test row read once";
+      for (int r = 0; r < world; ++r) {
+        const std::string what = std::to_string(world) + " ranks, batch " + std::to_string(batch_size) + ", rank " +
+                                 std::to_string(r);
+        ASSERT_EQ(errors[r], "") << what;
+        // Its contiguous share of the batches: no rank reads more than its share of the rows.
+        const int64_t batches = (101 + batch_size - 1) / batch_size;
+        EXPECT_LE(rows[r], ((batches + world - 1) / world) * batch_size) << what;
+        ASSERT_EQ(got[r].tasks.size(), want.tasks.size()) << what;
+        for (size_t t = 0; t < want.tasks.size(); ++t) {
+          EXPECT_EQ(got[r].tasks[t].examples, 101) << what;
+          EXPECT_NEAR(got[r].tasks[t].loss, want.tasks[t].loss, 1e-12 * std::abs(want.tasks[t].loss)) << what;
+          ASSERT_EQ(got[r].tasks[t].metrics.size(), want.tasks[t].metrics.size()) << what;
+          for (size_t m = 0; m < want.tasks[t].metrics.size(); ++m)
+            EXPECT_EQ(got[r].tasks[t].metrics[m].value, want.tasks[t].metrics[m].value)
+                << what << ", " << want.tasks[t].task << "/" << want.tasks[t].metrics[m].name;
+        }
+      }
+    }
   }
 }

@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "mtl/io/checkpoint.h"
 #include "mtl/run/assembler.h"
@@ -38,8 +41,8 @@ int free_port() {
   return port;
 }
 
-std::string config(const mtl_test::TempDir& dir, const std::string& weighting) {
-  const std::string cfg = dir.file("dist.yaml");
+std::string config(const mtl_test::TempDir& dir, const std::string& weighting, const std::string& name = "dist.yaml") {
+  const std::string cfg = dir.file(name);
   mtl_test::write_file(cfg, "data: {type: multi_fashion, train_size: 240, test_size: 100, cache_dir: '" +
                                 dir.file("cache") + "'}\nmodel: {backbone: lenet}\n"
                                 "tasks: {left: {label: left}, right: {label: right}}\n"
@@ -79,6 +82,26 @@ std::vector<at::Tensor> final_weights(const std::string& run_dir) {
   return out;
 }
 
+// The values of the last "eval" line of a metrics log.
+nlohmann::json last_eval(const std::string& metrics_path) {
+  nlohmann::json last;
+  std::istringstream in(mtl_test::read_file(metrics_path));
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j.value("event", "") == "eval") last = j;
+  }
+  return last;
+}
+
+double max_relative_difference(const std::vector<at::Tensor>& got, const std::vector<at::Tensor>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double worst = 0.0;
+  for (size_t k = 0; k < std::min(got.size(), want.size()); ++k)
+    worst = std::max(worst, (got[k] - want[k]).norm().item<double>() / std::max(1e-12, want[k].norm().item<double>()));
+  return worst;
+}
+
 size_t lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';
@@ -116,9 +139,18 @@ TEST(DistributedCli, TwoProcessesTrainAsOneProcessWithTwoThreads) {
     for (size_t k = 0; k < want.size(); ++k)
       EXPECT_LE((got[k] - want[k]).norm().item<double>() / std::max(1e-12, want[k].norm().item<double>()), 1e-5)
           << weighting << ", parameter " << k;
-    // Rank 0 logged the same losses as the one-process run.
+    // Rank 0 logged as many lines as the one-process run, and the final evaluation (each rank evaluated half of
+    // the test batches) equals the one-process one.
     EXPECT_EQ(lines(mtl_test::read_file(dir.file("two/metrics.jsonl"))),
               lines(mtl_test::read_file(dir.file("one/metrics.jsonl"))));
+    const nlohmann::json want_eval = last_eval(dir.file("one/metrics.jsonl")),
+                         got_eval = last_eval(dir.file("two/metrics.jsonl"));
+    ASSERT_TRUE(want_eval.contains("left/accuracy")) << want_eval.dump();
+    for (const auto& [key, value] : want_eval.items()) {
+      if (!value.is_number() || key == "step" || key == "epoch") continue;
+      ASSERT_TRUE(got_eval.contains(key)) << key;
+      EXPECT_NEAR(got_eval[key].get<double>(), value.get<double>(), 1e-5) << weighting << ", " << key;
+    }
   }
 }
 
@@ -149,4 +181,136 @@ TEST(DistributedCli, DifferentConfigsAndAMissingRankAreOneLineErrors) {
                                                " train " + cfg + " -q");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("RANK"), std::string::npos) << bad.out;
+}
+
+// A 2-process run stopped at step 4 resumes on 1 process (2 threads) and on 3 processes (1 thread each) to the
+// weights of an uninterrupted one-process run of 8 steps: the checkpoint holds no world size, every split of a
+// batch gives the full-batch gradient.
+TEST(DistributedCli, ATwoProcessCheckpointResumesOnOneAndOnThreeProcesses) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("dist_resume");
+  const std::string cfg = config(dir, "{method: mgda}");
+  mtl_test::ShellRun one = mtl_test::run_shell(kMtl + " train " + cfg + " -q --threads 2 --set trainer.run_dir=" +
+                                               dir.file("one"));
+  ASSERT_EQ(one.code, 0) << one.out;
+  const std::string first = cfg + " --threads 1 --set trainer.max_steps=4 --set trainer.run_dir=" + dir.file("two");
+  std::vector<mtl_test::ShellRun> ranks = launch(dir, 2, {first, first});
+  ASSERT_EQ(ranks[0].code, 0) << ranks[0].out;
+  ASSERT_EQ(ranks[1].code, 0) << ranks[1].out;
+  mtl_test::run_shell("cp -r " + dir.file("two") + " " + dir.file("on1") + " && cp -r " + dir.file("two") + " " +
+                      dir.file("on3"));
+
+  mtl_test::ShellRun on1 = mtl_test::run_shell(kMtl + " train -q --resume " + dir.file("on1") +
+                                               " --threads 2 --set trainer.max_steps=8");
+  ASSERT_EQ(on1.code, 0) << on1.out;
+  const std::string again = "--resume " + dir.file("on3") + " --threads 1 --set trainer.max_steps=8";
+  std::vector<mtl_test::ShellRun> on3 = launch(dir, 3, {again, again, again});
+  for (int r = 0; r < 3; ++r) ASSERT_EQ(on3[r].code, 0) << "rank " << r << ": " << on3[r].out;
+  EXPECT_TRUE(fs::exists(dir.file("on3/config.resumed.yaml")));
+
+  const std::vector<at::Tensor> want = final_weights(dir.file("one"));
+  EXPECT_LE(max_relative_difference(final_weights(dir.file("on1")), want), 1e-5) << "resumed on 1 process";
+  EXPECT_LE(max_relative_difference(final_weights(dir.file("on3")), want), 1e-5) << "resumed on 3 processes";
+  EXPECT_GT(max_relative_difference(final_weights(dir.file("two")), want), 1e-3) << "step 4 is not step 8";
+}
+
+namespace {
+
+// Starts `world` ranks of a long run, waits for its first checkpoint, sends `signal` to rank `victim`, and
+// returns each other rank's exit code and output and the milliseconds from the signal to their exit.
+struct Outage {
+  std::vector<mtl_test::ShellRun> ranks;
+  int64_t ms = 0;
+};
+Outage stop_a_rank(const mtl_test::TempDir& dir, int world, int victim, const std::string& signal, int timeout_s) {
+  const std::string cfg = config(dir, "{method: ew}", "long.yaml");
+  const std::string run = dir.file("run-" + signal);
+  std::string script = "pids=()\n";
+  const int port = free_port();
+  for (int r = 0; r < world; ++r)
+    script += "RANK=" + std::to_string(r) + " WORLD_SIZE=" + std::to_string(world) +
+              " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + kMtl + " train " + cfg +
+              " -q --set trainer.epochs=100000 --set trainer.max_steps=0 --set distributed.timeout=" +
+              std::to_string(timeout_s) + " --set trainer.run_dir=" + run + " > " + dir.file("out" + std::to_string(r)) +
+              " 2>&1 &\npids+=($!)\n";
+  script += "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+            "t0=$(date +%s%N)\nkill -" + signal + " ${pids[" + std::to_string(victim) + "]}\n";
+  for (int r = 0; r < world; ++r)
+    if (r != victim)
+      script += "wait ${pids[" + std::to_string(r) + "]}; echo $? > " + dir.file("rc" + std::to_string(r)) + "\n";
+  script += "echo $(( ($(date +%s%N) - t0) / 1000000 )) > " + dir.file("ms") + "\nkill -9 ${pids[" +
+            std::to_string(victim) + "]}; wait\n";
+  mtl_test::write_file(dir.file("outage.sh"), script);
+  mtl_test::run_shell("bash " + dir.file("outage.sh"));
+  Outage o;
+  o.ranks.resize(world);
+  for (int r = 0; r < world; ++r) {
+    if (r == victim) continue;
+    o.ranks[r].out = mtl_test::read_file(dir.file("out" + std::to_string(r)));
+    o.ranks[r].code = std::stoi(mtl_test::read_file(dir.file("rc" + std::to_string(r))));
+  }
+  o.ms = std::stoll(mtl_test::read_file(dir.file("ms")));
+  return o;
+}
+
+}  // namespace
+
+// A rank killed mid-training (kill -9) or hung (SIGSTOP) ends every other rank within distributed.timeout with
+// one error line that names it (their liveness counters in the store stood still), exit code 2, never a hang.
+TEST(DistributedCli, AKilledOrHungRankEndsTheOthersWithALineNamingIt) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  {
+    mtl_test::TempDir dir("dist_killed");
+    const Outage o = stop_a_rank(dir, 3, 2, "9", 20);
+    for (int r : {0, 1}) {
+      EXPECT_EQ(o.ranks[r].code, 2) << "rank " << r << ": " << o.ranks[r].out;
+      EXPECT_EQ(error_lines(o.ranks[r].out), 1u) << o.ranks[r].out;
+      EXPECT_NE(o.ranks[r].out.find("rank 2 stopped answering"), std::string::npos) << o.ranks[r].out;
+    }
+    EXPECT_LT(o.ms, 20000) << "the others took longer than distributed.timeout to give up";
+  }
+  {
+    mtl_test::TempDir dir("dist_hung");
+    const Outage o = stop_a_rank(dir, 2, 1, "STOP", 4);
+    EXPECT_EQ(o.ranks[0].code, 2) << o.ranks[0].out;
+    EXPECT_EQ(error_lines(o.ranks[0].out), 1u) << o.ranks[0].out;
+    EXPECT_NE(o.ranks[0].out.find("rank 1 stopped answering"), std::string::npos) << o.ranks[0].out;
+    EXPECT_LT(o.ms, 4000 + 3000 + 1500) << "the timeout, then 3 s to tell which rank stopped";
+  }
+}
+
+// torchrun --max_restarts 1 with trainer.resume: auto: a worker killed mid-training (after its first checkpoint)
+// makes torchrun restart the group, which continues from the checkpoint and ends with the weights of an
+// uninterrupted run of the same 2 processes (deterministic mode).
+TEST(DistributedCli, TorchrunRestartsAKilledGroupThatResumesToTheUninterruptedWeights) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists("/usr/bin/torchrun")) GTEST_SKIP() << "torchrun (python3-torch) is not installed";
+  mtl_test::TempDir dir("dist_restart");
+  const std::string cfg = config(dir, "{method: mgda}", "restart.yaml");
+  const std::string sets = " --set trainer.epochs=12 --set trainer.max_steps=0 --set trainer.resume=auto";
+  const std::string plain = cfg + " --threads 1" + sets + " --set trainer.run_dir=" + dir.file("one");
+  std::vector<mtl_test::ShellRun> uninterrupted = launch(dir, 2, {plain, plain});
+  ASSERT_EQ(uninterrupted[0].code, 0) << uninterrupted[0].out;
+
+  const std::string run = dir.file("run");
+  const std::string script =
+      "/usr/bin/torchrun --nproc_per_node 2 --max_restarts 1 --monitor_interval 1 --redirects 1 --tee 1 "
+      "--master_addr 127.0.0.1 --master_port " + std::to_string(free_port()) + " --no_python " + kMtl + " train " +
+      cfg + " -q --threads 1" + sets + " --set trainer.run_dir=" + run + " > " + dir.file("torchrun.out") +
+      " 2>&1 &\ntr=$!\n"
+      "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+      "victim=$(pgrep -f '^" + kMtl + " train " + cfg + "' | head -1)\n"
+      "[ -n \"$victim\" ] && kill -9 $victim && echo killed > " + dir.file("killed") + "\n"
+      "wait $tr; echo $? > " + dir.file("rc") + "\n";
+  mtl_test::write_file(dir.file("restart.sh"), script);
+  mtl_test::run_shell("bash " + dir.file("restart.sh"));
+  const std::string out = mtl_test::read_file(dir.file("torchrun.out"));
+  ASSERT_TRUE(fs::exists(dir.file("killed"))) << "no worker to kill: " << out;
+  EXPECT_EQ(mtl_test::read_file(dir.file("rc")), "0\n") << out;
+  EXPECT_FALSE(fs::exists(run + "-2")) << "the restart must continue the same run directory";
+  EXPECT_TRUE(fs::exists(run + "/config.resumed.yaml")) << "the restarted group did not resume: " << out;
+  EXPECT_LE(max_relative_difference(final_weights(run), final_weights(dir.file("one"))), 1e-5) << out;
 }
