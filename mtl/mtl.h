@@ -22,6 +22,7 @@
 #include "mtl/data/dataset.h"
 #include "mtl/data/multi_fashion.h"
 #include "mtl/data/sampler.h"
+#include "mtl/dist/local_launcher.h"
 #include "mtl/dist/process_group.h"
 #include "mtl/engine/engine.h"
 #include "mtl/run/evaluate.h"

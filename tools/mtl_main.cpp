@@ -14,6 +14,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/dist/local_launcher.h"
 #include "mtl/dist/process_group.h"
 #include "mtl/run/baselines.h"
 #include "mtl/run/evaluate.h"
@@ -35,6 +36,8 @@ struct CommonArgs {
   std::string config;
   std::vector<std::string> sets;
   std::string threads;
+  int nproc = 1;                       // mtl train --nproc: local ranks to start
+  std::vector<std::string> rank_argv;  // the command line each rank runs (this one without --nproc)
 };
 
 void add_common(CLI::App* cmd, CommonArgs& a, bool config_required = true) {
@@ -43,6 +46,19 @@ void add_common(CLI::App* cmd, CommonArgs& a, bool config_required = true) {
   cmd->add_option("--set", a.sets, "override a config value: --set trainer.epochs=3 (repeatable)")
       ->type_name("KEY=VALUE");
   cmd->add_option("--threads", a.threads, "same as --set trainer.threads=N")->envname("MTL_THREADS");
+}
+
+// `args` without `option VALUE` and `option=VALUE`.
+std::vector<std::string> without_option(const std::vector<std::string>& args, const std::string& option) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == option) {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind(option + "=", 0) != 0) out.push_back(args[i]);
+  }
+  return out;
 }
 
 // `run_dir`: a run whose tokenizer and class vocabularies to use (eval, predict, resume).
@@ -100,7 +116,13 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
     args.config = (fs::path(resume) / "config.yaml").string();
   }
   // trainer.resume: auto continues the run in trainer.run_dir when it has a checkpoint (a restarted job).
-  if (resume.empty()) resume = auto_resume_dir(parse_run_config(Config::load(args.config, args.sets)).trainer);
+  const RunConfig checked = parse_run_config(Config::load(args.config, args.sets));
+  if (a.nproc > 1) {  // the config is valid (one error line, not one per rank): start the ranks
+    if (with_baselines)
+      throw Error("--baselines", "train the baselines in one process first (mtl baselines CONFIG), then use --nproc");
+    return run_local_ranks(a.rank_argv, a.nproc);
+  }
+  if (resume.empty()) resume = auto_resume_dir(checked.trainer);
   Run run = load_run(args, resume);
   // torchrun (or another launcher) sets WORLD_SIZE, RANK, MASTER_ADDR, ...: one rank of a distributed run.
   const LaunchEnv env = read_launch_env();
@@ -237,6 +259,10 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--resume", resume, "continue the run saved in RUN_DIR (config defaults to RUN_DIR/config.yaml)")
       ->type_name("RUN_DIR");
   train_cmd->add_flag("--quiet,-q", quiet, "no progress display");
+  train_cmd->add_option("--nproc", train_args.nproc,
+                        "start N processes on this machine as the ranks of one distributed run (torchrun's "
+                        "variables, c10d Gloo over 127.0.0.1); --threads is per process")
+      ->check(CLI::Range(1, 1024));
   train_cmd->add_flag("--baselines", with_baselines,
                       "first train the single-task baselines (unless a matching baselines file exists), so that "
                       "evaluations report delta-m");
@@ -274,6 +300,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  train_args.rank_argv = without_option(std::vector<std::string>(argv, argv + argc), "--nproc");
   try {
     if (*train_cmd) return cmd_train(train_args, resume, quiet, with_baselines);
     if (*baselines_cmd) return cmd_baselines(baselines_args, quiet);

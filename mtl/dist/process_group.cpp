@@ -5,6 +5,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -49,6 +55,21 @@ bool env_flag(const std::function<const char*(const char*)>& get, const char* na
 constexpr std::chrono::milliseconds kBeat(1000);
 std::string beat_key(int rank) { return "beat/" + std::to_string(rank); }
 const std::string kDownKey = "down";  // the first verdict on which ranks stopped (ProcessGroup::fail)
+
+// True when nothing can listen on `port` of every IPv4 interface (TCPStore's server binds there).
+bool port_in_use(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as TCPStore does: TIME_WAIT is no obstacle
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = htons(port);
+  const bool taken = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && errno == EADDRINUSE;
+  close(fd);
+  return taken;
+}
 
 bool loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
@@ -103,6 +124,11 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const LaunchEnv& env, const 
   so.waitWorkers = false;  // the process group's own handshake waits for every rank
   so.timeout = timeout;
   so.multiTenant = true;
+  // A port in use: said here in one line (c10d would also log its own lines about each address it tried).
+  if (so.isServer && port_in_use(so.port))
+    throw Error("MASTER_PORT=" + std::to_string(env.master_port),
+                "rank 0 cannot host the rendezvous store at " + endpoint +
+                    ": the port is in use by another program (pick another MASTER_PORT)");
   try {
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
@@ -308,6 +334,7 @@ void ProcessGroup::allreduce_sum(std::vector<at::Tensor>& tensors) {
     std::vector<at::Tensor> flat;
     for (size_t i : idx) flat.push_back(tensors[i].reshape(-1));
     std::vector<at::Tensor> buffer{flat.size() == 1 ? flat[0].contiguous() : at::cat(flat)};
+    payload_bytes_ += buffer[0].numel() * static_cast<int64_t>(buffer[0].element_size());
     collective("allreduce", [&] { return gloo_->group->allreduce(buffer); });
     int64_t pos = 0;
     for (size_t i : idx) {
@@ -323,11 +350,18 @@ void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root) {
   for (auto& t : tensors) {
     if (!t.defined() || t.numel() == 0) continue;
     std::vector<at::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
+    if (rank_ == root) payload_bytes_ += t.numel() * static_cast<int64_t>(t.element_size());
     c10d::BroadcastOptions o;
     o.rootRank = root;
     collective("broadcast", [&] { return gloo_->group->broadcast(one, o); });
     if (one[0].data_ptr() != t.data_ptr()) t.copy_(one[0]);
   }
+}
+
+bool ProcessGroup::any(bool flag) {
+  std::vector<at::Tensor> t{at::full({1}, flag ? 1 : 0, at::kInt)};
+  allreduce_sum(t);
+  return t[0].item<int>() > 0;
 }
 
 std::vector<at::Tensor> ProcessGroup::allgather(const at::Tensor& local) {
@@ -344,6 +378,7 @@ std::vector<at::Tensor> ProcessGroup::allgather(const at::Tensor& local) {
   }
   // Gloo gathers equal lengths: pad to the longest, then cut each rank's part back to its length.
   std::vector<at::Tensor> in{at::zeros({longest}, local.options())};
+  payload_bytes_ += 8 + longest * static_cast<int64_t>(local.element_size());
   if (local.numel() > 0) in[0].narrow(0, 0, local.numel()).copy_(local);
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < world_size_; ++r) out[0].push_back(at::empty({longest}, local.options()));

@@ -70,12 +70,16 @@ class ProcessGroup {
   void allreduce_sum(std::vector<at::Tensor>& tensors);
   /// In place: every tensor becomes rank `root`'s.
   void broadcast(std::vector<at::Tensor>& tensors, int root = 0);
+  /// True on every rank when `flag` is true on any (a stop request: Ctrl-C or SIGTERM that reached some ranks).
+  bool any(bool flag);
   /// Every rank's 1-D tensor (any lengths, same dtype), in rank order.
   std::vector<at::Tensor> allgather(const at::Tensor& local);
   /// Checks that every rank passed the same `fingerprint` (of the config, say); mtl::Error naming `what` and the
   /// first rank that differs.
   void check_same(const std::string& fingerprint, const std::string& what);
   void barrier();
+  /// Bytes this rank has put into collectives so far (its tensors' payload, not Gloo's framing or algorithm).
+  int64_t payload_bytes() const { return payload_bytes_; }
 
  private:
   struct Gloo;  // the c10d::ProcessGroupGloo (its header stays out of this one)
@@ -92,6 +96,7 @@ class ProcessGroup {
   std::unique_ptr<Gloo> gloo_;
   int rank_ = 0, world_size_ = 1;
   std::chrono::milliseconds timeout_;
+  int64_t payload_bytes_ = 0;
 };
 
 }  // namespace mtl

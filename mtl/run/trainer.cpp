@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "mtl/core/allocator.h"
 #include "mtl/data/loader.h"
@@ -105,6 +106,7 @@ struct Loop {
       if (ranks.group) batch.global_size = whole[k];
       for (const StepResult& r : engine->step(batch, StepContext{submitted++, pos.epoch, {}})) record(r);
       stop = g_interrupted.load();
+      if (ranks.group) stop = ranks.group->any(stop);  // every rank stops after the same step
     }
     for (const StepResult& r : engine->finish()) record(r);
     wait_seconds = loader.wait_seconds();
@@ -172,6 +174,27 @@ EngineOptions choose_thread_plan(Loop& loop, EngineOptions engine, std::vector<T
   configure_torch_threads(engine, loop.tr.deterministic);
   return engine;
 }
+
+// A distributed run's `collectives` lines, after each epoch and at the end of training: the bytes this rank put
+// into collectives per step since the last line.
+class CollectiveBytes : public TrainObserver {
+ public:
+  CollectiveBytes(const ProcessGroup& group, MetricsLog& log, const TrainPosition& start)
+      : group_(group), log_(log), bytes_(group.payload_bytes()), step_(start.step) {}
+  void epoch_done(const TrainPosition& pos, const EpochEnd&) override { flush(pos); }
+  void flush(const TrainPosition& pos) {
+    if (pos.step <= step_) return;
+    log_.write("collectives", pos.step, pos.epoch,
+               {{"bytes_per_step", double(group_.payload_bytes() - bytes_) / double(pos.step - step_)}});
+    bytes_ = group_.payload_bytes();
+    step_ = pos.step;
+  }
+
+ private:
+  const ProcessGroup& group_;
+  MetricsLog& log_;
+  int64_t bytes_ = 0, step_ = 0;
+};
 
 // Every rank starts from rank 0's parameters and buffers (a resumed run's, or its fresh initialisation).
 void broadcast_model(ProcessGroup& group, MultiTaskModel& model) {
@@ -305,11 +328,15 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
                       show, ranks.group.get());
   loop.observers = {&freeze, &metrics, &progress, &evaluator};
   if (ranks.leader()) loop.observers.insert(loop.observers.begin() + 3, &checkpointer);
+  std::optional<CollectiveBytes> collective_bytes;
+  if (ranks.group) loop.observers.push_back(&collective_bytes.emplace(*ranks.group, log, loop.pos));
   loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());
   SigintScope sigint;
 
   run.model->train();
-  if (!train_epochs(loop, checkpointer, progress, summary, show)) return summary;
+  const bool finished = train_epochs(loop, checkpointer, progress, summary, show);
+  if (collective_bytes) collective_bytes->flush(loop.pos);
+  if (!finished) return summary;
   evaluator.evaluate_at_end(loop.pos);
   summary.final_eval = evaluator.last();
   summary.steps = loop.pos.step;

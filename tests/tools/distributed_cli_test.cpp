@@ -82,17 +82,18 @@ std::vector<at::Tensor> final_weights(const std::string& run_dir) {
   return out;
 }
 
-// The values of the last "eval" line of a metrics log.
-nlohmann::json last_eval(const std::string& metrics_path) {
-  nlohmann::json last;
+// The last line of a metrics log with this event ("eval", "collectives", ...); empty if none.
+nlohmann::json last_event(const std::string& metrics_path, const std::string& event) {
+  nlohmann::json last = nlohmann::json::object();
   std::istringstream in(mtl_test::read_file(metrics_path));
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     nlohmann::json j = nlohmann::json::parse(line);
-    if (j.value("event", "") == "eval") last = j;
+    if (j.value("event", "") == event) last = j;
   }
   return last;
 }
+nlohmann::json last_eval(const std::string& metrics_path) { return last_event(metrics_path, "eval"); }
 
 double max_relative_difference(const std::vector<at::Tensor>& got, const std::vector<at::Tensor>& want) {
   EXPECT_EQ(got.size(), want.size());
@@ -139,10 +140,19 @@ TEST(DistributedCli, TwoProcessesTrainAsOneProcessWithTwoThreads) {
     for (size_t k = 0; k < want.size(); ++k)
       EXPECT_LE((got[k] - want[k]).norm().item<double>() / std::max(1e-12, want[k].norm().item<double>()), 1e-5)
           << weighting << ", parameter " << k;
-    // Rank 0 logged as many lines as the one-process run, and the final evaluation (each rank evaluated half of
+    // Rank 0 logged the one-process run's lines (and the bytes per step), and the final evaluation (each rank evaluated half of
     // the test batches) equals the one-process one.
     EXPECT_EQ(lines(mtl_test::read_file(dir.file("two/metrics.jsonl"))),
-              lines(mtl_test::read_file(dir.file("one/metrics.jsonl"))));
+              lines(mtl_test::read_file(dir.file("one/metrics.jsonl"))) + 1)
+        << "the same lines and one `collectives` line";
+    // The bytes each rank put into collectives per step: the gradient (float32) and, for ew, little else (the
+    // losses, flags, the stop flag); mgda's T x P matrix of trunk gradients is larger.
+    int64_t params = 0;
+    for (const at::Tensor& w : want) params += w.numel();
+    const double bytes = last_event(dir.file("two/metrics.jsonl"), "collectives").value("bytes_per_step", 0.0);
+    EXPECT_GE(bytes, 4.0 * params) << weighting;
+    if (weighting == "{method: ew}") EXPECT_LE(bytes, 4.0 * params + 1024) << weighting;
+    if (weighting == "{method: mgda}") EXPECT_GE(bytes, 4.0 * params * 1.5) << weighting;
     const nlohmann::json want_eval = last_eval(dir.file("one/metrics.jsonl")),
                          got_eval = last_eval(dir.file("two/metrics.jsonl"));
     ASSERT_TRUE(want_eval.contains("left/accuracy")) << want_eval.dump();
@@ -175,6 +185,25 @@ TEST(DistributedCli, DifferentConfigsAndAMissingRankAreOneLineErrors) {
   EXPECT_EQ(alone.code, 2) << alone.out;
   EXPECT_EQ(lines(alone.out), 1u) << alone.out;
   EXPECT_NE(alone.out.find("did not form"), std::string::npos) << alone.out;
+
+  // MASTER_PORT taken by another program: rank 0 cannot host the store.
+  {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    mtl_test::ShellRun taken = mtl_test::run_shell(
+        "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(ntohs(a.sin_port)) + " " + kMtl +
+        " train " + cfg + " -q --set distributed.timeout=3 --set trainer.run_dir=" + dir.file("taken"));
+    close(fd);
+    EXPECT_EQ(taken.code, 2) << taken.out;
+    EXPECT_EQ(lines(taken.out), 1u) << taken.out;
+    EXPECT_NE(taken.out.find("in use"), std::string::npos) << taken.out;
+  }
 
   // Bad launcher variables.
   mtl_test::ShellRun bad = mtl_test::run_shell("RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1234 " + kMtl +
@@ -277,7 +306,7 @@ TEST(DistributedCli, AKilledOrHungRankEndsTheOthersWithALineNamingIt) {
     EXPECT_EQ(o.ranks[0].code, 2) << o.ranks[0].out;
     EXPECT_EQ(error_lines(o.ranks[0].out), 1u) << o.ranks[0].out;
     EXPECT_NE(o.ranks[0].out.find("rank 1 stopped answering"), std::string::npos) << o.ranks[0].out;
-    EXPECT_LT(o.ms, 4000 + 3000 + 1500) << "the timeout, then 3 s to tell which rank stopped";
+    EXPECT_LT(o.ms, 4000 + 3000 + 5000) << "the timeout, then 3 s to tell which rank stopped (and slack)";
   }
 }
 
@@ -313,4 +342,84 @@ TEST(DistributedCli, TorchrunRestartsAKilledGroupThatResumesToTheUninterruptedWe
   EXPECT_FALSE(fs::exists(run + "-2")) << "the restart must continue the same run directory";
   EXPECT_TRUE(fs::exists(run + "/config.resumed.yaml")) << "the restarted group did not resume: " << out;
   EXPECT_LE(max_relative_difference(final_weights(run), final_weights(dir.file("one"))), 1e-5) << out;
+}
+
+// `mtl train --nproc 2` starts the two ranks itself (torchrun's variables, a free port) and trains as 1 process x
+// 2 threads; rank 0 alone reports. A bad config is one line from the launcher; --nproc under a launcher is refused.
+TEST(DistributedCli, NprocStartsTheRanksOnThisMachine) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("dist_nproc");
+  const std::string cfg = config(dir, "{method: ew}");
+  mtl_test::ShellRun one = mtl_test::run_shell(kMtl + " train " + cfg + " -q --threads 2 --set trainer.run_dir=" +
+                                               dir.file("one"));
+  ASSERT_EQ(one.code, 0) << one.out;
+  mtl_test::ShellRun two = mtl_test::run_shell(kMtl + " train " + cfg + " --nproc 2 -q --threads 1 --set trainer.run_dir=" +
+                                               dir.file("two"));
+  ASSERT_EQ(two.code, 0) << two.out;
+  EXPECT_NE(two.out.find("2 processes"), std::string::npos) << two.out;
+  EXPECT_EQ(two.out.find("test metrics"), two.out.rfind("test metrics")) << "only rank 0 reports: " << two.out;
+  EXPECT_FALSE(fs::exists(dir.file("two-2")));
+  EXPECT_LE(max_relative_difference(final_weights(dir.file("two")), final_weights(dir.file("one"))), 1e-5);
+
+  mtl_test::ShellRun bad = mtl_test::run_shell(kMtl + " train " + cfg + " --nproc=2 -q --set optimizer.lr=-1");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_EQ(lines(bad.out), 1u) << bad.out;
+  mtl_test::ShellRun nested = mtl_test::run_shell("WORLD_SIZE=2 " + kMtl + " train " + cfg + " --nproc 2 -q");
+  EXPECT_EQ(nested.code, 2) << nested.out;
+  EXPECT_NE(nested.out.find("WORLD_SIZE=2 is already set"), std::string::npos) << nested.out;
+}
+
+// Ctrl-C on `mtl train --nproc 2` (SIGINT to the terminal's process group: the launcher and both ranks): the ranks
+// agree on the step to stop after, rank 0 writes the checkpoint, every process exits 130, and `--resume` on
+// 2 processes ends with the weights of an uninterrupted run.
+TEST(DistributedCli, CtrlCStopsEveryRankAfterTheSameStepAndTheRunResumes) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("dist_sigint");
+  const std::string cfg = config(dir, "{method: ew}");
+  const std::string sets = " --nproc 2 -q --threads 1 --set trainer.epochs=12 --set trainer.max_steps=0";
+  mtl_test::ShellRun plain = mtl_test::run_shell(kMtl + " train " + cfg + sets + " --set trainer.run_dir=" +
+                                                 dir.file("plain"));
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  const std::string run = dir.file("run");
+  mtl_test::write_file(dir.file("sigint.sh"),
+                       "setsid " + kMtl + " train " + cfg + sets + " --set trainer.run_dir=" + run + " > " +
+                           dir.file("out") + " 2>&1 &\npid=$!\n"
+                           "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+                           "kill -INT -- -$pid\nwait $pid; echo $? > " + dir.file("rc") + "\n");
+  mtl_test::run_shell("bash " + dir.file("sigint.sh"));
+  const std::string out = mtl_test::read_file(dir.file("out"));
+  ASSERT_EQ(mtl_test::read_file(dir.file("rc")), "130\n") << out;
+  EXPECT_EQ(error_lines(out), 0u) << out;
+  mtl_test::ShellRun resumed = mtl_test::run_shell(kMtl + " train --resume " + run + " --nproc 2 -q --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_LE(max_relative_difference(final_weights(run), final_weights(dir.file("plain"))), 1e-6);
+}
+
+// tools/slurm_rank.sh maps SLURM's task variables (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID,
+// SLURM_NTASKS_PER_NODE in its "2(x3)" form) onto torchrun's: two "tasks" on this machine form one run.
+TEST(DistributedCli, TheSlurmRankScriptMapsSlurmsVariables) {
+  if (!fs::exists(kMtl)) GTEST_SKIP() << "CLI not built";
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("dist_slurm");
+  const std::string cfg = config(dir, "{method: ew}");
+  const std::string script = mtl_test::source_path("tools/slurm_rank.sh");
+  std::string cmd;
+  const int port = free_port();
+  for (int r = 0; r < 2; ++r)
+    cmd += "(env -u RANK -u WORLD_SIZE SLURM_PROCID=" + std::to_string(r) +
+           " SLURM_NTASKS=2 SLURM_LOCALID=" + std::to_string(r) + " SLURM_NTASKS_PER_NODE='2(x1)' SLURM_JOB_ID=7 "
+           "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " MTL=" + kMtl + " bash " + script +
+           " train " + cfg + " -q --threads 1 --set trainer.run_dir=" + dir.file("run") + " > " +
+           dir.file("out" + std::to_string(r)) + " 2>&1; echo $? > " + dir.file("rc" + std::to_string(r)) + ") & ";
+  mtl_test::run_shell(cmd + "wait");
+  for (int r = 0; r < 2; ++r)
+    EXPECT_EQ(mtl_test::read_file(dir.file("rc" + std::to_string(r))), "0\n")
+        << mtl_test::read_file(dir.file("out" + std::to_string(r)));
+  EXPECT_NE(mtl_test::read_file(dir.file("out0")).find("2 processes"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir.file("run/checkpoint.pt")));
+  mtl_test::ShellRun outside = mtl_test::run_shell("env -u SLURM_PROCID bash " + script + " train " + cfg);
+  EXPECT_NE(outside.code, 0);
+  EXPECT_NE(outside.out.find("start it with srun"), std::string::npos) << outside.out;
 }
