@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -36,11 +37,12 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, Engin
   n.check(o.epochs > 0 || o.max_steps > 0, "epochs", "set epochs > 0 or max_steps > 0");
   o.batch_size = positive<int64_t>(n, "batch_size", o.batch_size);
   o.eval_batch_size = positive<int64_t>(n, "eval_batch_size", o.eval_batch_size);
-  engine.threads = static_cast<int>(thread_count(n, "threads", physical_cores()));
+  const int64_t cores = process_cores();  // a distributed rank's share of this machine
+  engine.threads = static_cast<int>(thread_count(n, "threads", cores));
   engine.intra_op_threads =
-      static_cast<int>(thread_count(n, "intra_op_threads", std::max<int64_t>(1, physical_cores() / engine.threads)));
+      static_cast<int>(thread_count(n, "intra_op_threads", std::max<int64_t>(1, cores / engine.threads)));
   engine.probe_plan = n.get<std::string>("threads", "auto") == "auto" &&
-                      n.get<std::string>("intra_op_threads", "auto") == "auto" && physical_cores() > 1;
+                      n.get<std::string>("intra_op_threads", "auto") == "auto" && cores > 1;
   o.loader_workers = in_range<int64_t>(n, "loader_workers", o.loader_workers, 0, 64);
   o.prefetch = in_range<int64_t>(n, "prefetch", o.prefetch, 1, 1024);
   o.seed = n.get<int64_t>("seed", o.seed);
@@ -177,6 +179,16 @@ int64_t physical_cores() {
   int64_t logical = std::max(1u, std::thread::hardware_concurrency());
   if (cores.empty()) return logical;
   return std::min<int64_t>(logical, static_cast<int64_t>(cores.size()));
+}
+
+int64_t process_cores() {
+  int64_t local = 1;
+  if (const char* v = std::getenv("LOCAL_WORLD_SIZE"); v && *v) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end == '\0' && n > 0) local = n;  // a malformed value is reported by the launcher's checks
+  }
+  return std::max<int64_t>(1, physical_cores() / local);
 }
 
 RunConfig parse_run_config(const Config& config, const ParseOptions& options) {

@@ -117,4 +117,9 @@ std::string default_baselines_path(const std::string& run_dir);
 /// Number of physical cores (falls back to logical CPUs).
 int64_t physical_cores();
 
+/// This process's share of the cores, what `threads: auto` and `intra_op_threads: auto` divide: the physical
+/// cores over the ranks a launcher started on this machine (LOCAL_WORLD_SIZE: torchrun, `mtl train --nproc`),
+/// at least 1. Without a launcher, every physical core.
+int64_t process_cores();
+
 }  // namespace mtl

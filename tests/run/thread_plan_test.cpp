@@ -92,3 +92,22 @@ TEST(ThreadPlan, AutoRunRecordsItsPlanAndResumesWithIt) {
   for (const auto& kv : second.model->named_parameters())
     EXPECT_TRUE(torch::equal(kv.value(), ps[kv.key()])) << kv.key();
 }
+
+// A rank of a local distributed run (LOCAL_WORLD_SIZE ranks on this machine) counts its share of the cores for
+// `auto`, so that N ranks do not each take every core (2 ranks x 2 intra-op threads on 2 cores spin OpenMP
+// threads against each other: MultiLeNet ran at a third of its speed).
+TEST(ThreadPlan, AutoCountsThisProcessesShareOfTheCores) {
+  const std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n"
+                           "trainer: {threads: 1}\n";
+  const int64_t all = mtl::physical_cores();
+  mtl::RunConfig alone = mtl::parse_run_config(mtl::Config::from_string(yaml, "t.yaml"));
+  EXPECT_EQ(alone.engine.intra_op_threads, all);
+  setenv("LOCAL_WORLD_SIZE", "2", 1);
+  mtl::RunConfig shared = mtl::parse_run_config(mtl::Config::from_string(yaml, "t.yaml"));
+  mtl::RunConfig automatic = mtl::parse_run_config(mtl::Config::from_string(
+      "data: {type: multi_fashion}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}}\n", "t.yaml"));
+  unsetenv("LOCAL_WORLD_SIZE");
+  EXPECT_EQ(mtl::process_cores(), all);
+  EXPECT_EQ(shared.engine.intra_op_threads, std::max<int64_t>(1, all / 2));
+  EXPECT_EQ(automatic.engine.threads * automatic.engine.intra_op_threads, std::max<int64_t>(1, all / 2));
+}
