@@ -233,6 +233,26 @@ bool train_epochs(Loop& loop, Checkpointer& checkpointer, ProgressObserver& prog
   return true;
 }
 
+// The engine of this run: its thread plan (timed when `threads: auto`, then printed and logged), and in a
+// distributed run this rank's first shard and the reducer across processes.
+std::unique_ptr<Engine> build_engine(Loop& loop, ParamGroups& groups, MetricsLog& log, bool show) {
+  Run& run = loop.run;
+  std::vector<ThreadPlan> probed;
+  EngineOptions engine = choose_thread_plan(loop, run.config.engine, probed);
+  if (!probed.empty()) {
+    if (show) std::cerr << "mtl: threads auto: " << describe_thread_plans(probed) << "\n";
+    MetricValues plan{{"workers", engine.threads}, {"intra_op_threads", engine.intra_op_threads}};
+    for (const ThreadPlan& p : probed)
+      plan.push_back({"probe_ms_" + std::to_string(p.workers) + "x" + std::to_string(p.intra_op_threads), p.step_ms});
+    log.write("thread_plan", loop.pos.step, loop.pos.epoch, plan);
+  }
+  if (loop.ranks.group) {
+    engine.first_shard = loop.ranks.rank() * engine.threads;
+    engine.make_reducer = [group = loop.ranks.group] { return std::make_unique<ProcessReducer>(group); };
+  }
+  return make_engine(run.model, run.tasks, *run.weighting, groups, engine, run.make_model);
+}
+
 }  // namespace
 
 std::string auto_resume_dir(const TrainerOptions& trainer) {
@@ -303,23 +323,9 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     loop.pos.epoch_loss_sum.assign(T, 0.0);
     loop.pos.epoch_examples.assign(T, 0.0);
   }
-  std::vector<ThreadPlan> probed;
-  EngineOptions engine = choose_thread_plan(loop, rc.engine, probed);
-  if (!probed.empty() && show) std::cerr << "mtl: threads auto: " << describe_thread_plans(probed) << "\n";
-  if (ranks.group) {
-    engine.first_shard = ranks.rank() * engine.threads;
-    engine.make_reducer = [group = ranks.group] { return std::make_unique<ProcessReducer>(group); };
-  }
-  loop.engine = make_engine(run.model, run.tasks, *run.weighting, groups, engine, run.make_model);
-
   MetricsLog log;
   if (ranks.leader()) log = MetricsLog((fs::path(summary.run_dir) / "metrics.jsonl").string());
-  if (!probed.empty()) {
-    MetricValues plan{{"workers", engine.threads}, {"intra_op_threads", engine.intra_op_threads}};
-    for (const ThreadPlan& p : probed)
-      plan.push_back({"probe_ms_" + std::to_string(p.workers) + "x" + std::to_string(p.intra_op_threads), p.step_ms});
-    log.write("thread_plan", loop.pos.step, loop.pos.epoch, plan);
-  }
+  loop.engine = build_engine(loop, groups, log, show);
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
   MetricsLogObserver metrics(log, run.task_names(), tr);
   ProgressObserver progress(show, run.task_names(), loop.epochs);

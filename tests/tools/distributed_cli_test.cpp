@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "mtl/dist/local_launcher.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/run/assembler.h"
 #include "test_util.h"
@@ -23,22 +24,10 @@ namespace {
 
 const std::string kMtl = std::string(MTL_BINARY_DIR) + "/mtl";
 
-// A TCP port nothing listens on right now (the kernel's pick for port 0).
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return 29555;
-  }
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
+// A shell line that waits (up to 60 s) until RUN/checkpoint.pt exists: the first checkpoint of a run started in
+// the background.
+std::string wait_for_checkpoint(const std::string& run) {
+  return "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n";
 }
 
 std::string config(const mtl_test::TempDir& dir, const std::string& weighting, const std::string& name = "dist.yaml") {
@@ -55,7 +44,7 @@ std::string config(const mtl_test::TempDir& dir, const std::string& weighting, c
 
 // `ranks` processes of `mtl train ARGS` with the launcher's variables; returns each rank's exit code and output.
 std::vector<mtl_test::ShellRun> launch(const mtl_test::TempDir& dir, int ranks, const std::vector<std::string>& args) {
-  const int port = free_port();
+  const int port = mtl::free_local_port();
   std::string cmd;
   for (int r = 0; r < ranks; ++r)
     cmd += "(RANK=" + std::to_string(r) + " WORLD_SIZE=" + std::to_string(ranks) + " LOCAL_RANK=" +
@@ -178,7 +167,7 @@ TEST(DistributedCli, DifferentConfigsAndAMissingRankAreOneLineErrors) {
   }
 
   // Rank 1 of 2 never starts: rank 0 gives up after distributed.timeout with one line.
-  const int port = free_port();
+  const int port = mtl::free_local_port();
   mtl_test::ShellRun alone = mtl_test::run_shell(
       "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + kMtl + " train " + cfg +
       " -q --set distributed.timeout=3 --set trainer.run_dir=" + dir.file("alone"));
@@ -256,14 +245,14 @@ Outage stop_a_rank(const mtl_test::TempDir& dir, int world, int victim, const st
   const std::string cfg = config(dir, "{method: ew}", "long.yaml");
   const std::string run = dir.file("run-" + signal);
   std::string script = "pids=()\n";
-  const int port = free_port();
+  const int port = mtl::free_local_port();
   for (int r = 0; r < world; ++r)
     script += "RANK=" + std::to_string(r) + " WORLD_SIZE=" + std::to_string(world) +
               " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + kMtl + " train " + cfg +
               " -q --set trainer.epochs=100000 --set trainer.max_steps=0 --set distributed.timeout=" +
               std::to_string(timeout_s) + " --set trainer.run_dir=" + run + " > " + dir.file("out" + std::to_string(r)) +
               " 2>&1 &\npids+=($!)\n";
-  script += "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+  script += wait_for_checkpoint(run) +
             "t0=$(date +%s%N)\nkill -" + signal + " ${pids[" + std::to_string(victim) + "]}\n";
   for (int r = 0; r < world; ++r)
     if (r != victim)
@@ -327,10 +316,11 @@ TEST(DistributedCli, TorchrunRestartsAKilledGroupThatResumesToTheUninterruptedWe
   const std::string run = dir.file("run");
   const std::string script =
       "/usr/bin/torchrun --nproc_per_node 2 --max_restarts 1 --monitor_interval 1 --redirects 1 --tee 1 "
-      "--master_addr 127.0.0.1 --master_port " + std::to_string(free_port()) + " --no_python " + kMtl + " train " +
+      "--master_addr 127.0.0.1 --master_port " + std::to_string(mtl::free_local_port()) + " --no_python " + kMtl +
+      " train " +
       cfg + " -q --threads 1" + sets + " --set trainer.run_dir=" + run + " > " + dir.file("torchrun.out") +
-      " 2>&1 &\ntr=$!\n"
-      "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+      " 2>&1 &\ntr=$!\n" +
+      wait_for_checkpoint(run) +
       "victim=$(pgrep -f '^" + kMtl + " train " + cfg + "' | head -1)\n"
       "[ -n \"$victim\" ] && kill -9 $victim && echo killed > " + dir.file("killed") + "\n"
       "wait $tr; echo $? > " + dir.file("rc") + "\n";
@@ -385,8 +375,8 @@ TEST(DistributedCli, CtrlCStopsEveryRankAfterTheSameStepAndTheRunResumes) {
   const std::string run = dir.file("run");
   mtl_test::write_file(dir.file("sigint.sh"),
                        "setsid " + kMtl + " train " + cfg + sets + " --set trainer.run_dir=" + run + " > " +
-                           dir.file("out") + " 2>&1 &\npid=$!\n"
-                           "for i in $(seq 1 1200); do [ -f " + run + "/checkpoint.pt ] && break; sleep 0.05; done\n"
+                           dir.file("out") + " 2>&1 &\npid=$!\n" +
+                           wait_for_checkpoint(run) +
                            "kill -INT -- -$pid\nwait $pid; echo $? > " + dir.file("rc") + "\n");
   mtl_test::run_shell("bash " + dir.file("sigint.sh"));
   const std::string out = mtl_test::read_file(dir.file("out"));
@@ -406,7 +396,7 @@ TEST(DistributedCli, TheSlurmRankScriptMapsSlurmsVariables) {
   const std::string cfg = config(dir, "{method: ew}");
   const std::string script = mtl_test::source_path("tools/slurm_rank.sh");
   std::string cmd;
-  const int port = free_port();
+  const int port = mtl::free_local_port();
   for (int r = 0; r < 2; ++r)
     cmd += "(env -u RANK -u WORLD_SIZE SLURM_PROCID=" + std::to_string(r) +
            " SLURM_NTASKS=2 SLURM_LOCALID=" + std::to_string(r) + " SLURM_NTASKS_PER_NODE='2(x1)' SLURM_JOB_ID=7 "
