@@ -199,11 +199,14 @@ int cmd_inspect(const CommonArgs& a) {
   Run run = load_run(a);
   Run& ex = run;
   auto bb = run.config.model.backbone;
-  std::cout << "backbone: " << bb.type() << " -> " << ex.model->backbone()->output_dim() << " features, "
-            << count(ex.model->backbone()->parameters()) << " parameters (" << count(ex.model->shared_parameters())
-            << " trainable)\n";
+  const Architecture& arch = ex.model->architecture();
+  int64_t trunk = 0;
+  for (const auto& m : arch.modules()) trunk += count(m.second->parameters());
+  std::cout << "architecture: " << arch.describe() << "\n";
+  std::cout << "backbone: " << bb.type() << " -> " << arch.output_dim() << " features per task, " << trunk
+            << " parameters below the heads (" << count(ex.model->shared_parameters()) << " shared and trainable)\n";
   if (!ex.init_report.empty()) std::cout << "model.init: " << ex.init_report << "\n";
-  std::cout << *ex.model->backbone() << "\n";
+  for (const auto& m : arch.modules()) std::cout << *m.second << "\n";
   for (size_t t = 0; t < ex.tasks.size(); ++t) {
     const auto& spec = ex.tasks[t];
     std::cout << "task " << spec.name << ": head " << spec.head_type << " (label '" << spec.label.name << "', "

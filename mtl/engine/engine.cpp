@@ -1,6 +1,7 @@
 #include "mtl/engine/engine.h"
 
 #include <chrono>
+#include <set>
 
 #include "mtl/engine/async_engine.h"
 #include "mtl/engine/parallel_engine.h"
@@ -131,8 +132,10 @@ class SyncEngine : public Engine {
 
 std::vector<SharedParameter> trainable_shared_parameters(MultiTaskModelImpl& model) {
   std::vector<SharedParameter> shared;
-  for (const auto& kv : model.backbone()->named_parameters())
-    if (kv.value().requires_grad()) shared.push_back({"backbone." + kv.key(), kv.value().numel()});
+  std::vector<std::string> names = model.shared_parameter_names();
+  std::set<std::string> is_shared(names.begin(), names.end());
+  for (const auto& kv : model.named_parameters())
+    if (kv.value().requires_grad() && is_shared.count(kv.key())) shared.push_back({kv.key(), kv.value().numel()});
   return shared;
 }
 

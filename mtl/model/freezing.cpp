@@ -1,8 +1,5 @@
 #include "mtl/model/freezing.h"
 
-#include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/container/sequential.h>
-
 #include "mtl/config/config_node.h"
 #include "mtl/core/name_pattern.h"
 
@@ -18,20 +15,6 @@ FreezeSetting parse_setting(const ConfigNode& n) {
   for (const auto& p : s.params) n.check(!p.empty(), "params", "expected non-empty parameter-name patterns");
   for (const auto& p : s.train_only) n.check(!p.empty(), "train_only", "expected non-empty parameter-name patterns");
   return s;
-}
-
-bool has_parameters(const torch::nn::Module& m) { return !m.parameters().empty(); }
-
-std::vector<std::string> split_prefixes(const std::string& block) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= block.size()) {
-    size_t comma = block.find(',', start);
-    if (comma == std::string::npos) comma = block.size();
-    if (comma > start) out.push_back("backbone." + block.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -65,23 +48,7 @@ FreezeOptions parse_freeze_options(const ConfigNode& node) {
   return o;
 }
 
-std::vector<std::vector<std::string>> backbone_blocks(const MultiTaskModelImpl& model) {
-  std::vector<std::vector<std::string>> out;
-  for (const auto& b : model.backbone()->block_names()) out.push_back(split_prefixes(b));
-  if (!out.empty()) return out;
-  for (const auto& child : model.backbone()->named_children()) {
-    const auto& m = child.value();
-    if (!has_parameters(*m)) continue;
-    bool container = m->as<torch::nn::ModuleListImpl>() || m->as<torch::nn::SequentialImpl>();
-    if (!container) {
-      out.push_back({"backbone." + child.key()});
-      continue;
-    }
-    for (const auto& element : m->named_children())
-      if (has_parameters(*element.value())) out.push_back({"backbone." + child.key() + "." + element.key()});
-  }
-  return out;
-}
+std::vector<std::vector<std::string>> backbone_blocks(const MultiTaskModelImpl& model) { return model.trunk_blocks(); }
 
 std::set<std::string> frozen_parameters(const MultiTaskModelImpl& model, const FreezeSetting& s) {
   std::vector<std::string> block_prefixes;
@@ -128,8 +95,7 @@ bool freezes_whole_trunk(const FreezeOptions& o, const MultiTaskModelImpl& model
   for (const auto& s : stages) {
     std::set<std::string> frozen = frozen_parameters(model, s);
     bool trunk_trains = false;
-    for (const auto& kv : model.backbone()->named_parameters())
-      trunk_trains = trunk_trains || !frozen.count("backbone." + kv.key());
+    for (const auto& name : model.shared_parameter_names()) trunk_trains = trunk_trains || !frozen.count(name);
     if (!trunk_trains) return true;
   }
   return false;

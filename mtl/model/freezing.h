@@ -42,9 +42,9 @@ struct FreezeOptions {
 /// Parses the `freeze:` section (absent: nothing frozen).
 FreezeOptions parse_freeze_options(const ConfigNode& node);
 
-/// The backbone's blocks in order, each the list of parameter-name prefixes it covers, relative to the model
-/// ("backbone.conv1"). A backbone without block_names() gets its parameterised children, with ModuleList and
-/// Sequential children split into their elements.
+/// The trunk's blocks in order (the architecture's: mtl/model/architecture.h), each the list of parameter-name
+/// prefixes it covers, relative to the model ("backbone.conv1"; an expert architecture's block i covers block i
+/// of every level-1 expert).
 std::vector<std::vector<std::string>> backbone_blocks(const MultiTaskModelImpl& model);
 
 /// Names of the parameters that `setting` freezes in `model`.

@@ -4,9 +4,15 @@ namespace mtl {
 
 MultiTaskModelImpl::MultiTaskModelImpl(Backbone backbone, std::vector<std::string> task_names,
                                        std::vector<Head> heads)
-    : backbone_(std::move(backbone)), task_names_(std::move(task_names)), heads_(std::move(heads)) {
+    : MultiTaskModelImpl(std::make_shared<HpsArchitecture>(backbone, task_names.size()), std::move(task_names),
+                         std::move(heads)) {}
+
+MultiTaskModelImpl::MultiTaskModelImpl(ArchitecturePtr architecture, std::vector<std::string> task_names,
+                                       std::vector<Head> heads)
+    : architecture_(std::move(architecture)), task_names_(std::move(task_names)), heads_(std::move(heads)) {
   TORCH_CHECK(task_names_.size() == heads_.size(), "one head per task");
-  register_module("backbone", backbone_);
+  if (auto* hps = dynamic_cast<HpsArchitecture*>(architecture_.get())) backbone_ = hps->backbone();
+  for (auto& [name, module] : architecture_->modules()) register_module(name, module);
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> named;
   for (size_t t = 0; t < heads_.size(); ++t) named.emplace_back(task_names_[t], heads_[t]);
   auto dict = torch::nn::ModuleDict(named);
@@ -14,26 +20,19 @@ MultiTaskModelImpl::MultiTaskModelImpl(Backbone backbone, std::vector<std::strin
 }
 
 ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
+  TrunkOutput trunk = architecture_->forward(inputs);
   ModelOutput out;
-  Features f = backbone_->encode(inputs);
-  out.features = f.pooled;
-  out.token_features = f.tokens;
-  out.outputs = heads_forward(out.features, out.token_features);
-  return out;
-}
-
-std::vector<at::Tensor> MultiTaskModelImpl::heads_forward(const at::Tensor& features,
-                                                          const at::Tensor& token_features) {
-  std::vector<at::Tensor> outputs;
-  outputs.reserve(heads_.size());
-  for (auto& h : heads_) {
-    if (!h->token_level()) {
-      outputs.push_back(h->forward(features));
-    } else {
-      outputs.push_back(token_features.defined() ? h->forward(token_features) : at::Tensor());
-    }
+  out.features = trunk.shared;
+  out.token_features = trunk.tokens;
+  out.gates = std::move(trunk.gates);
+  out.outputs.reserve(heads_.size());
+  for (size_t t = 0; t < heads_.size(); ++t) {
+    if (!heads_[t]->token_level())
+      out.outputs.push_back(heads_[t]->forward(trunk.task[t]));
+    else
+      out.outputs.push_back(trunk.tokens.defined() ? heads_[t]->forward(trunk.tokens) : at::Tensor());
   }
-  return outputs;
+  return out;
 }
 
 namespace {
@@ -61,7 +60,34 @@ void MultiTaskModelImpl::set_frozen_norm_modules(std::vector<std::string> names)
   train(is_training());
 }
 
-std::vector<at::Tensor> MultiTaskModelImpl::shared_parameters() const { return trainable(*backbone_); }
-std::vector<at::Tensor> MultiTaskModelImpl::head_parameters(size_t t) const { return trainable(*heads_[t]); }
+bool MultiTaskModelImpl::is_task_parameter(const at::Tensor& p) const {
+  for (size_t t = 0; t < heads_.size(); ++t)
+    for (const auto& q : architecture_->task_parameters(t))
+      if (q.unsafeGetTensorImpl() == p.unsafeGetTensorImpl()) return true;
+  return false;
+}
+
+std::vector<at::Tensor> MultiTaskModelImpl::shared_parameters() const {
+  std::vector<at::Tensor> out;
+  for (const auto& [name, module] : architecture_->modules())
+    for (const auto& p : module->parameters())
+      if (p.requires_grad() && !is_task_parameter(p)) out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> MultiTaskModelImpl::shared_parameter_names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, module] : architecture_->modules())
+    for (const auto& kv : module->named_parameters())
+      if (!is_task_parameter(kv.value())) out.push_back(name + "." + kv.key());
+  return out;
+}
+
+std::vector<at::Tensor> MultiTaskModelImpl::head_parameters(size_t t) const {
+  std::vector<at::Tensor> out = trainable(*heads_[t]);
+  for (const auto& p : architecture_->task_parameters(t))
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
 
 }  // namespace mtl

@@ -35,7 +35,7 @@ double clip_gradient_norm(const std::vector<at::Tensor>& params, double max_norm
 ParamGroups::ParamGroups(const OptimizerOptions& o, const SchedulerOptions& scheduler,
                          const NamedParameters& model_params,
                          const std::vector<std::vector<std::string>>& blocks,
-                         const std::vector<at::Tensor>& weighting_params)
+                         const std::vector<at::Tensor>& weighting_params, const std::vector<std::string>& trunk)
     : options_(o), scheduler_(scheduler) {
   Regularisation inherited = o.regularisation;
   inherited.clip_grad_norm = 0.0;
@@ -77,7 +77,7 @@ ParamGroups::ParamGroups(const OptimizerOptions& o, const SchedulerOptions& sche
     for (size_t i = 0; i < K; ++i)
       implicit(join(blocks[i], ","), blocks[i], o.lr * o.backbone_lr_scale * std::pow(o.layer_lr_decay, double(K - i)));
   }
-  if (o.layer_lr_decay < 1.0 || o.backbone_lr_scale != 1.0) implicit("backbone", {"backbone"}, o.lr * o.backbone_lr_scale);
+  if (o.layer_lr_decay < 1.0 || o.backbone_lr_scale != 1.0) implicit("backbone", trunk, o.lr * o.backbone_lr_scale);
   implicit("default", {"*"}, o.lr);
 
   for (const auto& [name, p] : model_params) {

@@ -44,10 +44,12 @@ struct ResolvedParamGroup {
 class ParamGroups {
  public:
   /// Assigns `model_params` (named as in the model) to groups; `backbone_blocks` as freezing.h computes
-  /// them. Throws mtl::Error at a group's config location when its patterns select no parameter.
+  /// them; `trunk`: the name patterns backbone_lr_scale applies to (the architecture's modules). Throws
+  /// mtl::Error at a group's config location when its patterns select no parameter.
   ParamGroups(const OptimizerOptions& options, const SchedulerOptions& scheduler, const NamedParameters& model_params,
               const std::vector<std::vector<std::string>>& backbone_blocks,
-              const std::vector<at::Tensor>& weighting_params = {});
+              const std::vector<at::Tensor>& weighting_params = {},
+              const std::vector<std::string>& trunk = {"backbone"});
 
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
   const std::vector<ResolvedParamGroup>& groups() const { return groups_; }

@@ -108,14 +108,20 @@ TaskSpec build_task(const TaskConfig& tc, const DataConfig& data_config, const D
   return spec;
 }
 
-// Token-level heads need per-token features, which representation-space weighting cannot use.
+// Token-level heads need per-token features, which representation-space weighting cannot use; representation
+// space needs an architecture with a shared representation.
 void check_token_heads(const RunConfig& rc, Run& run) {
+  const std::string no_rep = run.model->architecture().no_representation_reason();
+  if (run.weighting->needs() == GradientKind::kRepresentationGrads && !no_rep.empty())
+    rc.weighting.node.fail("space", "space: representation differentiates the shared representation, but " + no_rep +
+                                        " (use space: parameters)");
   for (size_t t = 0; t < run.tasks.size(); ++t) {
     if (!run.model->head(t)->token_level()) continue;
-    if (!run.model->backbone()->has_token_features())
+    if (!run.model->architecture().has_token_features())
       rc.tasks[t].node.fail("type", "head '" + run.tasks[t].head_type + "' tags tokens and needs per-token features, "
-                                    "which backbone '" + rc.model.backbone.type() + "' does not give (use a text "
-                                    "encoder: transformer or rnn)");
+                                    "which " + (run.model->backbone() ? "backbone '" + rc.model.backbone.type() + "'"
+                                    : "model.architecture '" + rc.model.architecture.type() + "'") +
+                                    " does not give (use a text encoder, transformer or rnn, with architecture hps)");
     if (run.weighting->needs() == GradientKind::kRepresentationGrads)
       rc.weighting.node.fail("space", "space: representation takes gradients w.r.t. the pooled representation; "
                                        "task '" + run.tasks[t].name + "' reads per-token features (use space: "
@@ -193,8 +199,9 @@ std::unique_ptr<Weighting> build_weighting(const WeightingConfig& config, const 
 
 ModelFactory model_factory(const ModelConfig& model, const std::vector<TaskConfig>& task_configs,
                            const std::vector<TaskSpec>& tasks, const DatasetSchema& schema, uint64_t seed) {
-  const ConfigNode bb = model.backbone;
+  const ConfigNode bb = model.backbone, arch = model.architecture;
   const BackboneFactory& make_backbone = backbone_registry().get(bb.type(), bb.where("type"));
+  const ArchitectureFactory& make_architecture = architecture_registry().get(arch.type(), arch.where("type"));
   std::vector<std::string> names;
   std::vector<std::string> head_types;
   std::vector<LabelInfo> labels;
@@ -206,18 +213,19 @@ ModelFactory model_factory(const ModelConfig& model, const std::vector<TaskConfi
     head_nodes.push_back(task_configs[t].node.child("head"));
   }
   return [=]() {
-    Backbone backbone = make_backbone(bb, schema);
+    ArchitecturePtr architecture = make_architecture(arch, ArchitectureContext{bb, make_backbone, schema, names});
     std::vector<Head> heads;
     for (size_t t = 0; t < names.size(); ++t)
-      heads.push_back(head_registry().get(head_types[t]).make(head_nodes[t], HeadContext{backbone->output_dim(), labels[t]}));
-    // Initial weights from the run's seed: the backbone first, then each head from a stream of its own.
+      heads.push_back(
+          head_registry().get(head_types[t]).make(head_nodes[t], HeadContext{architecture->output_dim(), labels[t]}));
+    // Initial weights from the run's seed: the trunk first, then each head from a stream of its own.
     at::Generator gen = make_generator(seed, /*stream=*/0, 0);
-    backbone->reset_parameters(gen);
+    architecture->reset_parameters(gen);
     for (size_t t = 0; t < heads.size(); ++t) {
       at::Generator head_gen = make_generator(seed, /*stream=*/1, t);
       reset_module_parameters(*heads[t], head_gen);
     }
-    return MultiTaskModel(backbone, names, heads);
+    return MultiTaskModel(architecture, names, heads);
   };
 }
 
@@ -225,7 +233,9 @@ ParamGroups build_param_groups(const OptimizerOptions& optimizer, const Schedule
                                MultiTaskModelImpl& model, Weighting& weighting) {
   NamedParameters named;
   for (const auto& kv : model.named_parameters()) named.emplace_back(kv.key(), kv.value());
-  return ParamGroups(optimizer, scheduler, named, backbone_blocks(model), weighting.parameters());
+  std::vector<std::string> trunk;
+  for (const auto& m : model.architecture().modules()) trunk.push_back(m.first);
+  return ParamGroups(optimizer, scheduler, named, backbone_blocks(model), weighting.parameters(), trunk);
 }
 
 Run assemble(const RunConfig& config, const AssembleOptions& options) {

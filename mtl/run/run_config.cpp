@@ -216,6 +216,7 @@ RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
   rc.weighting.node = root.child("weighting");
   rc.weighting.method = rc.weighting.node.get<std::string>("method", "ew");
   ConfigNode model = root.child("model");
+  rc.model.architecture = model.component("architecture", "hps");
   rc.model.backbone = model.component("backbone");
   rc.model.init = parse_model_init(model, rc.task_names(), options.check_init_path);
   return rc;

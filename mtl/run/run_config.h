@@ -66,6 +66,7 @@ struct TaskConfig {
 };
 
 struct ModelConfig {
+  ConfigNode architecture;        // model.architecture (component node; hps by default)
   ConfigNode backbone;            // model.backbone (component node)
   std::optional<ModelInit> init;  // model.init
 };

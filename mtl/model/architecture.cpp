@@ -1,0 +1,86 @@
+#include "mtl/model/architecture.h"
+
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include "mtl/model/expert_architectures.h"
+
+namespace mtl {
+
+namespace {
+
+bool has_parameters(const torch::nn::Module& m) { return !m.parameters().empty(); }
+
+// "embedding,position" -> {prefix + "embedding", prefix + "position"}.
+std::vector<std::string> split_prefixes(const std::string& block, const std::string& prefix) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= block.size()) {
+    size_t comma = block.find(',', start);
+    if (comma == std::string::npos) comma = block.size();
+    if (comma > start) out.push_back(prefix + block.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+ArchitecturePtr make_hps(const ConfigNode& options, const ArchitectureContext& ctx) {
+  (void)options;
+  return std::make_shared<HpsArchitecture>(ctx.make_backbone(ctx.backbone, ctx.schema), ctx.tasks.size());
+}
+
+void register_builtin_architectures(Registry<ArchitectureFactory>& r) {
+  r.add("hps", make_hps);
+  r.add("mmoe", make_mmoe);
+  r.add("cgc", make_cgc);
+  r.add("ple", make_ple);
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> backbone_block_prefixes(const BackboneImpl& backbone,
+                                                              const std::string& prefix) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& b : backbone.block_names()) out.push_back(split_prefixes(b, prefix));
+  if (!out.empty()) return out;
+  for (const auto& child : backbone.named_children()) {
+    const auto& m = child.value();
+    if (!has_parameters(*m)) continue;
+    bool container = m->as<torch::nn::ModuleListImpl>() || m->as<torch::nn::SequentialImpl>();
+    if (!container) {
+      out.push_back({prefix + child.key()});
+      continue;
+    }
+    for (const auto& element : m->named_children())
+      if (has_parameters(*element.value())) out.push_back({prefix + child.key() + "." + element.key()});
+  }
+  return out;
+}
+
+TrunkOutput HpsArchitecture::forward(const TensorMap& inputs) {
+  Features f = backbone_->encode(inputs);
+  TrunkOutput out;
+  out.shared = f.pooled;
+  out.task.assign(tasks_, f.pooled);
+  out.tokens = f.tokens;
+  return out;
+}
+
+std::vector<std::vector<std::string>> HpsArchitecture::blocks() const {
+  return backbone_block_prefixes(*backbone_, "backbone.");
+}
+
+std::string HpsArchitecture::describe() const {
+  return "hps: one backbone shared by " + std::to_string(tasks_) + " task(s)";
+}
+
+Registry<ArchitectureFactory>& architecture_registry() {
+  static Registry<ArchitectureFactory> r = [] {
+    Registry<ArchitectureFactory> reg("architecture");
+    register_builtin_architectures(reg);
+    return reg;
+  }();
+  return r;
+}
+
+}  // namespace mtl

@@ -1,0 +1,295 @@
+// model.architecture: mmoe, cgc and ple over vision and text backbones. Output shapes and gates; the split
+// into shared and task parameters checked by autograd (no other task's loss reaches a task's parameters, at
+// least two tasks' losses reach every shared one); the shared representation as a cut (every shared gradient
+// flows through it); every weighting method training each architecture with 1 and 2 threads to the same
+// result; bitwise resume; and one-line errors for bad options.
+#include <torch/torch.h>
+
+#include <regex>
+
+#include "mtl/model/architecture.h"
+#include "mtl/run/assembler.h"
+#include "mtl/run/trainer.h"
+#include "mtl/weighting/weighting.h"
+#include "random_batch.h"
+#include "test_util.h"
+
+namespace {
+
+const std::vector<std::string> kArchitectures{"mmoe", "cgc", "{type: ple, levels: 2}", "{type: ple, levels: 3}"};
+const std::string kExpert = "{type: lenet, channels: [4, 6], out_features: 12}";
+
+mtl::Run vision_run(const std::string& arch, const std::vector<std::string>& sets = {}) {
+  std::string yaml = "data: {type: multi_fashion}\nmodel: {backbone: " + kExpert + ", architecture: " + arch +
+                     "}\ntasks:\n  left: {label: left}\n  right: {label: right}\ntrainer: {threads: 1}\n";
+  return mtl::assemble(mtl::Config::from_string(yaml, "a.yaml", sets));
+}
+
+int64_t numel(const std::vector<at::Tensor>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.numel();
+  return n;
+}
+
+}  // namespace
+
+TEST(Architectures, ExpertOutputsGatesAndRepresentationOnImages) {
+  struct Case {
+    std::string arch;
+    int64_t experts_mixed;  // per task gate
+    int64_t representation;  // columns of the shared representation, 0 = none
+  };
+  for (const Case& c : {Case{"mmoe", 3, 3 * 12}, Case{"{type: mmoe, experts: 5}", 5, 5 * 12},
+                        Case{"cgc", 3, 2 * 12}, Case{"{type: cgc, shared_experts: 1, task_experts: 2}", 3, 12},
+                        Case{"{type: ple, levels: 2}", 3, 0}, Case{"{type: ple, levels: 1}", 3, 2 * 12}}) {
+    SCOPED_TRACE(c.arch);
+    mtl::Run ex = vision_run(c.arch);
+    mtl::Batch b = mtl_test::random_multi_fashion_batch(5);
+    mtl::ModelOutput out = ex.model->forward(b.inputs);
+    ASSERT_EQ(out.outputs.size(), 2u);
+    for (const auto& o : out.outputs) EXPECT_EQ(o.sizes(), (std::vector<int64_t>{5, 10}));
+    ASSERT_EQ(out.gates.size(), 2u);
+    for (const auto& g : out.gates) {
+      EXPECT_EQ(g.sizes(), (std::vector<int64_t>{5, c.experts_mixed}));
+      EXPECT_TRUE(torch::allclose(g.sum(1), torch::ones({5}), 1e-6, 1e-6));
+      EXPECT_GE(g.min().item<double>(), 0.0);
+    }
+    if (c.representation == 0)
+      EXPECT_FALSE(out.features.defined());
+    else
+      EXPECT_EQ(out.features.sizes(), (std::vector<int64_t>{5, c.representation}));
+    EXPECT_EQ(ex.model->architecture().output_dim(), 12);
+  }
+}
+
+// A text encoder as the expert: gates on the experts (the input is token ids), pooled features per task.
+TEST(Architectures, ExpertArchitecturesOverATextEncoder) {
+  mtl::DatasetSchema s;
+  s.inputs.push_back({"text", {16}, mtl::InputKind::kTokens, 50});
+  for (const std::string arch : {"mmoe", "cgc", "{type: ple, levels: 2}"}) {
+    SCOPED_TRACE(arch);
+    mtl::Config cfg = mtl::Config::from_string(
+        "a: " + arch + "\nb: {type: transformer, dim: 16, heads: 2, layers: 1, ffn_dim: 32}\n", "t.yaml");
+    mtl::ConfigNode a = cfg.root().component("a"), bb = cfg.root().component("b");
+    mtl::ArchitecturePtr m = mtl::architecture_registry().get(a.type())(
+        a, mtl::ArchitectureContext{bb, mtl::backbone_registry().get(bb.type()), s, {"x", "y", "z"}});
+    cfg.check_unused();
+    torch::manual_seed(1);
+    mtl::TensorMap in{{"text", torch::randint(4, 50, {3, 16}, torch::kLong)}};
+    mtl::TrunkOutput out = m->forward(in);
+    ASSERT_EQ(out.task.size(), 3u);
+    for (const auto& f : out.task) EXPECT_EQ(f.sizes(), (std::vector<int64_t>{3, 16}));
+    for (const auto& g : out.gates) EXPECT_TRUE(torch::allclose(g.sum(1), torch::ones({3}), 1e-6, 1e-6));
+    EXPECT_NE(m->describe().find("gate(s) on the experts"), std::string::npos) << m->describe();
+  }
+}
+
+// Which parameters each task owns, by name, as the papers define them, and checked by autograd: no other task's
+// loss reaches them; at least two tasks' losses reach every shared parameter.
+TEST(Architectures, SharedAndTaskParametersAreWhatThePapersDefine) {
+  for (const std::string& arch : kArchitectures) {
+    SCOPED_TRACE(arch);
+    mtl::Run ex = vision_run(arch);
+    const int64_t L = arch.find("levels: 3") != std::string::npos ? 3 : arch.find("levels: 2") != std::string::npos ? 2 : 1;
+    mtl::Batch b = mtl_test::random_multi_fashion_batch(6);
+    mtl::ModelOutput out = ex.model->forward(b.inputs);
+    std::vector<at::Tensor> losses = mtl::task_losses(ex.tasks, out.outputs, b);
+    std::vector<at::Tensor> all;
+    std::vector<std::string> names;
+    for (auto& kv : ex.model->named_parameters()) names.push_back(kv.key()), all.push_back(kv.value());
+    std::vector<std::vector<at::Tensor>> grads;
+    for (auto& l : losses) grads.push_back(torch::autograd::grad({l}, all, {}, true, false, true));
+    const std::vector<std::string> tasks{"left", "right"};
+    auto owned = [&](size_t t) {
+      std::set<const void*> s;
+      for (auto& p : ex.model->head_parameters(t)) s.insert(p.unsafeGetTensorImpl());
+      return s;
+    };
+    int64_t task_owned = 0;
+    for (size_t t = 0; t < 2; ++t) {
+      const std::string T = tasks[t], last = std::to_string(L - 1), below = std::to_string(L - 2);
+      // Head, last level's gate and own experts, and (ple) the gate of the level below.
+      std::regex expected("heads\\." + T + "\\..*|levels\\." + last + "\\.(gates|tasks)\\." + T + "\\..*" +
+                          (L >= 2 ? "|levels\\." + below + "\\.gates\\." + T + "\\..*" : std::string()));
+      const auto mine = owned(t);
+      for (size_t k = 0; k < all.size(); ++k) {
+        const bool is_mine = mine.count(all[k].unsafeGetTensorImpl()) > 0;
+        EXPECT_EQ(is_mine, std::regex_match(names[k], expected)) << names[k] << " for task " << T;
+        if (!is_mine) continue;
+        ++task_owned;
+        const at::Tensor& other = grads[1 - t][k];
+        EXPECT_TRUE(!other.defined() || other.abs().max().item<double>() == 0.0)
+            << names[k] << " is task " << T << "'s but the other task's loss reaches it";
+        ASSERT_TRUE(grads[t][k].defined()) << names[k];
+      }
+    }
+    auto shared = ex.model->shared_parameters();
+    EXPECT_EQ(numel(shared) + [&] {
+      int64_t n = 0;
+      for (size_t t = 0; t < 2; ++t) n += numel(ex.model->head_parameters(t));
+      return n;
+    }(), numel(all));
+    std::set<const void*> shared_set;
+    for (auto& p : shared) shared_set.insert(p.unsafeGetTensorImpl());
+    for (size_t k = 0; k < all.size(); ++k) {
+      if (!shared_set.count(all[k].unsafeGetTensorImpl())) continue;
+      int reached = 0;
+      for (size_t t = 0; t < 2; ++t)
+        reached += grads[t][k].defined() && grads[t][k].abs().max().item<double>() > 0.0;
+      EXPECT_EQ(reached, 2) << names[k] << " is shared but not every task's loss reaches it";
+    }
+    EXPECT_GT(task_owned, 0);
+  }
+}
+
+// The shared representation of one-level architectures is a cut: every task's gradient w.r.t. the shared
+// parameters equals the representation's Jacobian applied to that task's representation gradient.
+TEST(Architectures, TheSharedRepresentationCarriesEverySharedGradient) {
+  for (const std::string arch : {"mmoe", "cgc", "{type: mmoe, gate_input: experts}"}) {
+    SCOPED_TRACE(arch);
+    mtl::Run ex = vision_run(arch);
+    ex.model->to(at::kDouble);
+    mtl::Batch b = mtl_test::random_multi_fashion_batch(6);
+    b.inputs["image"] = b.inputs["image"].to(at::kDouble);
+    mtl::ModelOutput out = ex.model->forward(b.inputs);
+    std::vector<at::Tensor> losses = mtl::task_losses(ex.tasks, out.outputs, b);
+    auto shared = ex.model->shared_parameters();
+    for (size_t t = 0; t < 2; ++t) {
+      auto direct = torch::autograd::grad({losses[t]}, shared, {}, true);
+      auto dz = torch::autograd::grad({losses[t]}, {out.features}, {}, true)[0];
+      auto through = torch::autograd::grad({out.features}, shared, {dz}, true);
+      for (size_t k = 0; k < shared.size(); ++k)
+        EXPECT_TRUE(torch::allclose(direct[k], through[k], 1e-10, 1e-12)) << "task " << t << ", parameter " << k;
+    }
+  }
+}
+
+namespace {
+
+struct Trained {
+  std::vector<double> losses;
+  std::map<std::string, at::Tensor> weights;
+};
+
+// 20 SGD steps of MultiFashion (400 examples, batch 20) with `arch` and `weighting` on `threads` workers.
+Trained train_steps(const std::string& arch, const std::string& weighting, int threads, mtl_test::TempDir& dir,
+                    const std::string& name) {
+  std::string yaml = "data: {type: multi_fashion, train_size: 400, test_size: 40, cache_dir: '" + dir.file("c") +
+                     "'}\nmodel: {backbone: " + kExpert + ", architecture: " + arch + "}\n" +
+                     "tasks: {left: {label: left}, right: {label: right}}\nweighting: " + weighting +
+                     "\noptimizer: {type: sgd, lr: 0.05, momentum: 0.9}\ntrainer: {epochs: 1, max_steps: 20, " +
+                     "batch_size: 20, threads: " + std::to_string(threads) + ", eval_interval: 0, run_dir: '" +
+                     dir.file(name) + "'}\nbaselines: none\n";
+  mtl::Run ex = mtl::assemble(mtl::Config::from_string(yaml, "t.yaml"));
+  struct Losses : mtl::TrainObserver {
+    std::vector<double> total;
+    void step_done(const mtl::TrainPosition&, const mtl::StepResult& r) override {
+      total.push_back(r.losses[0] + r.losses[1]);
+    }
+  } losses;
+  mtl::TrainRunOptions options;
+  options.progress = false;
+  options.observers = {&losses};
+  mtl::train(ex, options);
+  Trained out{losses.total, {}};
+  for (auto& kv : ex.model->named_parameters()) out.weights[kv.key()] = kv.value().clone();
+  return out;
+}
+
+}  // namespace
+
+// Every weighting method trains every expert architecture: 20 finite steps, and 2 threads end where 1 thread
+// does (the same shards reduced in another order: equal up to float rounding).
+TEST(Architectures, EveryWeightingMethodTrainsEachArchitectureWithOneAndTwoThreads) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("arch_methods");
+  int n = 0;
+  for (const std::string arch : {"mmoe", "cgc", "{type: ple, levels: 2}"})
+    for (const std::string& method : mtl::weighting_registry().names()) {
+      const std::string weighting = "{method: " + method + "}";
+      SCOPED_TRACE(arch + " / " + weighting);
+      if (method == "mgda_ub" && arch.find("ple") != std::string::npos) continue;  // refused: see BadOptions
+      Trained one = train_steps(arch, weighting, 1, dir, "r" + std::to_string(n++));
+      Trained two = train_steps(arch, weighting, 2, dir, "r" + std::to_string(n++));
+      ASSERT_EQ(one.losses.size(), 20u);
+      for (double l : one.losses) ASSERT_TRUE(std::isfinite(l));
+      double worst = 0.0;
+      for (auto& [name, w] : one.weights)
+        worst = std::max(worst, (w - two.weights[name]).abs().max().item<double>() /
+                                    std::max(1e-3, w.abs().max().item<double>()));
+      EXPECT_LT(worst, 2e-3);
+      for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(one.losses[i], two.losses[i], 2e-3 * one.losses[i]) << "step " << i;
+    }
+}
+
+TEST(Architectures, ResumeMidEpochIsBitwiseExact) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("arch_resume");
+  int k = 0;
+  for (const std::string& arch : kArchitectures) {
+    SCOPED_TRACE(arch);
+    const std::string tag = std::to_string(k++);
+    std::string yaml = "data: {type: multi_fashion, train_size: 300, test_size: 50, cache_dir: '" + dir.file("c") +
+                       "'}\nmodel: {backbone: " + kExpert + ", architecture: " + arch + "}\n" +
+                       "tasks: {left: {label: left}, right: {label: right}}\nweighting: {method: pcgrad}\n" +
+                       "trainer: {epochs: 2, batch_size: 50, threads: 2, seed: 4, eval_interval: 0}\nbaselines: none\n";
+    mtl::Run straight = mtl::assemble(mtl::Config::from_string(yaml, "r.yaml", {"trainer.run_dir=" + dir.file("s" + tag)}));
+    mtl::train(straight, {"", false});
+    mtl::Run first = mtl::assemble(
+        mtl::Config::from_string(yaml, "r.yaml", {"trainer.run_dir=" + dir.file("p" + tag), "trainer.max_steps=8"}));
+    EXPECT_EQ(mtl::train(first, {"", false}).steps, 8);
+    mtl::Run second = mtl::assemble(mtl::Config::from_string(yaml, "r.yaml", {"trainer.run_dir=" + dir.file("p" + tag)}));
+    mtl::train(second, {dir.file("p" + tag), false});
+    auto b = second.model->named_parameters();
+    for (auto& kv : straight.model->named_parameters()) EXPECT_TRUE(torch::equal(kv.value(), b[kv.key()])) << kv.key();
+  }
+}
+
+TEST(Architectures, BadOptionsAreOneLineErrorsNamingTheKey) {
+  auto error = [](const std::string& arch, const std::vector<std::string>& sets = {}) {
+    try {
+      vision_run(arch, sets);
+    } catch (const mtl::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto expect = [&](const std::string& arch, const std::string& key, const std::string& what,
+                    const std::vector<std::string>& sets = {}) {
+    const std::string e = error(arch, sets);
+    EXPECT_NE(e.find(key), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  };
+  expect("{type: mmoe, experts: 0}", "model.architecture.experts", "expected an integer >= 1");
+  expect("{type: cgc, task_experts: 0}", "model.architecture.task_experts", "expected an integer >= 1");
+  expect("{type: ple, levels: 0}", "model.architecture.levels", "expected an integer >= 1");
+  expect("{type: ple, shared_experts: -1}", "model.architecture.shared_experts", "expected an integer >= 1");
+  expect("{type: mmoe, temperature: 0}", "model.architecture.temperature", "expected a number > 0");
+  expect("{type: mmoe, gate_input: raw}", "model.architecture.gate_input", "input");
+  expect("{type: mmoe, experts: 1000}", "model.architecture", "at most 256 experts");
+  expect("{type: mmeo}", "model.architecture.type", "did you mean 'mmoe'");
+  expect("{type: mmoe, expert: 3}", "model.architecture.expert", "did you mean 'experts'");
+  expect("{type: ple, levels: 2}", "weighting.space", "no shared representation", {"weighting.method=mgda_ub"});
+  expect("{type: ple, levels: 2}", "weighting.space", "no shared representation",
+         {"weighting.method=pcgrad", "weighting.space=representation"});
+  expect("mmoe", "freeze.blocks", "has 3 blocks", {"freeze.blocks=4"});
+}
+
+// Token-level heads read per-token features, which only hard sharing over a text encoder gives; gates cannot
+// read token ids.
+TEST(Architectures, TextErrorsNameTheKey) {
+  mtl::DatasetSchema s;
+  s.inputs.push_back({"text", {16}, mtl::InputKind::kTokens, 50});
+  mtl::Config cfg = mtl::Config::from_string("a: {type: mmoe, gate_input: input}\nb: {type: transformer, dim: 16}\n",
+                                             "t.yaml");
+  mtl::ConfigNode a = cfg.root().component("a"), bb = cfg.root().component("b");
+  try {
+    mtl::architecture_registry().get("mmoe")(a, mtl::ArchitectureContext{bb, mtl::backbone_registry().get(bb.type()), s, {"x"}});
+    FAIL() << "no error";
+  } catch (const mtl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a.gate_input"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("token ids of input 'text'; use gate_input: experts"), std::string::npos)
+        << e.what();
+  }
+}
