@@ -34,6 +34,12 @@ class BackboneImpl : public torch::nn::Module {
   /// submodule, or several joined by commas ("embedding,position"). Empty (the default): the backbone's
   /// parameterised children, ModuleList and Sequential elements counted one by one.
   virtual std::vector<std::string> block_names() const { return {}; }
+  /// Staged forward, for the layer-wise architectures (cross_stitch, branch: mtl/model/layerwise_architectures.h),
+  /// which act between stages. Stage i maps stage i - 1's output (stage 0: the inputs; `x` undefined) to its
+  /// own, the last stage's output is forward()'s pooled features, and stage i's parameters are exactly block
+  /// i's (block_names()). 0 (the default): the backbone cannot run in stages.
+  virtual int64_t num_stages() const { return 0; }
+  virtual at::Tensor stage(int64_t i, const TensorMap& inputs, const at::Tensor& x);
   /// Draws the initial weights again from the run's generator (mtl/core/weight_init.h); a backbone with an
   /// initialisation scheme of its own overrides this and calls reset_module_parameters first.
   virtual void reset_parameters(at::Generator& gen) { reset_module_parameters(*this, gen); }

@@ -34,6 +34,10 @@ Registry<BackboneFactory>& backbone_registry() {
   return r;
 }
 
+at::Tensor BackboneImpl::stage(int64_t, const TensorMap&, const at::Tensor&) {
+  TORCH_CHECK(false, "this backbone does not run in stages");
+}
+
 void use_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters())

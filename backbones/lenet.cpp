@@ -45,11 +45,19 @@ LeNetBackboneImpl::LeNetBackboneImpl(LeNetBackboneOptions options) : options_(st
 }
 
 at::Tensor LeNetBackboneImpl::forward(const TensorMap& inputs) {
-  at::Tensor x = inputs.at(options_.input());
-  if (options_.channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-  x = torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
-  x = torch::relu(torch::max_pool2d(conv2_->forward(x), 2));
-  x = x.reshape({x.size(0), flat_});
+  at::Tensor x;
+  for (int64_t i = 0; i < 3; ++i) x = stage(i, inputs, x);
+  return x;
+}
+
+at::Tensor LeNetBackboneImpl::stage(int64_t i, const TensorMap& inputs, const at::Tensor& in) {
+  if (i == 0) {
+    at::Tensor x = inputs.at(options_.input());
+    if (options_.channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    return torch::relu(torch::max_pool2d(conv1_->forward(x), 2));
+  }
+  if (i == 1) return torch::relu(torch::max_pool2d(conv2_->forward(in), 2));
+  at::Tensor x = in.reshape({in.size(0), flat_});
   if (options_.dropout() > 0) x = mtl::dropout(x, options_.dropout(), is_training());
   return torch::relu(fc_->forward(x));
 }

@@ -39,6 +39,8 @@ class LeNetBackboneImpl : public BackboneImpl {
   at::Tensor forward(const TensorMap& inputs) override;
   int64_t output_dim() const override { return options_.out_features(); }
   std::vector<std::string> block_names() const override { return {"conv1", "conv2", "fc"}; }
+  int64_t num_stages() const override { return 3; }
+  at::Tensor stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) override;
   const LeNetBackboneOptions& options() const { return options_; }
 
  private:

@@ -38,6 +38,12 @@ at::Tensor MlpBackboneImpl::forward(const TensorMap& inputs) {
   return layers_->forward(x.reshape({x.size(0), -1}));
 }
 
+at::Tensor MlpBackboneImpl::stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) {
+  if (i > 0) return layers_->layer_forward(static_cast<size_t>(i), x);
+  at::Tensor in = inputs.at(options_.input());
+  return layers_->layer_forward(0, in.reshape({in.size(0), -1}));
+}
+
 std::vector<std::string> MlpBackboneImpl::block_names() const {
   std::vector<std::string> out;
   for (const auto& name : layers_->layer_names()) out.push_back("layers." + name);

@@ -35,6 +35,8 @@ class MlpBackboneImpl : public BackboneImpl {
   at::Tensor forward(const TensorMap& inputs) override;
   int64_t output_dim() const override { return layers_->out_features(); }
   std::vector<std::string> block_names() const override;
+  int64_t num_stages() const override { return static_cast<int64_t>(layers_->num_layers()); }
+  at::Tensor stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) override;
   const MlpBackboneOptions& options() const { return options_; }
 
  private:

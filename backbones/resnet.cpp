@@ -87,13 +87,24 @@ ResNetBackboneImpl::ResNetBackboneImpl(ResNetBackboneOptions options) : options_
 }
 
 at::Tensor ResNetBackboneImpl::forward(const TensorMap& inputs) {
-  at::Tensor x = inputs.at(options_.input());
-  if (options_.channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-  x = stem_->forward(x);
-  if (stem_bn_) x = stem_bn_->forward(x);
-  x = torch::relu(x);
-  for (const auto& block : *blocks_) x = block->as<BasicBlock>()->forward(x);
-  return x.mean({2, 3});
+  at::Tensor x;
+  for (int64_t i = 0; i < num_stages(); ++i) x = stage(i, inputs, x);
+  return x;
+}
+
+// Stage 0: the stem; stage i: block i - 1; the last one also pools.
+at::Tensor ResNetBackboneImpl::stage(int64_t i, const TensorMap& inputs, const at::Tensor& in) {
+  at::Tensor x;
+  if (i == 0) {
+    x = inputs.at(options_.input());
+    if (options_.channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    x = stem_->forward(x);
+    if (stem_bn_) x = stem_bn_->forward(x);
+    x = torch::relu(x);
+  } else {
+    x = blocks_[static_cast<size_t>(i - 1)]->as<BasicBlock>()->forward(in);
+  }
+  return i + 1 == num_stages() ? x.mean({2, 3}) : x;
 }
 
 std::vector<std::string> ResNetBackboneImpl::block_names() const {

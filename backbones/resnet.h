@@ -51,6 +51,8 @@ class ResNetBackboneImpl : public BackboneImpl {
   at::Tensor forward(const TensorMap& inputs) override;
   int64_t output_dim() const override { return options_.channels().back(); }
   std::vector<std::string> block_names() const override;
+  int64_t num_stages() const override { return 1 + static_cast<int64_t>(blocks_->size()); }
+  at::Tensor stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) override;
   const ResNetBackboneOptions& options() const { return options_; }
 
  private:

@@ -118,35 +118,62 @@ std::vector<std::string> TransformerImpl::block_names() const {
   return out;
 }
 
-Features TransformerImpl::encode(const TensorMap& inputs) {
-  at::Tensor ids = token_ids(inputs, options_.input());
-  const int64_t full_length = ids.size(1);
+TransformerImpl::Prepared TransformerImpl::prepare(const TensorMap& inputs) const {
+  Prepared p;
+  p.ids = token_ids(inputs, options_.input());
+  p.full_length = p.ids.size(1);
   // Columns that are padding in every row (a shard of short rows cut from a batch padded for longer ones)
   // cannot change any result: drop them, and pad the token features back at the end.
-  at::Tensor mask = padding_mask(ids);
-  const int64_t used = ids.size(0) > 0 ? std::max<int64_t>(1, mask.sum(1).max().item<int64_t>()) : full_length;
-  if (used < full_length) {
-    ids = ids.narrow(1, 0, used);
-    mask = mask.narrow(1, 0, used);
+  p.mask = padding_mask(p.ids);
+  const int64_t used =
+      p.ids.size(0) > 0 ? std::max<int64_t>(1, p.mask.sum(1).max().item<int64_t>()) : p.full_length;
+  if (used < p.full_length) {
+    p.ids = p.ids.narrow(1, 0, used);
+    p.mask = p.mask.narrow(1, 0, used);
   }
-  const int64_t B = ids.size(0), L = ids.size(1), H = options_.heads();
-  TORCH_CHECK(L <= options_.max_length(), "transformer: sequences of ", L, " tokens exceed max_length ",
-              options_.max_length(), " (raise the backbone's max_length or shorten the input)");
+  TORCH_CHECK(p.ids.size(1) <= options_.max_length(), "transformer: sequences of ", p.ids.size(1),
+              " tokens exceed max_length ", options_.max_length(),
+              " (raise the backbone's max_length or shorten the input)");
+  return p;
+}
+
+at::Tensor TransformerImpl::embed(const at::Tensor& ids) {
+  const int64_t L = ids.size(1);
   at::Tensor x = embedding_->forward(ids);
   x = x + (position_ ? position_->weight.narrow(0, 0, L) : sinusoid_.narrow(0, 0, L).to(x.options()));
-  x = mtl::dropout(x, options_.dropout(), is_training());
-  // 0 at real keys, -inf at padded ones, one row per (example, head): [B*H, 1, L]. Every example has a real
-  // token (<cls>), so no softmax row is all -inf.
-  at::Tensor key_bias = at::zeros({B, 1, 1, L}, x.options())
-                            .masked_fill(mask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<double>::infinity())
-                            .expand({B, H, 1, L})
-                            .reshape({B * H, 1, L});
-  for (const auto& block : *blocks_) x = block->as<TransformerBlockImpl>()->forward(x, key_bias);
+  return mtl::dropout(x, options_.dropout(), is_training());
+}
+
+// 0 at real keys, -inf at padded ones, one row per (example, head): [B*H, 1, L]. Every example has a real
+// token (<cls>), so no softmax row is all -inf.
+at::Tensor TransformerImpl::key_bias(const at::Tensor& mask, const at::Tensor& like) const {
+  const int64_t B = mask.size(0), L = mask.size(1), H = options_.heads();
+  return at::zeros({B, 1, 1, L}, like.options())
+      .masked_fill(mask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<double>::infinity())
+      .expand({B, H, 1, L})
+      .reshape({B * H, 1, L});
+}
+
+Features TransformerImpl::encode(const TensorMap& inputs) {
+  const Prepared p = prepare(inputs);
+  at::Tensor x = embed(p.ids);
+  const at::Tensor bias = key_bias(p.mask, x);
+  for (const auto& block : *blocks_) x = block->as<TransformerBlockImpl>()->forward(x, bias);
   Features f;
-  f.tokens = final_norm_->forward(x).masked_fill(mask.logical_not().unsqueeze(2), 0.0);
-  f.pooled = masked_pool(f.tokens, mask, options_.pooling());
-  if (L < full_length) f.tokens = at::constant_pad_nd(f.tokens, {0, 0, 0, full_length - L});
+  f.tokens = final_norm_->forward(x).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
+  f.pooled = masked_pool(f.tokens, p.mask, options_.pooling());
+  const int64_t L = p.ids.size(1);
+  if (L < p.full_length) f.tokens = at::constant_pad_nd(f.tokens, {0, 0, 0, p.full_length - L});
   return f;
+}
+
+at::Tensor TransformerImpl::stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) {
+  const Prepared p = prepare(inputs);
+  if (i == 0) return embed(p.ids);
+  if (i <= static_cast<int64_t>(blocks_->size()))
+    return blocks_[static_cast<size_t>(i - 1)]->as<TransformerBlockImpl>()->forward(x, key_bias(p.mask, x));
+  at::Tensor tokens = final_norm_->forward(x).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
+  return masked_pool(tokens, p.mask, options_.pooling());
 }
 
 Backbone make_transformer_backbone(const ConfigNode& n, const DatasetSchema& schema) {

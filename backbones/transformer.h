@@ -71,11 +71,22 @@ class TransformerImpl : public BackboneImpl {
   bool has_token_features() const override { return true; }
   int64_t output_dim() const override { return options_.dim(); }
   std::vector<std::string> block_names() const override;
+  /// Stage 0: embeddings; stage 1 + l: block l; the last: final norm and pooling.
+  int64_t num_stages() const override { return 2 + static_cast<int64_t>(blocks_->size()); }
+  at::Tensor stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) override;
   const TransformerOptions& options() const { return options_; }
   /// LibTorch's defaults, then the embeddings' N(0, 0.02) (padding row zero).
   void reset_parameters(at::Generator& gen) override;
 
  private:
+  struct Prepared {
+    at::Tensor ids, mask;  // without the columns that are padding in every row
+    int64_t full_length = 0;
+  };
+  Prepared prepare(const TensorMap& inputs) const;
+  at::Tensor embed(const at::Tensor& ids);
+  at::Tensor key_bias(const at::Tensor& mask, const at::Tensor& like) const;
+
   TransformerOptions options_;
   torch::nn::Embedding embedding_{nullptr};
   torch::nn::Embedding position_{nullptr};  // learned positions only

@@ -36,9 +36,12 @@ MlpBlockImpl::MlpBlockImpl(MlpBlockOptions options) : options_(std::move(options
 }
 
 at::Tensor MlpBlockImpl::forward(at::Tensor x) {
-  for (auto& layer : layers_)
-    x = mtl::dropout(activate(layer->forward(x), options_.activation()), options_.dropout(), is_training());
+  for (size_t k = 0; k < layers_.size(); ++k) x = layer_forward(k, x);
   return x;
+}
+
+at::Tensor MlpBlockImpl::layer_forward(size_t k, const at::Tensor& x) {
+  return mtl::dropout(activate(layers_[k]->forward(x), options_.activation()), options_.dropout(), is_training());
 }
 
 int64_t MlpBlockImpl::out_features() const {

@@ -40,6 +40,9 @@ class MlpBlockImpl : public torch::nn::Module {
   /// [B, in_features] (or [..., in_features]) -> [..., out_features()]; dropout draws from the thread's
   /// random stream (mtl/core/random.h) in training mode.
   at::Tensor forward(at::Tensor x);
+  /// Layer k alone (Linear, activation, dropout).
+  at::Tensor layer_forward(size_t k, const at::Tensor& x);
+  size_t num_layers() const { return layers_.size(); }
   /// The last width, or in_features without layers.
   int64_t out_features() const;
   const MlpBlockOptions& options() const { return options_; }

@@ -43,16 +43,20 @@ def expand(methods):
     return out
 
 
-def weighting_yaml(spec):
-    """'stch:warmup_epochs=1:mu=0.5' -> '{method: stch, warmup_epochs: 1, mu: 0.5}'."""
+def spec_yaml(spec, name_key="method"):
+    """'stch:warmup_epochs=1:mu=0.5' -> '{method: stch, warmup_epochs: 1, mu: 0.5}' (name_key: method or type)."""
     name, *options = spec.split(":")
-    parts = ["method: " + name]
+    parts = ["%s: %s" % (name_key, name)]
     for o in options:
         key, _, value = o.partition("=")
         if not value:
-            sys.exit("compare_weighting: expected key=value in method spec '%s', got '%s'" % (spec, o))
+            sys.exit("%s: expected key=value in spec '%s', got '%s'" % (os.path.basename(sys.argv[0]), spec, o))
         parts.append("%s: %s" % (key, value))
     return "{" + ", ".join(parts) + "}"
+
+
+def weighting_yaml(spec):
+    return spec_yaml(spec, "method")
 
 
 def common_sets(args, run_dir):
@@ -121,6 +125,14 @@ def run(args, method, workdir, baselines):
             "delta_m": evals[-1].get("delta_m")}
 
 
+def emit(table, out):
+    """Prints the table, and writes it to `out` too when given."""
+    print(table)
+    if out:
+        with open(out, "w") as f:
+            f.write(table + "\n")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mtl", default="build/mtl")
@@ -179,11 +191,7 @@ def main():
         lines.append("| %s | %s | %s | %s | %.2f | %.1f | %.2fx |" % (
             m, " | ".join(pct(a) for a in accs), pct(sum(accs) / len(accs)), dm, r["seconds_per_epoch"],
             r["ms_per_step"], r["ms_per_step"] / base))
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -133,8 +133,10 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   TrainRunOptions options{resume, !quiet};
   options.group = ProcessGroup::connect(env, run.config.distributed);
   if (env.rank == 0)
-    std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), backbone "
-              << run.config.model.backbone.type() << ", "
+    std::cerr << "mtl: training '" << run.config.name << "' with " << run.tasks.size() << " task(s), "
+              << (run.config.model.architecture.type() == "hps" ? std::string()
+                                                                 : run.config.model.architecture.type() + " over ")
+              << "backbone " << run.config.model.backbone.type() << ", "
               << (run.config.engine.probe_plan && !run.config.engine.async
                       ? std::string("threads auto")
                       : std::to_string(run.config.engine.threads) + " thread(s)")

@@ -416,6 +416,7 @@ MTL_INSTANTIATE(bool)
 MTL_INSTANTIATE(std::vector<int64_t>)
 MTL_INSTANTIATE(std::vector<double>)
 MTL_INSTANTIATE(std::vector<std::string>)
+MTL_INSTANTIATE(std::vector<std::vector<std::string>>)
 #undef MTL_INSTANTIATE
 
 std::string ConfigNode::choice(const std::string& key, const std::string& fallback,

@@ -4,6 +4,7 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include "mtl/model/expert_architectures.h"
+#include "mtl/model/layerwise_architectures.h"
 
 namespace mtl {
 
@@ -34,6 +35,8 @@ void register_builtin_architectures(Registry<ArchitectureFactory>& r) {
   r.add("mmoe", make_mmoe);
   r.add("cgc", make_cgc);
   r.add("ple", make_ple);
+  r.add("cross_stitch", make_cross_stitch);
+  r.add("branch", make_branch);
 }
 
 }  // namespace

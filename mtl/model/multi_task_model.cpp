@@ -4,13 +4,13 @@ namespace mtl {
 
 MultiTaskModelImpl::MultiTaskModelImpl(Backbone backbone, std::vector<std::string> task_names,
                                        std::vector<Head> heads)
-    : MultiTaskModelImpl(std::make_shared<HpsArchitecture>(backbone, task_names.size()), std::move(task_names),
-                         std::move(heads)) {}
+    : MultiTaskModelImpl(std::make_shared<HpsArchitecture>(backbone, heads.size()), task_names, heads) {}
 
 MultiTaskModelImpl::MultiTaskModelImpl(ArchitecturePtr architecture, std::vector<std::string> task_names,
                                        std::vector<Head> heads)
     : architecture_(std::move(architecture)), task_names_(std::move(task_names)), heads_(std::move(heads)) {
   TORCH_CHECK(task_names_.size() == heads_.size(), "one head per task");
+  TORCH_CHECK(architecture_, "a model needs an architecture");
   if (auto* hps = dynamic_cast<HpsArchitecture*>(architecture_.get())) backbone_ = hps->backbone();
   for (auto& [name, module] : architecture_->modules()) register_module(name, module);
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> named;

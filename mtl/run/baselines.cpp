@@ -150,7 +150,9 @@ BaselineFingerprint baseline_fingerprint(const Config& config) {
     f.parts["data"] = one_line(without(r["data"], "cache_dir"));  // where the cache lives changes nothing
   }
   if (r["tokenizer"]) f.parts["data"] += " tokenizer " + one_line(r["tokenizer"]);
-  f.parts["model"] = one_line(r["model"]);
+  // A baseline is a single-task network (hard sharing with one task) whatever architecture the multi-task run
+  // uses, so that every architecture is compared against the same baselines.
+  f.parts["model"] = one_line(without(r["model"], "architecture"));
   f.parts["optimizer"] = one_line(r["optimizer"]);
   f.parts["scheduler"] = one_line(r["scheduler"]);
   f.parts["trainer"] = one_line(only(r["trainer"], kTrainerKeys));
@@ -274,6 +276,7 @@ Config single_task_config(const RunConfig& rc, const std::string& task) {
   for (const auto& t : rc.tasks)
     if (t.name != task) others.push_back(t.name);
   keep_own_head(doc, task, others);
+  if (doc["model"] && doc["model"].IsMap()) doc["model"].remove("architecture");  // one task: one network
   YAML::Node weighting(YAML::NodeType::Map);
   weighting["method"] = "ew";
   doc["weighting"] = weighting;

@@ -1,11 +1,13 @@
-// model.architecture: mmoe, cgc and ple over vision and text backbones. Output shapes and gates; the split
-// into shared and task parameters checked by autograd (no other task's loss reaches a task's parameters, at
-// least two tasks' losses reach every shared one); the shared representation as a cut (every shared gradient
-// flows through it); every weighting method training each architecture with 1 and 2 threads to the same
-// result; bitwise resume; and one-line errors for bad options.
+// model.architecture: mmoe, cgc, ple, cross_stitch and branch over vision and text backbones. Output shapes
+// and gates; the split into shared and task parameters checked by autograd (no other task's loss reaches a
+// task's parameters, at least two tasks' losses reach every shared one); the shared representation as a cut
+// (every shared gradient flows through it); cross_stitch with identity mixing = independent networks; branch at
+// the end = hard sharing and at 0 = independent networks; every weighting method training each architecture
+// with 1 and 2 threads to the same result; bitwise resume; and one-line errors for bad options.
 #include <torch/torch.h>
 
 #include <regex>
+#include <set>
 
 #include "mtl/model/architecture.h"
 #include "mtl/run/assembler.h"
@@ -16,7 +18,10 @@
 
 namespace {
 
-const std::vector<std::string> kArchitectures{"mmoe", "cgc", "{type: ple, levels: 2}", "{type: ple, levels: 3}"};
+const std::vector<std::string> kArchitectures{"mmoe",         "cgc",
+                                              "{type: ple, levels: 2}", "{type: ple, levels: 3}",
+                                              "cross_stitch", "{type: branch, at: 1, groups: [[left, right]]}",
+                                              "{type: branch, at: 2}"};
 const std::string kExpert = "{type: lenet, channels: [4, 6], out_features: 12}";
 
 mtl::Run vision_run(const std::string& arch, const std::vector<std::string>& sets = {}) {
@@ -85,12 +90,20 @@ TEST(Architectures, ExpertArchitecturesOverATextEncoder) {
 }
 
 // Which parameters each task owns, by name, as the papers define them, and checked by autograd: no other task's
-// loss reaches them; at least two tasks' losses reach every shared parameter.
+// loss reaches them; at least two tasks' losses reach every shared parameter. In each pattern, T stands for the
+// task's name and G for its index.
 TEST(Architectures, SharedAndTaskParametersAreWhatThePapersDefine) {
-  for (const std::string& arch : kArchitectures) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"mmoe", "heads\\.T\\..*|levels\\.0\\.gates\\.T\\..*"},
+      {"cgc", "heads\\.T\\..*|levels\\.0\\.(gates|tasks)\\.T\\..*"},
+      {"{type: ple, levels: 2}", "heads\\.T\\..*|levels\\.1\\.(gates|tasks)\\.T\\..*|levels\\.0\\.gates\\.T\\..*"},
+      {"{type: ple, levels: 3}", "heads\\.T\\..*|levels\\.2\\.(gates|tasks)\\.T\\..*|levels\\.1\\.gates\\.T\\..*"},
+      {"cross_stitch", "heads\\.T\\..*|copies\\.T\\.fc\\..*"},
+      {"{type: branch, at: 1}", "heads\\.T\\..*|branches\\.gG\\..*"},
+      {"{type: branch, at: 2, groups: [[right], [left]]}", "heads\\.T\\..*|branches\\.g(1-G)\\..*"}};
+  for (const auto& [arch, pattern] : cases) {
     SCOPED_TRACE(arch);
     mtl::Run ex = vision_run(arch);
-    const int64_t L = arch.find("levels: 3") != std::string::npos ? 3 : arch.find("levels: 2") != std::string::npos ? 2 : 1;
     mtl::Batch b = mtl_test::random_multi_fashion_batch(6);
     mtl::ModelOutput out = ex.model->forward(b.inputs);
     std::vector<at::Tensor> losses = mtl::task_losses(ex.tasks, out.outputs, b);
@@ -100,37 +113,31 @@ TEST(Architectures, SharedAndTaskParametersAreWhatThePapersDefine) {
     std::vector<std::vector<at::Tensor>> grads;
     for (auto& l : losses) grads.push_back(torch::autograd::grad({l}, all, {}, true, false, true));
     const std::vector<std::string> tasks{"left", "right"};
-    auto owned = [&](size_t t) {
-      std::set<const void*> s;
-      for (auto& p : ex.model->head_parameters(t)) s.insert(p.unsafeGetTensorImpl());
-      return s;
-    };
     int64_t task_owned = 0;
     for (size_t t = 0; t < 2; ++t) {
-      const std::string T = tasks[t], last = std::to_string(L - 1), below = std::to_string(L - 2);
-      // Head, last level's gate and own experts, and (ple) the gate of the level below.
-      std::regex expected("heads\\." + T + "\\..*|levels\\." + last + "\\.(gates|tasks)\\." + T + "\\..*" +
-                          (L >= 2 ? "|levels\\." + below + "\\.gates\\." + T + "\\..*" : std::string()));
-      const auto mine = owned(t);
+      std::string p = std::regex_replace(pattern, std::regex("T"), tasks[t]);
+      p = std::regex_replace(p, std::regex("\\(1-G\\)"), std::to_string(1 - t));
+      p = std::regex_replace(p, std::regex("G"), std::to_string(t));
+      const std::regex expected(p);
+      std::set<const void*> mine;
+      for (auto& q : ex.model->head_parameters(t)) mine.insert(q.unsafeGetTensorImpl());
       for (size_t k = 0; k < all.size(); ++k) {
         const bool is_mine = mine.count(all[k].unsafeGetTensorImpl()) > 0;
-        EXPECT_EQ(is_mine, std::regex_match(names[k], expected)) << names[k] << " for task " << T;
+        EXPECT_EQ(is_mine, std::regex_match(names[k], expected)) << names[k] << " for task " << tasks[t];
         if (!is_mine) continue;
         ++task_owned;
         const at::Tensor& other = grads[1 - t][k];
         EXPECT_TRUE(!other.defined() || other.abs().max().item<double>() == 0.0)
-            << names[k] << " is task " << T << "'s but the other task's loss reaches it";
+            << names[k] << " is task " << tasks[t] << "'s but the other task's loss reaches it";
         ASSERT_TRUE(grads[t][k].defined()) << names[k];
       }
     }
     auto shared = ex.model->shared_parameters();
-    EXPECT_EQ(numel(shared) + [&] {
-      int64_t n = 0;
-      for (size_t t = 0; t < 2; ++t) n += numel(ex.model->head_parameters(t));
-      return n;
-    }(), numel(all));
+    int64_t owned = 0;
+    for (size_t t = 0; t < 2; ++t) owned += numel(ex.model->head_parameters(t));
+    EXPECT_EQ(numel(shared) + owned, numel(all));
     std::set<const void*> shared_set;
-    for (auto& p : shared) shared_set.insert(p.unsafeGetTensorImpl());
+    for (auto& q : shared) shared_set.insert(q.unsafeGetTensorImpl());
     for (size_t k = 0; k < all.size(); ++k) {
       if (!shared_set.count(all[k].unsafeGetTensorImpl())) continue;
       int reached = 0;
@@ -145,7 +152,7 @@ TEST(Architectures, SharedAndTaskParametersAreWhatThePapersDefine) {
 // The shared representation of one-level architectures is a cut: every task's gradient w.r.t. the shared
 // parameters equals the representation's Jacobian applied to that task's representation gradient.
 TEST(Architectures, TheSharedRepresentationCarriesEverySharedGradient) {
-  for (const std::string arch : {"mmoe", "cgc", "{type: mmoe, gate_input: experts}"}) {
+  for (const std::string arch : {"mmoe", "cgc", "{type: mmoe, gate_input: experts}", "{type: branch, at: 2}"}) {
     SCOPED_TRACE(arch);
     mtl::Run ex = vision_run(arch);
     ex.model->to(at::kDouble);
@@ -204,11 +211,12 @@ TEST(Architectures, EveryWeightingMethodTrainsEachArchitectureWithOneAndTwoThrea
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("arch_methods");
   int n = 0;
-  for (const std::string arch : {"mmoe", "cgc", "{type: ple, levels: 2}"})
+  for (const std::string arch : {"mmoe", "cgc", "{type: ple, levels: 2}", "cross_stitch", "{type: branch, at: 2}"})
     for (const std::string& method : mtl::weighting_registry().names()) {
       const std::string weighting = "{method: " + method + "}";
       SCOPED_TRACE(arch + " / " + weighting);
-      if (method == "mgda_ub" && arch.find("ple") != std::string::npos) continue;  // refused: see BadOptions
+      const bool no_representation = arch.find("ple") != std::string::npos || arch == "cross_stitch";
+      if (method == "mgda_ub" && no_representation) continue;  // refused: see BadOptions
       Trained one = train_steps(arch, weighting, 1, dir, "r" + std::to_string(n++));
       Trained two = train_steps(arch, weighting, 2, dir, "r" + std::to_string(n++));
       ASSERT_EQ(one.losses.size(), 20u);
@@ -274,6 +282,79 @@ TEST(Architectures, BadOptionsAreOneLineErrorsNamingTheKey) {
   expect("{type: ple, levels: 2}", "weighting.space", "no shared representation",
          {"weighting.method=pcgrad", "weighting.space=representation"});
   expect("mmoe", "freeze.blocks", "has 3 blocks", {"freeze.blocks=4"});
+  expect("cross_stitch", "weighting.space", "no shared representation", {"weighting.method=mgda_ub"});
+  expect("{type: branch, at: 1, groups: [[left, right]]}", "weighting.space", "after the trunk's output",
+         {"weighting.method=mgda_ub"});
+  expect("{type: branch, at: 0}", "weighting.space", "shares no stage", {"weighting.method=mgda_ub"});
+  expect("{type: branch, at: 4}", "model.architecture.at", "expected a stage count in [0, 3]");
+  expect("{type: branch}", "model.architecture.at", "missing required key 'at'");
+  expect("{type: branch, at: 1, groups: [[left], [rihgt]]}", "model.architecture.groups",
+         "no task 'rihgt' (did you mean 'right'?)");
+  expect("{type: branch, at: 1, groups: [[left]]}", "model.architecture.groups", "task 'right' is in no group");
+  expect("{type: branch, at: 1, groups: [[left], [left, right]]}", "model.architecture.groups", "in two groups");
+  expect("{type: cross_stitch, init_same: 2}", "model.architecture.init_same", "expected a value in [0, 1]");
+  expect("cross_stitch", "model.architecture.type", "needs a backbone that runs in stages",
+         {"model.backbone={type: mlp, hidden: []}"});
+}
+
+namespace {
+
+// Task t's outputs when its head reads `features`.
+at::Tensor head_output(mtl::Run& ex, size_t t, const at::Tensor& features) { return ex.model->head(t)->forward(features); }
+
+std::shared_ptr<mtl::BackboneImpl> submodule(mtl::Run& ex, const std::string& name) {
+  auto m = std::dynamic_pointer_cast<mtl::BackboneImpl>(ex.model->named_modules()[name]);
+  EXPECT_TRUE(m) << name;
+  return m;
+}
+
+int64_t count(const std::vector<at::Tensor>& ts) { return numel(ts); }
+
+}  // namespace
+
+// Cross-stitch with identity mixing is T independent networks, exactly; its default (0.9 on the diagonal) mixes.
+TEST(Architectures, CrossStitchWithIdentityMixingIsIndependentNetworks) {
+  mtl::Run ex = vision_run("cross_stitch");
+  mtl::Batch b = mtl_test::random_multi_fashion_batch(4);
+  const std::vector<std::string> tasks{"left", "right"};
+  auto independent = [&](size_t t) { return head_output(ex, t, submodule(ex, "copies." + tasks[t])->forward(b.inputs)); };
+  mtl::ModelOutput mixed = ex.model->forward(b.inputs);
+  EXPECT_FALSE(torch::allclose(mixed.outputs[0], independent(0)));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& kv : ex.model->named_parameters())
+      if (kv.key().rfind("stitch.alpha", 0) == 0) kv.value().copy_(torch::eye(2));
+  }
+  mtl::ModelOutput out = ex.model->forward(b.inputs);
+  for (size_t t = 0; t < 2; ++t) EXPECT_TRUE(torch::equal(out.outputs[t], independent(t))) << tasks[t];
+  EXPECT_EQ(count(ex.model->shared_parameters()) + count(ex.model->head_parameters(0)) +
+                count(ex.model->head_parameters(1)),
+            count(ex.model->parameters()));
+}
+
+// branch at the last stage is hard sharing (same initial weights, parameter count and outputs); at 0 it is one
+// network per task.
+TEST(Architectures, BranchAtTheEndIsHardSharingAndAtZeroIndependentNetworks) {
+  mtl::Batch b = mtl_test::random_multi_fashion_batch(4);
+  mtl::Run hps = vision_run("hps"), end = vision_run("{type: branch, at: 3}");
+  EXPECT_EQ(count(hps.model->parameters()), count(end.model->parameters()));
+  EXPECT_EQ(count(hps.model->shared_parameters()), count(end.model->shared_parameters()));
+  mtl::ModelOutput a = hps.model->forward(b.inputs), c = end.model->forward(b.inputs);
+  for (size_t t = 0; t < 2; ++t) EXPECT_TRUE(torch::equal(a.outputs[t], c.outputs[t]));
+  EXPECT_TRUE(torch::equal(a.features, c.features));
+
+  mtl::Run zero = vision_run("{type: branch, at: 0}");
+  const int64_t one_network = count(hps.model->backbone()->parameters());
+  EXPECT_EQ(count(zero.model->parameters()), 2 * one_network + count(hps.model->head_parameters(0)) +
+                                                 count(hps.model->head_parameters(1)));
+  EXPECT_EQ(count(zero.model->shared_parameters()), 0);
+  mtl::ModelOutput z = zero.model->forward(b.inputs);
+  for (size_t t = 0; t < 2; ++t)
+    EXPECT_TRUE(torch::equal(z.outputs[t],
+                             head_output(zero, t, submodule(zero, "branches.g" + std::to_string(t))->forward(b.inputs))));
+  // The first branch starts from the weights hard sharing's backbone draws first.
+  auto first = submodule(zero, "branches.g0")->named_parameters();
+  for (auto& kv : hps.model->backbone()->named_parameters()) EXPECT_TRUE(torch::equal(kv.value(), first[kv.key()])) << kv.key();
 }
 
 // Token-level heads read per-token features, which only hard sharing over a text encoder gives; gates cannot

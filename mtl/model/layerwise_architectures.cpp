@@ -1,0 +1,316 @@
+#include "mtl/model/layerwise_architectures.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/moduledict.h>
+
+#include <algorithm>
+#include <set>
+
+#include "mtl/config/config_node.h"
+#include "mtl/core/error.h"
+#include "mtl/core/name_pattern.h"
+
+namespace mtl {
+
+namespace {
+
+using ModulePtr = std::shared_ptr<torch::nn::Module>;
+
+// Parameters of `backbone` under the prefixes of its block `b`.
+std::vector<at::Tensor> block_parameters(const Backbone& backbone, size_t b) {
+  const auto blocks = backbone_block_prefixes(*backbone, "");
+  std::vector<at::Tensor> out;
+  if (b >= blocks.size()) return out;
+  for (const auto& kv : backbone->named_parameters())
+    if (name_matches_any(blocks[b], kv.key())) out.push_back(kv.value());
+  return out;
+}
+
+// Removes the submodule at the dotted `path` from `root`'s registered modules: its parameters and buffers leave
+// root's parameters(); the stages that would use it never run.
+void prune(torch::nn::Module& root, const std::string& path) {
+  torch::nn::Module* parent = &root;
+  std::string rest = path;
+  for (size_t dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+    auto children = parent->named_children();
+    const std::string head = rest.substr(0, dot);
+    TORCH_CHECK(children.contains(head), "branch: no submodule '", path, "' to prune");
+    parent = children[head].get();
+    rest = rest.substr(dot + 1);
+  }
+  parent->replace_module(rest, std::make_shared<torch::nn::Module>());
+}
+
+// Blocks [from, to) of `backbone` pruned.
+void prune_blocks(const Backbone& backbone, int64_t from, int64_t to) {
+  const auto blocks = backbone_block_prefixes(*backbone, "");
+  for (int64_t b = from; b < to; ++b)
+    for (const auto& prefix : blocks[static_cast<size_t>(b)]) prune(*backbone, prefix);
+}
+
+// Block b of several backbones, under their prefixes, as one block.
+void merge_blocks(std::vector<std::vector<std::string>>& out, const Backbone& backbone, const std::string& prefix,
+                  int64_t from, int64_t to) {
+  const auto blocks = backbone_block_prefixes(*backbone, prefix);
+  if (out.size() < static_cast<size_t>(to)) out.resize(static_cast<size_t>(to));
+  for (int64_t b = from; b < to && b < static_cast<int64_t>(blocks.size()); ++b)
+    out[static_cast<size_t>(b)].insert(out[static_cast<size_t>(b)].end(), blocks[static_cast<size_t>(b)].begin(),
+                                       blocks[static_cast<size_t>(b)].end());
+}
+
+class CrossStitch : public Architecture {
+ public:
+  CrossStitch(std::vector<Backbone> copies, std::vector<std::string> tasks, double init_same)
+      : copies_(std::move(copies)), tasks_(std::move(tasks)), init_same_(init_same) {
+    const size_t T = tasks_.size();
+    TORCH_CHECK(T > 0 && copies_.size() == T, "cross_stitch: one backbone copy per task");
+    stages_ = copies_[0]->num_stages();
+    TORCH_CHECK(stages_ >= 1, "cross_stitch: the backbone does not run in stages");
+    std::vector<std::pair<std::string, ModulePtr>> named;
+    for (size_t t = 0; t < T; ++t) {
+      TORCH_CHECK(copies_[t]->num_stages() == stages_, "cross_stitch: copies of one backbone");
+      named.emplace_back(tasks_[t], copies_[t]);
+    }
+    copies_dict_ = torch::nn::ModuleDict(named).ptr();
+    stitch_ = std::make_shared<torch::nn::Module>();
+    const auto n = static_cast<int64_t>(T);
+    for (int64_t i = 0; i + 1 < stages_; ++i)
+      alphas_.push_back(stitch_->register_parameter("alpha" + std::to_string(i), at::empty({n, n})));
+    fill_alphas();
+  }
+
+  std::string name() const override { return "cross_stitch"; }
+  NamedModules modules() const override { return {{"copies", copies_dict_}, {"stitch", stitch_}}; }
+  int64_t output_dim() const override { return copies_[0]->output_dim(); }
+  std::string no_representation_reason() const override {
+    return "model.architecture cross_stitch has no shared representation (each task has its own copy of the "
+           "backbone, mixed after every stage)";
+  }
+
+  TrunkOutput forward(const TensorMap& inputs) override {
+    const size_t T = tasks_.size();
+    std::vector<at::Tensor> xs(T);
+    for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(0, inputs, at::Tensor());
+    for (int64_t i = 1; i < stages_; ++i) {
+      const at::Tensor& a = alphas_[static_cast<size_t>(i - 1)];
+      std::vector<at::Tensor> mixed(T);
+      for (size_t t = 0; t < T; ++t) {
+        const auto row = static_cast<int64_t>(t);
+        mixed[t] = xs[0] * a[row][0];
+        for (size_t u = 1; u < T; ++u) mixed[t] = mixed[t] + xs[u] * a[row][static_cast<int64_t>(u)];
+      }
+      for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(i, inputs, mixed[t]);
+    }
+    TrunkOutput out;
+    out.task = std::move(xs);
+    return out;
+  }
+
+  std::vector<at::Tensor> task_parameters(size_t t) const override {
+    return block_parameters(copies_[t], static_cast<size_t>(stages_ - 1));
+  }
+
+  std::vector<std::vector<std::string>> blocks() const override {
+    std::vector<std::vector<std::string>> out;
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      merge_blocks(out, copies_[t], "copies." + tasks_[t] + ".", 0, stages_);
+    return out;
+  }
+
+  void reset_parameters(at::Generator& gen) override {
+    for (auto& c : copies_) c->reset_parameters(gen);
+    fill_alphas();
+  }
+
+  std::string describe() const override {
+    return "cross_stitch: " + std::to_string(tasks_.size()) + " copies of the backbone, " +
+           std::to_string(alphas_.size()) + " stitch(es) of " + std::to_string(tasks_.size()) + "x" +
+           std::to_string(tasks_.size()) + " (diagonal starts at " + std::to_string(init_same_) + ")";
+  }
+
+ private:
+  // Identity-heavy start: init_same on the diagonal, the rest of each row split evenly (rows sum to 1).
+  void fill_alphas() {
+    torch::NoGradGuard no_grad;
+    const auto T = static_cast<int64_t>(tasks_.size());
+    const double same = T == 1 ? 1.0 : init_same_, other = T == 1 ? 0.0 : (1.0 - init_same_) / double(T - 1);
+    for (auto& a : alphas_) {
+      a.fill_(other);
+      a.diagonal().fill_(same);
+    }
+  }
+
+  std::vector<Backbone> copies_;
+  std::vector<std::string> tasks_;
+  double init_same_;
+  int64_t stages_ = 0;
+  ModulePtr copies_dict_, stitch_;
+  std::vector<at::Tensor> alphas_;
+};
+
+class Branch : public Architecture {
+ public:
+  Branch(Backbone trunk, std::vector<Backbone> branches, int64_t at, std::vector<std::vector<size_t>> groups,
+         std::vector<std::string> tasks)
+      : trunk_(std::move(trunk)), branches_(std::move(branches)), at_(at), groups_(std::move(groups)),
+        tasks_(std::move(tasks)) {
+    stages_ = trunk_->num_stages();
+    TORCH_CHECK(stages_ >= 1 && at_ >= 0 && at_ <= stages_, "branch: at must be in [0, stages]");
+    TORCH_CHECK(at_ == stages_ || branches_.size() == groups_.size(), "branch: one backbone per group");
+    group_of_.assign(tasks_.size(), groups_.size());
+    for (size_t g = 0; g < groups_.size(); ++g)
+      for (size_t t : groups_[g]) {
+        TORCH_CHECK(t < tasks_.size() && group_of_[t] == groups_.size(), "branch: every task in one group");
+        group_of_[t] = g;
+      }
+    for (size_t t = 0; t < tasks_.size(); ++t) TORCH_CHECK(group_of_[t] < groups_.size(), "branch: task in no group");
+    prune_blocks(trunk_, at_, stages_);
+    if (at_ == stages_) branches_.clear();
+    std::vector<std::pair<std::string, ModulePtr>> named;
+    for (size_t g = 0; g < branches_.size(); ++g) {
+      prune_blocks(branches_[g], 0, at_);
+      named.emplace_back("g" + std::to_string(g), branches_[g]);
+    }
+    if (!named.empty()) branches_dict_ = torch::nn::ModuleDict(named).ptr();
+  }
+
+  std::string name() const override { return "branch"; }
+  NamedModules modules() const override {
+    NamedModules out;
+    if (at_ > 0) out.emplace_back("trunk", trunk_);
+    if (branches_dict_) out.emplace_back("branches", branches_dict_);
+    return out;
+  }
+  int64_t output_dim() const override { return trunk_->output_dim(); }
+
+  std::string no_representation_reason() const override {
+    if (at_ == 0) return "model.architecture branch with at: 0 shares no stage, so it has no shared representation";
+    if (at_ < stages_)
+      for (const auto& g : groups_)
+        if (g.size() > 1)
+          return "model.architecture branch has a group of several tasks, whose shared branch comes after the "
+                 "trunk's output";
+    return "";
+  }
+
+  TrunkOutput forward(const TensorMap& inputs) override {
+    TrunkOutput out;
+    at::Tensor z;
+    for (int64_t i = 0; i < at_; ++i) z = trunk_->stage(i, inputs, z);
+    if (at_ > 0 && no_representation_reason().empty()) {
+      out.shared = z.reshape({z.size(0), -1});
+      z = out.shared.view(z.sizes());
+    }
+    out.task.assign(tasks_.size(), z);
+    for (size_t g = 0; g < branches_.size(); ++g) {
+      at::Tensor y = z;
+      for (int64_t i = at_; i < stages_; ++i) y = branches_[g]->stage(i, inputs, y);
+      for (size_t t : groups_[g]) out.task[t] = y;
+    }
+    return out;
+  }
+
+  std::vector<at::Tensor> task_parameters(size_t t) const override {
+    if (branches_.empty() || groups_[group_of_[t]].size() > 1) return {};
+    return branches_[group_of_[t]]->parameters();
+  }
+
+  std::vector<std::vector<std::string>> blocks() const override {
+    std::vector<std::vector<std::string>> out;
+    merge_blocks(out, trunk_, "trunk.", 0, at_);
+    for (size_t g = 0; g < branches_.size(); ++g) merge_blocks(out, branches_[g], "branches.g" + std::to_string(g) + ".", at_, stages_);
+    return out;
+  }
+
+  void reset_parameters(at::Generator& gen) override {
+    if (at_ > 0) trunk_->reset_parameters(gen);
+    for (auto& b : branches_) b->reset_parameters(gen);
+  }
+
+  std::string describe() const override {
+    std::string s = "branch: " + std::to_string(at_) + " of " + std::to_string(stages_) + " stages shared";
+    if (!branches_.empty()) {
+      s += ", then branches";
+      for (const auto& g : groups_) {
+        s += " [";
+        for (size_t k = 0; k < g.size(); ++k) s += (k ? ", " : "") + tasks_[g[k]];
+        s += "]";
+      }
+    }
+    return s;
+  }
+
+ private:
+  Backbone trunk_;
+  std::vector<Backbone> branches_;
+  int64_t at_, stages_ = 0;
+  std::vector<std::vector<size_t>> groups_;
+  std::vector<std::string> tasks_;
+  std::vector<size_t> group_of_;
+  ModulePtr branches_dict_;
+};
+
+// A backbone from model.backbone that runs in stages, else a one-line error at model.architecture.type.
+Backbone staged_backbone(const ConfigNode& n, const ArchitectureContext& ctx, const std::string& arch) {
+  Backbone b = ctx.make_backbone(ctx.backbone, ctx.schema);
+  n.check(b->num_stages() >= 1, "type",
+          arch + " needs a backbone that runs in stages (lenet, mlp with hidden layers, resnet, transformer); '" +
+              ctx.backbone.type() + "' does not");
+  return b;
+}
+
+}  // namespace
+
+ArchitecturePtr make_cross_stitch_architecture(std::vector<Backbone> copies, std::vector<std::string> tasks,
+                                               double init_same) {
+  return std::make_shared<CrossStitch>(std::move(copies), std::move(tasks), init_same);
+}
+
+ArchitecturePtr make_branch_architecture(Backbone trunk, std::vector<Backbone> branches, int64_t at,
+                                         std::vector<std::vector<size_t>> groups, std::vector<std::string> tasks) {
+  return std::make_shared<Branch>(std::move(trunk), std::move(branches), at, std::move(groups), std::move(tasks));
+}
+
+ArchitecturePtr make_cross_stitch(const ConfigNode& n, const ArchitectureContext& ctx) {
+  const double same = n.get<double>("init_same", 0.9);
+  n.check(same >= 0.0 && same <= 1.0, "init_same", "expected a value in [0, 1], got " + std::to_string(same));
+  std::vector<Backbone> copies{staged_backbone(n, ctx, "cross_stitch")};
+  for (size_t t = 1; t < ctx.tasks.size(); ++t) copies.push_back(ctx.make_backbone(ctx.backbone, ctx.schema));
+  return make_cross_stitch_architecture(std::move(copies), ctx.tasks, same);
+}
+
+ArchitecturePtr make_branch(const ConfigNode& n, const ArchitectureContext& ctx) {
+  Backbone trunk = staged_backbone(n, ctx, "branch");
+  const int64_t K = trunk->num_stages();
+  std::string names;
+  for (const auto& block : backbone_block_prefixes(*trunk, ""))
+    names += (names.empty() ? "" : ", ") + join(block, "+");
+  const int64_t at = n.require<int64_t>("at");
+  n.check(at >= 0 && at <= K, "at",
+          "expected a stage count in [0, " + std::to_string(K) + "] (backbone '" + ctx.backbone.type() +
+              "' runs in " + std::to_string(K) + " stages: " + names + "), got " + std::to_string(at));
+  std::vector<std::vector<std::string>> named = n.get<std::vector<std::vector<std::string>>>("groups", {});
+  std::vector<std::vector<size_t>> groups;
+  if (named.empty())
+    for (size_t t = 0; t < ctx.tasks.size(); ++t) groups.push_back({t});
+  std::set<std::string> seen;
+  for (const auto& g : named) {
+    n.check(!g.empty(), "groups", "expected non-empty lists of task names");
+    groups.emplace_back();
+    for (const auto& task : g) {
+      auto it = std::find(ctx.tasks.begin(), ctx.tasks.end(), task);
+      if (it == ctx.tasks.end())
+        n.fail("groups", "no task '" + task + "'" + did_you_mean(task, ctx.tasks) + "; tasks: " + join(ctx.tasks));
+      n.check(seen.insert(task).second, "groups", "task '" + task + "' is in two groups");
+      groups.back().push_back(static_cast<size_t>(it - ctx.tasks.begin()));
+    }
+  }
+  for (const auto& task : ctx.tasks)
+    n.check(named.empty() || seen.count(task) > 0, "groups", "task '" + task + "' is in no group");
+  std::vector<Backbone> branches;
+  if (at < K)
+    for (size_t g = 0; g < groups.size(); ++g) branches.push_back(ctx.make_backbone(ctx.backbone, ctx.schema));
+  return make_branch_architecture(std::move(trunk), std::move(branches), at, std::move(groups), ctx.tasks);
+}
+
+}  // namespace mtl

@@ -1,0 +1,36 @@
+// Layer-wise architectures over a backbone that runs in stages (BackboneImpl::num_stages: lenet, mlp, resnet,
+// transformer):
+//   cross_stitch (Misra et al. 2016, "Cross-stitch Networks for Multi-task Learning"): one copy of the backbone
+//     per task; after every stage but the last, task t continues from sum_u alpha[t, u] x_u, a learned T x T
+//     mixing per stage initialised identity-heavy as in the paper (`init_same` 0.9 on the diagonal, the rest of
+//     each row 0.1 split over the other tasks).
+//   branch: the tasks share the first `at` stages (the trunk), then each group of tasks (`groups`; default: every
+//     task alone) gets its own copy of the remaining stages: tree-structured sharing. `at` = the stage count is
+//     hard sharing; 0 is one network per group.
+// Shared and task parameters: in cross_stitch, every copy's stages before the last feed the mixing, so every
+// task's loss reaches them (shared, with the mixing weights); copy t's last stage is task t's. In branch, the
+// trunk and the branches of groups of two or more tasks are shared; a one-task group's branch is that task's.
+// Shared representation: branch with one-task groups and at >= 1 (the trunk's output); cross_stitch has none.
+// Parameter names: copies.<task>.*, stitch.alpha<i> (cross_stitch); trunk.*, branches.g<k>.* (branch).
+//
+//   YAML: model: {backbone: lenet, architecture: {type: cross_stitch, init_same: 0.9}}
+//         model: {backbone: lenet, architecture: {type: branch, at: 2, groups: [[a, b], [c]]}}
+#pragma once
+
+#include "mtl/model/architecture.h"
+
+namespace mtl {
+
+/// Registry factories: read the options, check them (one-line errors naming the key) and build.
+ArchitecturePtr make_cross_stitch(const ConfigNode& options, const ArchitectureContext& ctx);
+ArchitecturePtr make_branch(const ConfigNode& options, const ArchitectureContext& ctx);
+
+/// For C++ users: `copies` one backbone per task (same type and shape), `init_same` the mixing's diagonal.
+ArchitecturePtr make_cross_stitch_architecture(std::vector<Backbone> copies, std::vector<std::string> tasks,
+                                               double init_same = 0.9);
+/// `trunk` and `branches` are full backbones of one type; the trunk keeps stages [0, at), each branch
+/// [at, stages); groups[g] lists the task indices that branch g serves (every task in exactly one group).
+ArchitecturePtr make_branch_architecture(Backbone trunk, std::vector<Backbone> branches, int64_t at,
+                                         std::vector<std::vector<size_t>> groups, std::vector<std::string> tasks);
+
+}  // namespace mtl
