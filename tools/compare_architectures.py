@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tools/compare_architectures.py [--config configs/multi_fashion.yaml] [--epochs 10]
       [--train-size 60000] [--test-size 10000] [--threads 2] [--architectures hps,mmoe,cgc,ple]
-      [--weighting ew] [--out table.md] [--mtl build/mtl] [--set KEY=VALUE] [--workdir DIR] [--report]
+      [--weighting ew|pcgrad:space=representation|...] [--out table.md] [--mtl build/mtl] [--set KEY=VALUE] [--workdir DIR] [--report]
 
 For each architecture (a spec may carry options: `mmoe:experts=4`, `ple:levels=3`) it runs
 `mtl train CONFIG --set model.architecture={type: A, ...}` in its own run directory and reads the run's metrics
@@ -35,7 +35,7 @@ def spec_yaml(spec):
 
 def common_sets(args, run_dir):
     sets = ["trainer.epochs=%d" % args.epochs, "trainer.seed=%d" % args.seed, "trainer.run_dir=" + run_dir,
-            "weighting=" + args.weighting]
+            "weighting=" + compare_weighting.weighting_yaml(args.weighting)]
     if args.threads:
         sets.append("trainer.threads=%d" % args.threads)
     if args.train_size:
@@ -101,7 +101,7 @@ def main():
     p.add_argument("--test-size", type=int, default=10000, help="data.test_size (0: the config's)")
     p.add_argument("--threads", type=int, default=0, help="trainer.threads (0: the config's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weighting", default="ew", help="the weighting section, e.g. ew or '{method: pcgrad}'")
+    p.add_argument("--weighting", default="ew", help="the weighting method of every run, e.g. ew, pcgrad or mgda:space=representation")
     p.add_argument("--architectures", default=",".join(ARCHITECTURES))
     p.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     p.add_argument("--out", help="also write the table to this file")
