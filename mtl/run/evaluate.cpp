@@ -17,6 +17,8 @@ MetricValues EvalResult::flat() const {
     out.emplace_back(t.task + "/loss", t.loss);
     for (const auto& m : t.metrics) out.emplace_back(t.task + "/" + m.name, m.value);
   }
+  for (const auto& t : tasks)
+    for (size_t e = 0; e < t.gates.size(); ++e) out.emplace_back(t.task + "/gate" + std::to_string(e), t.gates[e]);
   if (delta_m && delta_m->valid) {
     out.emplace_back("delta_m", delta_m->percent);
     for (const auto& [task, v] : delta_m->per_task) out.emplace_back(task + "/delta_m", v);
@@ -48,8 +50,11 @@ struct EvalTally {
   std::vector<std::vector<std::unique_ptr<Metric>>> metrics;
   std::vector<double> loss_sum;
   std::vector<int64_t> count;
+  std::vector<std::vector<double>> gate_sum;  // per task: summed gate weights per expert (expert architectures)
+  std::vector<int64_t> gate_rows;
 
-  explicit EvalTally(const std::vector<TaskSpec>& tasks) : loss_sum(tasks.size(), 0.0), count(tasks.size(), 0) {
+  explicit EvalTally(const std::vector<TaskSpec>& tasks)
+      : loss_sum(tasks.size(), 0.0), count(tasks.size(), 0), gate_sum(tasks.size()), gate_rows(tasks.size(), 0) {
     for (const auto& t : tasks) metrics.push_back(t.make_metrics());
   }
 
@@ -63,6 +68,17 @@ struct EvalTally {
       const at::Tensor& target = b.targets.at(tasks[t].label.name);
       for (auto& m : metrics[t]) m->update(out.outputs[t], target);
     }
+    for (size_t t = 0; t < out.gates.size() && t < tasks.size(); ++t) {
+      at::Tensor sums = out.gates[t].sum(0).to(at::kDouble).contiguous();
+      add_gates(t, std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel()),
+                out.gates[t].size(0));
+    }
+  }
+
+  void add_gates(size_t t, const std::vector<double>& sums, int64_t rows) {
+    if (gate_sum[t].empty()) gate_sum[t].assign(sums.size(), 0.0);
+    for (size_t e = 0; e < sums.size() && e < gate_sum[t].size(); ++e) gate_sum[t][e] += sums[e];
+    gate_rows[t] += rows;
   }
 
   // One float64 vector: per task [loss sum, examples, each metric's state].
@@ -75,6 +91,12 @@ struct EvalTally {
         std::vector<double> s = m->state();
         v.insert(v.end(), s.begin(), s.end());
       }
+    }
+    // Gates last, each task's with its length first (a rank without batches has none).
+    for (size_t t = 0; t < metrics.size(); ++t) {
+      v.push_back(static_cast<double>(gate_sum[t].size()));
+      v.push_back(static_cast<double>(gate_rows[t]));
+      v.insert(v.end(), gate_sum[t].begin(), gate_sum[t].end());
     }
     return at::tensor(v, at::kDouble);
   }
@@ -91,6 +113,12 @@ struct EvalTally {
         m->merge(std::vector<double>(p + k, p + k + n));
         k += n;
       }
+    }
+    for (size_t t = 0; t < metrics.size(); ++t) {
+      const auto n = static_cast<size_t>(p[k++]);
+      const auto rows = static_cast<int64_t>(p[k++]);
+      if (n > 0) add_gates(t, std::vector<double>(p + k, p + k + n), rows);
+      k += n;
     }
   }
 
@@ -110,6 +138,7 @@ struct EvalTally {
       tr.loss = count[t] ? loss_sum[t] / count[t] : 0.0;
       for (auto& m : metrics[t])
         tr.metrics.push_back({m->name(), count[t] ? m->compute() : 0.0, m->higher_is_better()});
+      for (double s : gate_sum[t]) tr.gates.push_back(gate_rows[t] ? s / double(gate_rows[t]) : 0.0);
       r.tasks.push_back(tr);
     }
     return r;

@@ -24,6 +24,9 @@ struct TaskResult {
   double loss = 0.0;
   int64_t examples = 0;
   std::vector<MetricResult> metrics;
+  /// Expert architectures: the task's gate weight per expert it mixes, averaged over the evaluated examples
+  /// (the metrics log's "task/gate<e>"); empty otherwise.
+  std::vector<double> gates;
 };
 
 struct EvalResult {

@@ -6,6 +6,8 @@
 // with 1 and 2 threads to the same result; bitwise resume; and one-line errors for bad options.
 #include <torch/torch.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
@@ -372,5 +374,37 @@ TEST(Architectures, TextErrorsNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("a.gate_input"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("token ids of input 'text'; use gate_input: experts"), std::string::npos)
         << e.what();
+  }
+}
+
+// The shipped MultiFashion configs with mmoe and ple train (a few steps) and build what they say.
+TEST(Architectures, TheShippedMultiFashionConfigsTrain) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("arch_configs");
+  for (const std::string name : {"mmoe", "ple"}) {
+    mtl::Run ex = mtl::assemble(mtl::Config::load(
+        mtl_test::source_path("configs/multi_fashion_" + name + ".yaml"),
+        {"data.train_size=200", "data.test_size=50", "data.cache_dir=" + dir.file("c"), "trainer.epochs=1",
+         "trainer.max_steps=2", "trainer.batch_size=50", "trainer.threads=1", "baselines=none",
+         "trainer.run_dir=" + dir.file(name)}));
+    EXPECT_EQ(ex.model->architecture().name(), name);
+    EXPECT_EQ(mtl::train(ex, {"", false}).steps, 2) << name;
+    // The evaluation logs each task's mean gate weight per expert: 2 shared + its own, summing to 1.
+    std::ifstream log(dir.file(name) + "/metrics.jsonl");
+    std::string line, eval;
+    while (std::getline(log, line))
+      if (line.find("\"eval\"") != std::string::npos) eval = line;
+    auto e = nlohmann::json::parse(eval);
+    for (const std::string task : {"left", "right"}) {
+      double sum = 0;
+      for (int g = 0; g < 3; ++g) {
+        const std::string key = task + "/gate" + std::to_string(g);
+        ASSERT_TRUE(e.contains(key)) << eval;
+        EXPECT_GT(e[key].get<double>(), 0.0);
+        sum += e[key].get<double>();
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-6) << eval;
+      EXPECT_FALSE(e.contains(task + "/gate3")) << eval;
+    }
   }
 }

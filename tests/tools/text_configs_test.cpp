@@ -94,6 +94,22 @@ TEST(TextConfigs, JointFashionAndSotuTrainEndToEndAndBothFamiliesBeatChance) {
   EXPECT_NEAR(again["left/accuracy"].get<double>(), value(e, "left/accuracy"), 1e-9);
 }
 
+// The cross-stitch text config: three Transformer copies mixed by learned weights, trained a few steps.
+TEST(TextConfigs, SotuCrossStitchConfigTrains) {
+  if (!fs::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
+  const std::string data = sotu_dir();
+  mtl_test::TempDir dir("sotu_cross_stitch");
+  const std::string run = dir.file("run");
+  ShellRun r = sh(std::string(MTL_BINARY_DIR) + "/mtl train " + mtl_test::source_path("configs/sotu_cross_stitch.yaml") +
+                  " -q --threads 2 --set data.train=" + data + "/train.jsonl --set data.test=" + data +
+                  "/test.jsonl --set trainer.epochs=0 --set trainer.max_steps=20 --set baselines=none" +
+                  " --set trainer.run_dir=" + run);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("cross_stitch over backbone transformer"), std::string::npos) << r.out;
+  nlohmann::json e = final_eval(run);
+  EXPECT_TRUE(e.contains("party/accuracy") && e.contains("president/accuracy") && e.contains("year/mae")) << e.dump();
+}
+
 TEST(TextConfigs, SotuTrainsAndAnUnknownEvalLabelIsAOneLineError) {
   if (!fs::exists(std::string(MTL_BINARY_DIR) + "/mtl")) GTEST_SKIP() << "CLI not built";
   const std::string data = sotu_dir();
