@@ -20,6 +20,13 @@ std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const st
   return losses;
 }
 
+std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const ModelOutput& out, const Batch& batch) {
+  std::vector<at::Tensor> losses = task_losses(tasks, out.outputs, batch);
+  for (size_t t = 0; t < losses.size() && t < out.regularizers.size(); ++t)
+    if (losses[t].defined() && out.regularizers[t].defined()) losses[t] = losses[t] + out.regularizers[t];
+  return losses;
+}
+
 std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch& batch) {
   std::vector<bool> out(tasks.size());
   for (size_t t = 0; t < tasks.size(); ++t) out[t] = batch.targets.count(tasks[t].label.name) > 0;
@@ -44,7 +51,7 @@ class SerialEngine : public GradientEngine {
                 "the serial engine supports loss-based weighting only");
     for (auto& p : model_->parameters()) p.mutable_grad() = at::Tensor();
     ModelOutput out = model_->forward(batch.inputs);
-    std::vector<at::Tensor> losses = task_losses(tasks_, out.outputs, batch);
+    std::vector<at::Tensor> losses = task_losses(tasks_, out, batch);
     StepResult r;
     r.step = ctx.step;
     r.examples = batch.size;
@@ -71,7 +78,7 @@ class SerialEngine : public GradientEngine {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> saved;
     for (const auto& b : model_->buffers()) saved.push_back(b.clone());
-    std::vector<at::Tensor> losses = task_losses(tasks_, model_->forward(batch.inputs).outputs, batch);
+    std::vector<at::Tensor> losses = task_losses(tasks_, model_->forward(batch.inputs), batch);
     size_t k = 0;
     for (auto& b : model_->buffers()) b.copy_(saved[k++]);
     std::vector<double> out(tasks_.size(), 0.0);

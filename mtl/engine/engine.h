@@ -113,5 +113,8 @@ std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch
 /// Per-task losses of `outputs` against `batch`'s targets; undefined tensors for absent tasks.
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const std::vector<at::Tensor>& outputs,
                                     const Batch& batch);
+/// The training losses of a forward pass: task_losses of its outputs plus each task's architecture
+/// regulariser (ModelOutput::regularizers), where the task is present.
+std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const ModelOutput& out, const Batch& batch);
 
 }  // namespace mtl

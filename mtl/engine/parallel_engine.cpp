@@ -90,7 +90,7 @@ void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uin
   // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
   ThreadGeneratorScope rng(make_generator(seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(index)));
   ModelOutput out = model->forward(shard.inputs);
-  losses = task_losses(tasks, out.outputs, shard);
+  losses = task_losses(tasks, out, shard);
   if (keep_features) features = out.features;
   for (size_t t = 0; t < T; ++t)
     if (losses[t].defined()) {
@@ -404,7 +404,7 @@ std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepC
     ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step),
                                             static_cast<uint64_t>(options_.first_shard + i)));
     Batch shard = batch.slice(off[i], off[i + 1]);
-    std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs).outputs, shard);
+    std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs), shard);
     for (size_t t = 0; t < T; ++t)
       if (losses[t].defined()) values[i][t] = losses[t].item<double>() * double(off[i + 1] - off[i]) / B;
   });

@@ -35,7 +35,9 @@ void register_builtin_architectures(Registry<ArchitectureFactory>& r) {
   r.add("mmoe", make_mmoe);
   r.add("cgc", make_cgc);
   r.add("ple", make_ple);
+  r.add("dselect_k", make_dselect_k);
   r.add("cross_stitch", make_cross_stitch);
+  r.add("mtan", make_mtan);
   r.add("branch", make_branch);
 }
 

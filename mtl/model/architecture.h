@@ -3,6 +3,8 @@
 //   mmoe  E experts (each a model.backbone), one softmax gate per task (Ma et al. 2018)
 //   cgc   shared and task-specific experts, one gate per task (Tang et al. 2020)
 //   ple   L levels of cgc, a shared gate between levels (Tang et al. 2020)
+//   dselect_k  E experts, per task a differentiable top-k gate (Hazimeh et al. 2021)
+//   cross_stitch, mtan, branch  layer-wise sharing over a backbone that runs in stages
 // Every architecture says which trainable parameters only one task's output depends on (its task parameters;
 // with the head, what that task owns) and which several tasks' outputs depend on (shared: what gradient-based
 // weighting methods combine), and, where every path from a shared parameter to a task output passes through
@@ -31,6 +33,8 @@ struct TrunkOutput {
   at::Tensor tokens;               // per-token features [B, L, D] (hps over a text encoder), else undefined
   std::vector<at::Tensor> gates;   // per task: its gate's weights over the experts it mixes [B, E_t] (expert
                                    // architectures; ple: the last level), else empty
+  std::vector<at::Tensor> regularizers;  // per task: a scalar the engine adds to that task's training loss
+                                         // (dselect_k's selector entropy), or empty / undefined: none
 };
 
 using NamedModules = std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>;

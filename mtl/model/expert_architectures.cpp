@@ -7,6 +7,8 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 
+#include <sstream>
+
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
 
@@ -17,6 +19,12 @@ namespace {
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
 
 constexpr int64_t kMaxExperts = 256;
+
+std::string fmt_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
 
 // What a level reads: the raw inputs (level 0) or the level below's shared and per-task features.
 struct LevelIn {
@@ -31,6 +39,7 @@ struct LevelOut {
   std::vector<at::Tensor> task;   // per task: its gate's mixture [B, D]
   at::Tensor shared;              // the shared gate's mixture [B, D], below the last level
   std::vector<at::Tensor> gates;  // per task: its gate's weights [B, S + K]
+  std::vector<at::Tensor> regularizers;  // per task: its gate's regulariser (dselect_k, training), else undefined
 };
 
 // Softmax gate weights [B, E] over `stack` [B, E, D] -> the mixture [B, D].
@@ -39,11 +48,67 @@ at::Tensor mix(const at::Tensor& logits, const at::Tensor& stack, double tempera
   return at::bmm(weights.unsqueeze(1), stack).squeeze(1);
 }
 
+int64_t code_bits(int64_t experts) {
+  int64_t m = 0;
+  while ((int64_t{1} << m) < experts) ++m;
+  return std::max<int64_t>(m, 1);
+}
+
+}  // namespace
+
+DSelectGateImpl::DSelectGateImpl(int64_t in, int64_t experts, int64_t k, double gamma, double entropy)
+    : experts_(experts), k_(k), bits_(code_bits(experts)), gamma_(gamma), entropy_(entropy) {
+  TORCH_CHECK(experts >= 1 && k >= 1 && gamma > 0.0, "dselect_k gate: experts, k and gamma must be > 0");
+  z = register_module("z", torch::nn::Linear(in, k * bits_));
+  w = register_module("w", torch::nn::Linear(in, k));
+  const int64_t codes = int64_t{1} << bits_;
+  codes_ = at::empty({codes, bits_}, at::kBool);
+  for (int64_t c = 0; c < codes; ++c)
+    for (int64_t j = 0; j < bits_; ++j) codes_[c][j] = bool((c >> (bits_ - 1 - j)) & 1);
+}
+
+at::Tensor DSelectGateImpl::smooth_step(const at::Tensor& t) const {
+  const double g = gamma_;
+  at::Tensor cubic = t.pow(3) * (-2.0 / (g * g * g)) + t * (1.5 / g) + 0.5;
+  return at::where(t <= -g / 2, at::zeros_like(t), at::where(t >= g / 2, at::ones_like(t), cubic));
+}
+
+at::Tensor DSelectGateImpl::forward(const at::Tensor& x, double temperature, at::Tensor* regularizer) {
+  const int64_t B = x.size(0), codes = codes_.size(0);
+  // Selector i's weight on code c: the product over c's bits of s(z_ij) (bit 1) or 1 - s(z_ij) (bit 0); these
+  // sum to 1 over the 2^m codes. Codes past the last expert count for expert c - E.
+  at::Tensor s = smooth_step(z->forward(x)).view({B, k_, 1, bits_});
+  at::Tensor r = at::where(codes_.view({1, 1, codes, bits_}), s, 1 - s).prod(3);  // [B, k, 2^m]
+  if (codes != experts_) {
+    const int64_t extra = codes - experts_;
+    at::Tensor low = r.narrow(2, 0, extra) + r.narrow(2, experts_, extra);
+    r = at::cat({low, r.narrow(2, extra, experts_ - extra)}, 2);  // [B, k, E]
+  }
+  at::Tensor alpha = at::softmax(w->forward(x) / temperature, 1);  // [B, k]
+  at::Tensor weights = at::bmm(alpha.unsqueeze(1), r).squeeze(1);  // [B, E]
+  if (regularizer && is_training()) *regularizer = -(r * (r + 1e-6).log()).sum(2).mean() * entropy_;
+  return weights;
+}
+
+void DSelectGateImpl::reset(at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double zr = gamma_ / 100;  // every selector starts in the smooth region, near an even split
+  z->weight.uniform_(-zr, zr, gen);
+  z->bias.uniform_(-zr, zr, gen);
+  w->weight.uniform_(-0.05, 0.05, gen);
+  w->bias.uniform_(-0.05, 0.05, gen);
+}
+
+int64_t DSelectGateImpl::nonzero_bound() const { return std::min(k_, experts_); }
+
+namespace {
+
 // One level: shared experts, each task's experts, one gate per task and, below the last level, a shared gate.
 class ExtractionLevelImpl : public torch::nn::Module {
  public:
   ExtractionLevelImpl(std::vector<ModulePtr> shared, std::vector<std::vector<ModulePtr>> task_experts,
-                      const std::vector<std::string>& tasks, int64_t gate_in, bool shared_gate)
+                      const std::vector<std::string>& tasks, int64_t gate_in, bool shared_gate,
+                      const GatedExpertsOptions& o)
       : shared_(std::move(shared)), task_(std::move(task_experts)) {
     torch::nn::ModuleList list;
     for (auto& e : shared_) list->push_back(e);
@@ -60,8 +125,11 @@ class ExtractionLevelImpl : public torch::nn::Module {
     }
     std::vector<std::pair<std::string, ModulePtr>> gates;
     for (const auto& name : tasks) {
-      gates_.push_back(torch::nn::Linear(gate_in, S + K));
-      gates.emplace_back(name, gates_.back().ptr());
+      if (o.gate == "dselect")
+        gates_.push_back(DSelectGate(gate_in, S + K, o.k, o.gamma, o.entropy).ptr());
+      else
+        gates_.push_back(torch::nn::Linear(gate_in, S + K).ptr());
+      gates.emplace_back(name, gates_.back());
     }
     register_module("gates", torch::nn::ModuleDict(gates));
     if (shared_gate)
@@ -78,6 +146,7 @@ class ExtractionLevelImpl : public torch::nn::Module {
     shared_stack = out.shared_flat.view(shared_stack.sizes());
     std::vector<at::Tensor> everything{shared_stack};
     out.gates.resize(T);
+    out.regularizers.resize(T);
     for (size_t t = 0; t < T; ++t) {
       at::Tensor stack = shared_stack;
       if (!task_[t].empty()) {
@@ -86,7 +155,7 @@ class ExtractionLevelImpl : public torch::nn::Module {
         stack = at::cat({shared_stack, own}, 1);
       }
       const at::Tensor gate_in = in.raw ? (experts_gate_input ? stack.mean(1) : in.gate_raw) : in.task[t];
-      out.task.push_back(mix(gates_[t]->forward(gate_in), stack, temperature, out.gates[t]));
+      out.task.push_back(gate_mix(t, gate_in, stack, temperature, out.gates[t], out.regularizers[t]));
     }
     if (!shared_gate_.is_empty()) {
       at::Tensor stack = at::cat(everything, 1);
@@ -99,7 +168,7 @@ class ExtractionLevelImpl : public torch::nn::Module {
 
   const std::vector<ModulePtr>& shared_experts() const { return shared_; }
   const std::vector<ModulePtr>& task_experts(size_t t) const { return task_[t]; }
-  torch::nn::Linear gate(size_t t) const { return gates_[t]; }
+  const ModulePtr& gate(size_t t) const { return gates_[t]; }
   torch::nn::Linear shared_gate() const { return shared_gate_; }
 
  private:
@@ -115,9 +184,19 @@ class ExtractionLevelImpl : public torch::nn::Module {
     return out;
   }
 
+  // Task t's gate: softmax over a Linear's logits, or a DSelect-k gate (weights and regulariser).
+  at::Tensor gate_mix(size_t t, const at::Tensor& x, const at::Tensor& stack, double temperature,
+                      at::Tensor& weights, at::Tensor& regularizer) {
+    if (auto* d = dynamic_cast<DSelectGateImpl*>(gates_[t].get())) {
+      weights = d->forward(x, temperature, &regularizer);
+      return at::bmm(weights.unsqueeze(1), stack).squeeze(1);
+    }
+    return mix(dynamic_cast<torch::nn::LinearImpl&>(*gates_[t]).forward(x), stack, temperature, weights);
+  }
+
   std::vector<ModulePtr> shared_;
   std::vector<std::vector<ModulePtr>> task_;  // [task][expert]
-  std::vector<torch::nn::Linear> gates_;
+  std::vector<ModulePtr> gates_;
   torch::nn::Linear shared_gate_{nullptr};
 };
 TORCH_MODULE(ExtractionLevel);
@@ -148,7 +227,7 @@ class GatedExperts : public Architecture {
       for (size_t t = 0; t < T; ++t)
         for (size_t i = 0; i < K; ++i) own[t].push_back(expert());
       const int64_t gate_in = l > 0 ? dim_ : o_.gate_input == "input" ? input_features : dim_;
-      levels_.emplace_back(shared, own, tasks_, gate_in, /*shared_gate=*/l + 1 < o_.levels);
+      levels_.emplace_back(shared, own, tasks_, gate_in, /*shared_gate=*/l + 1 < o_.levels, o_);
       list_->push_back(levels_.back());
     }
   }
@@ -169,7 +248,7 @@ class GatedExperts : public Architecture {
     if (o_.gate_input == "input") {
       auto it = inputs.find(input_name_);
       TORCH_CHECK(it != inputs.end(), "gated experts: the batch has no input '", input_name_, "' for the gates");
-      in.gate_raw = it->second.flatten(1).to(levels_[0]->gate(0)->weight.scalar_type());
+      in.gate_raw = it->second.flatten(1).to(levels_[0]->gate(0)->parameters().front().scalar_type());
     }
     TrunkOutput result;
     for (size_t l = 0; l < levels_.size(); ++l) {
@@ -178,6 +257,7 @@ class GatedExperts : public Architecture {
       if (l + 1 == levels_.size()) {
         result.task = std::move(out.task);
         result.gates = std::move(out.gates);
+        result.regularizers = std::move(out.regularizers);
         break;
       }
       in = LevelIn{};
@@ -227,7 +307,12 @@ class GatedExperts : public Architecture {
       for (const auto& e : levels_[l]->shared_experts()) reset(e);
       for (size_t t = 0; t < tasks_.size(); ++t)
         for (const auto& e : levels_[l]->task_experts(t)) reset(e);
-      for (size_t t = 0; t < tasks_.size(); ++t) reset_module_parameters(*levels_[l]->gate(t), gen);
+      for (size_t t = 0; t < tasks_.size(); ++t) {
+        if (auto* d = dynamic_cast<DSelectGateImpl*>(levels_[l]->gate(t).get()))
+          d->reset(gen);
+        else
+          reset_module_parameters(*levels_[l]->gate(t), gen);
+      }
       if (!levels_[l]->shared_gate().is_empty()) reset_module_parameters(*levels_[l]->shared_gate(), gen);
     }
   }
@@ -239,7 +324,10 @@ class GatedExperts : public Architecture {
     if (o_.task_experts > 0) s += " + " + std::to_string(o_.task_experts) + " per task";
     s += " (" + expert_type_ + ", " + std::to_string(dim_) + " features), " + std::to_string(tasks_.size()) +
          " gate(s) on the " + (o_.gate_input == "input" ? "input '" + input_name_ + "'" : std::string("experts"));
-    if (o_.temperature != 1.0) s += ", temperature " + std::to_string(o_.temperature);
+    if (o_.gate == "dselect")
+      s += ", DSelect-k gates choosing " + std::to_string(o_.k) + " (gamma " + fmt_number(o_.gamma) +
+           ", entropy " + fmt_number(o_.entropy) + ")";
+    if (o_.temperature != 1.0) s += ", temperature " + fmt_number(o_.temperature);
     return s;
   }
 
@@ -309,6 +397,22 @@ ArchitecturePtr make_cgc(const ConfigNode& n, const ArchitectureContext& ctx) {
   o.type = "cgc";
   o.shared_experts = count(n, "shared_experts", 2, 1);
   o.task_experts = count(n, "task_experts", 1, 1);
+  return build(o, n, ctx);
+}
+
+ArchitecturePtr make_dselect_k(const ConfigNode& n, const ArchitectureContext& ctx) {
+  GatedExpertsOptions o;
+  o.type = "dselect_k";
+  o.gate = "dselect";
+  o.shared_experts = count(n, "experts", 4, 1);
+  o.k = count(n, "k", 2, 1);
+  n.check(o.k <= o.shared_experts, "k",
+          "expected at most experts (" + std::to_string(o.shared_experts) + ") experts chosen, got " +
+              std::to_string(o.k));
+  o.gamma = n.get<double>("gamma", 1.0);
+  n.check(o.gamma > 0.0, "gamma", "expected a number > 0, got " + fmt_number(o.gamma));
+  o.entropy = n.get<double>("entropy", 1e-3);
+  n.check(o.entropy >= 0.0, "entropy", "expected a number >= 0, got " + fmt_number(o.entropy));
   return build(o, n, ctx);
 }
 

@@ -1,7 +1,11 @@
 #include "mtl/model/layerwise_architectures.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/container/moduledict.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
 
 #include <algorithm>
 #include <set>
@@ -250,6 +254,137 @@ class Branch : public Architecture {
   ModulePtr branches_dict_;
 };
 
+// The channel axis of a stage's output: 1 for feature maps [B, C, H, W], the last for [B, D] and [B, L, D].
+int64_t channel_axis(const at::Tensor& x) { return x.dim() == 4 ? 1 : x.dim() - 1; }
+
+// `mlp` applied along x's channel axis.
+at::Tensor along_channels(torch::nn::SequentialImpl& mlp, const at::Tensor& x) {
+  const int64_t axis = channel_axis(x);
+  if (axis == x.dim() - 1) return mlp.forward(x);
+  return mlp.forward(x.movedim(axis, -1)).movedim(-1, axis);
+}
+
+class Mtan : public Architecture {
+ public:
+  Mtan(Backbone backbone, Backbone encoder, std::vector<int64_t> channels, std::vector<std::string> tasks)
+      : backbone_(std::move(backbone)), encoder_(std::move(encoder)), channels_(std::move(channels)),
+        tasks_(std::move(tasks)) {
+    stages_ = backbone_->num_stages();
+    TORCH_CHECK(stages_ >= 1 && static_cast<int64_t>(channels_.size()) == stages_,
+                "mtan: one channel count per stage of the backbone");
+    TORCH_CHECK(encoder_->num_stages() == stages_, "mtan: the encoder is a copy of the backbone");
+    prune_blocks(encoder_, 0, 1);  // the attention encoders map task features of stage i - 1 to stage i's shape
+    std::vector<std::pair<std::string, ModulePtr>> named;
+    for (const auto& task : tasks_) {
+      torch::nn::ModuleList list;
+      std::vector<torch::nn::Sequential> mine;
+      for (int64_t i = 0; i < stages_; ++i) {
+        const int64_t c = channels_[static_cast<size_t>(i)], in = i == 0 ? c : 2 * c;
+        mine.push_back(torch::nn::Sequential(torch::nn::Linear(in, c), torch::nn::ReLU(), torch::nn::Linear(c, c)));
+        list->push_back(mine.back());
+      }
+      attention_.push_back(std::move(mine));
+      named.emplace_back(task, list.ptr());
+    }
+    attention_dict_ = torch::nn::ModuleDict(named).ptr();
+  }
+
+  std::string name() const override { return "mtan"; }
+  NamedModules modules() const override {
+    NamedModules out{{"backbone", backbone_}};
+    if (stages_ > 1) out.emplace_back("encoder", encoder_);
+    out.emplace_back("attention", attention_dict_);
+    return out;
+  }
+  int64_t output_dim() const override { return backbone_->output_dim(); }
+  std::string no_representation_reason() const override {
+    return "model.architecture mtan has no shared representation (each task attends to every stage's features)";
+  }
+
+  TrunkOutput forward(const TensorMap& inputs) override {
+    std::vector<at::Tensor> u;
+    at::Tensor x;
+    for (int64_t i = 0; i < stages_; ++i) u.push_back(x = backbone_->stage(i, inputs, x));
+    TrunkOutput out;
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      at::Tensor h;
+      for (int64_t i = 0; i < stages_; ++i) {
+        const at::Tensor& ui = u[static_cast<size_t>(i)];
+        at::Tensor in = i == 0 ? ui : at::cat({ui, encoder_->stage(i, inputs, h)}, channel_axis(ui));
+        h = at::sigmoid(along_channels(*attention_[t][static_cast<size_t>(i)], in)) * ui;
+      }
+      out.task.push_back(h);
+    }
+    return out;
+  }
+
+  std::vector<at::Tensor> task_parameters(size_t t) const override {
+    std::vector<at::Tensor> out;
+    for (const auto& m : attention_[t])
+      for (const auto& p : m->parameters()) out.push_back(p);
+    return out;
+  }
+
+  std::vector<std::vector<std::string>> blocks() const override {
+    std::vector<std::vector<std::string>> out;
+    merge_blocks(out, backbone_, "backbone.", 0, stages_);
+    merge_blocks(out, encoder_, "encoder.", 1, stages_);
+    for (const auto& task : tasks_)
+      for (int64_t i = 0; i < stages_; ++i)
+        out[static_cast<size_t>(i)].push_back("attention." + task + "." + std::to_string(i));
+    return out;
+  }
+
+  void reset_parameters(at::Generator& gen) override {
+    backbone_->reset_parameters(gen);
+    if (stages_ > 1) encoder_->reset_parameters(gen);
+    for (auto& per_task : attention_)
+      for (auto& m : per_task) reset_module_parameters(*m, gen);
+  }
+
+  std::string describe() const override {
+    std::string widths;
+    for (int64_t c : channels_) widths += (widths.empty() ? "" : ", ") + std::to_string(c);
+    return "mtan: a shared backbone, " + std::to_string(tasks_.size()) + " task attention module(s) on each of its " +
+           std::to_string(stages_) + " stages (channels " + widths + "), shared attention encoders";
+  }
+
+ private:
+  Backbone backbone_, encoder_;
+  std::vector<int64_t> channels_;
+  std::vector<std::string> tasks_;
+  int64_t stages_ = 0;
+  std::vector<std::vector<torch::nn::Sequential>> attention_;  // [task][stage]
+  ModulePtr attention_dict_;
+};
+
+// Example inputs for the schema (a batch of 2: zeros, token id 1), to read a backbone's stage widths.
+TensorMap example_inputs(const DatasetSchema& schema) {
+  TensorMap out;
+  for (const auto& in : schema.inputs) {
+    std::vector<int64_t> shape{2};
+    shape.insert(shape.end(), in.shape.begin(), in.shape.end());
+    out[in.name] = in.kind == InputKind::kTokens ? at::ones(shape, at::kLong) : at::zeros(shape);
+  }
+  return out;
+}
+
+// The channel count of each stage's output (see channel_axis), from a forward pass in eval mode.
+std::vector<int64_t> stage_channels(BackboneImpl& backbone, const DatasetSchema& schema) {
+  torch::NoGradGuard no_grad;
+  const bool training = backbone.is_training();
+  backbone.eval();
+  const TensorMap inputs = example_inputs(schema);
+  std::vector<int64_t> out;
+  at::Tensor x;
+  for (int64_t i = 0; i < backbone.num_stages(); ++i) {
+    x = backbone.stage(i, inputs, x);
+    out.push_back(x.size(channel_axis(x)));
+  }
+  backbone.train(training);
+  return out;
+}
+
 // A backbone from model.backbone that runs in stages, else a one-line error at model.architecture.type.
 Backbone staged_backbone(const ConfigNode& n, const ArchitectureContext& ctx, const std::string& arch) {
   Backbone b = ctx.make_backbone(ctx.backbone, ctx.schema);
@@ -269,6 +404,18 @@ ArchitecturePtr make_cross_stitch_architecture(std::vector<Backbone> copies, std
 ArchitecturePtr make_branch_architecture(Backbone trunk, std::vector<Backbone> branches, int64_t at,
                                          std::vector<std::vector<size_t>> groups, std::vector<std::string> tasks) {
   return std::make_shared<Branch>(std::move(trunk), std::move(branches), at, std::move(groups), std::move(tasks));
+}
+
+ArchitecturePtr make_mtan_architecture(Backbone backbone, Backbone encoder, const DatasetSchema& schema,
+                                       std::vector<std::string> tasks) {
+  std::vector<int64_t> channels = stage_channels(*backbone, schema);
+  return std::make_shared<Mtan>(std::move(backbone), std::move(encoder), std::move(channels), std::move(tasks));
+}
+
+ArchitecturePtr make_mtan(const ConfigNode& n, const ArchitectureContext& ctx) {
+  Backbone backbone = staged_backbone(n, ctx, "mtan");
+  return make_mtan_architecture(std::move(backbone), ctx.make_backbone(ctx.backbone, ctx.schema), ctx.schema,
+                                ctx.tasks);
 }
 
 ArchitecturePtr make_cross_stitch(const ConfigNode& n, const ArchitectureContext& ctx) {

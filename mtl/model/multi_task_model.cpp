@@ -25,6 +25,7 @@ ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
   out.features = trunk.shared;
   out.token_features = trunk.tokens;
   out.gates = std::move(trunk.gates);
+  out.regularizers = std::move(trunk.regularizers);
   out.outputs.reserve(heads_.size());
   for (size_t t = 0; t < heads_.size(); ++t) {
     if (!heads_[t]->token_level())

@@ -22,6 +22,7 @@ struct ModelOutput {
   std::vector<at::Tensor> outputs;  // one per task, in task order; undefined for a token-level head when
                                     // the batch has no per-token features (a batch from another dataset)
   std::vector<at::Tensor> gates;    // per task: gate weights over experts [B, E_t] (expert architectures)
+  std::vector<at::Tensor> regularizers;  // per task: added to its training loss (TrunkOutput::regularizers)
 };
 
 class MultiTaskModelImpl : public torch::nn::Module {
