@@ -17,11 +17,11 @@ void register_builtin_heads(Registry<HeadEntry>& r) {
         {make_token_classification_head, LabelKind::kTokenClass, "token_cross_entropy", {"span_f1"}});
 }
 void register_builtin_losses(Registry<LossEntry>& r) {
-  r.add("cross_entropy", {make_cross_entropy_loss, {LabelKind::kClass}});
+  r.add("cross_entropy", {make_cross_entropy_loss, {LabelKind::kClass, LabelKind::kPixelClass}});
   r.add("bce_with_logits", {make_bce_with_logits_loss, {LabelKind::kMultiLabel}});
-  r.add("mse", {make_mse_loss, {LabelKind::kReal}});
-  r.add("l1", {make_l1_loss, {LabelKind::kReal}});
-  r.add("huber", {make_huber_loss, {LabelKind::kReal}});
+  r.add("mse", {make_mse_loss, {LabelKind::kReal, LabelKind::kPixelReal}});
+  r.add("l1", {make_l1_loss, {LabelKind::kReal, LabelKind::kPixelReal}});
+  r.add("huber", {make_huber_loss, {LabelKind::kReal, LabelKind::kPixelReal}});
   r.add("token_cross_entropy", {make_token_cross_entropy_loss, {LabelKind::kTokenClass}});
 }
 }  // namespace

@@ -46,6 +46,13 @@ void CrossEntropyLossOptions::validate() const {
 
 at::Tensor cross_entropy_loss(const at::Tensor& logits, const at::Tensor& target,
                               const CrossEntropyLossOptions& options) {
+  if (logits.dim() == 4) {  // per-pixel classes: every pixel an example (each example has H x W of them, so the
+                            // mean over pixels is the mean over examples of their own means)
+    TORCH_CHECK(target.dim() == 3 && target.size(0) == logits.size(0) && target.sizes().slice(1) == logits.sizes().slice(2),
+                "cross_entropy: expected logits [B, C, H, W] and targets [B, H, W], got ", logits.sizes(), " and ",
+                target.sizes());
+    return cross_entropy_loss(logits.movedim(1, 3).reshape({-1, logits.size(1)}), target.reshape({-1}), options);
+  }
   TORCH_CHECK(logits.dim() == 2 && target.dim() == 1 && target.size(0) == logits.size(0),
               "cross_entropy: expected logits [B, C] and targets [B], got ", logits.sizes(), " and ",
               target.sizes());

@@ -52,6 +52,7 @@ struct CrossEntropyLossOptions {
 /// This differs from PyTorch's weighted mean sum_i(w l_i) / sum_i(w[y_i]) on purpose: the engine
 /// splits a batch into shards and adds shard losses weighted by shard size, which is exact only for a
 /// plain per-example mean. Without class weights both definitions agree.
+/// Per-pixel classes (the `segmentation` head): logits [B, C, H, W] against [B, H, W], each pixel a row above.
 at::Tensor cross_entropy_loss(const at::Tensor& logits, const at::Tensor& target,
                               const CrossEntropyLossOptions& options = {});
 

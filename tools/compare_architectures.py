@@ -25,7 +25,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_weighting  # noqa: E402  (spec strings and finished-run detection)
 
-ARCHITECTURES = ["hps", "mmoe", "cgc", "ple"]
+ARCHITECTURES = ["hps", "mmoe", "cgc", "ple", "dselect_k", "cross_stitch", "mtan", "branch:at=2"]
 
 
 def spec_yaml(spec):

@@ -18,6 +18,8 @@ const char* to_string(LabelKind kind) {
     case LabelKind::kMultiLabel: return "multilabel";
     case LabelKind::kReal: return "real";
     case LabelKind::kTokenClass: return "token class";
+    case LabelKind::kPixelClass: return "pixel class";
+    case LabelKind::kPixelReal: return "pixel value";
   }
   return "?";
 }

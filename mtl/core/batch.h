@@ -43,7 +43,12 @@ enum class LabelKind {
   kMultiLabel,  // float 0/1 per label, [B, size]
   kReal,        // float values, [B] when size == 1 else [B, size]
   kTokenClass,  // int64 tag index per token, [B, L] (kIgnoreIndex where there is none); `size` = tags
+  kPixelClass,  // int64 class index per pixel, [B, H, W] (LabelInfo::shape = {H, W}); `size` = classes
+  kPixelReal,   // float value per pixel, [B, H, W] (LabelInfo::shape = {H, W}); `size` = 1
 };
+
+/// Dense prediction labels: one value per pixel of an image-sized map.
+inline bool is_pixel_label(LabelKind k) { return k == LabelKind::kPixelClass || k == LabelKind::kPixelReal; }
 
 const char* to_string(LabelKind kind);
 
@@ -53,6 +58,7 @@ struct LabelInfo {
   int64_t size = 0;                   // classes, labels, or output dimensions
   std::vector<std::string> classes;   // optional class names (for predictions), size == `size` if set;
                                       // for kTokenClass the tag names (B-PER, I-PER, O, ...)
+  std::vector<int64_t> shape;         // pixel labels: the map's {H, W}; else empty
 };
 
 enum class InputKind {

@@ -129,6 +129,7 @@ MultiFashionOptions MultiFashionOptions::from_config(const ConfigNode& node) {
   o.test_size = node.get<int64_t>("test_size", o.test_size);
   o.max_shift = node.get<int64_t>("max_shift", o.max_shift);
   o.normalize = node.get<bool>("normalize", o.normalize);
+  o.dense = node.get<bool>("dense", o.dense);
   validate_config(node, [&] { o.validate(); });
   return o;
 }
@@ -200,6 +201,33 @@ MultiFashionData build_multi_fashion(const FashionMnist& source, int64_t size, i
   return out;
 }
 
+MultiFashionDense multi_fashion_dense_labels(const FashionMnist& source, const MultiFashionData& data) {
+  TORCH_CHECK(data.provenance.defined(), "multi_fashion_dense_labels needs built examples (with provenance)");
+  const at::Tensor images = source.images.contiguous();
+  const at::Tensor prov = data.provenance.contiguous();
+  const int64_t n = prov.size(0), far = kCanvas - kItem;
+  MultiFashionDense out{at::zeros({n, kCanvas, kCanvas}, at::kByte), at::zeros({n, kCanvas, kCanvas}, at::kByte)};
+  const uint8_t* src = images.data_ptr<uint8_t>();
+  const int64_t* p = prov.data_ptr<int64_t>();
+  uint8_t* seg = out.segment.data_ptr<uint8_t>();
+  uint8_t* left = out.left_pixels.data_ptr<uint8_t>();
+  for (int64_t k = 0; k < n; ++k, p += 6) {
+    const uint8_t* l_item = src + p[0] * kItem * kItem;
+    const uint8_t* r_item = src + p[1] * kItem * kItem;
+    uint8_t* s = seg + k * kCanvas * kCanvas;
+    uint8_t* v = left + k * kCanvas * kCanvas;
+    for (int64_t y = 0; y < kItem; ++y)
+      for (int64_t x = 0; x < kItem; ++x) {
+        const int64_t at_left = (p[2] + y) * kCanvas + p[3] + x;
+        const int64_t at_right = (far - p[4] + y) * kCanvas + far - p[5] + x;
+        v[at_left] = l_item[y * kItem + x];
+        if (l_item[y * kItem + x] >= kItemPixel) s[at_left] |= 1;
+        if (r_item[y * kItem + x] >= kItemPixel) s[at_right] |= 2;
+      }
+  }
+  return out;
+}
+
 std::string multi_fashion_cache_prefix(const MultiFashionOptions& o, Split split) {
   const int64_t size = split == Split::kTrain ? o.train_size : o.test_size;
   const std::string root = fs::absolute(o.root).lexically_normal().string();
@@ -240,11 +268,30 @@ MultiFashionData load_multi_fashion(const MultiFashionOptions& o, Split split, b
   return d;
 }
 
-DatasetSchema MultiFashionSource::schema() const { return image_schema(kCanvas, {"left", "right"}); }
+DatasetSchema MultiFashionSource::schema() const {
+  DatasetSchema s = image_schema(kCanvas, {"left", "right"});
+  if (options_.dense) {
+    s.labels.push_back(
+        LabelInfo{"segment", LabelKind::kPixelClass, 4, {"background", "left", "right", "overlap"}, {kCanvas, kCanvas}});
+    s.labels.push_back(LabelInfo{"left_pixels", LabelKind::kPixelReal, 1, {}, {kCanvas, kCanvas}});
+  }
+  return s;
+}
 
 std::shared_ptr<Dataset> MultiFashionSource::open(Split split) const {
-  MultiFashionData d = load_multi_fashion(options_, split);
-  TensorMap labels{{"left", d.left}, {"right", d.right}};
+  MultiFashionData d;
+  TensorMap labels;
+  if (options_.dense) {  // the dense labels need the provenance, which the cache does not keep
+    const FashionMnist source = read_fashion_mnist(options_.root, split);
+    d = build_multi_fashion(source, split == Split::kTrain ? options_.train_size : options_.test_size,
+                            options_.max_shift, options_.seed, split);
+    MultiFashionDense dense = multi_fashion_dense_labels(source, d);
+    labels = {{"segment", dense.segment}, {"left_pixels", dense.left_pixels}};
+  } else {
+    d = load_multi_fashion(options_, split);
+  }
+  labels["left"] = d.left;
+  labels["right"] = d.right;
   return std::make_shared<TensorDataset>(schema(), d.images.unsqueeze(1), std::move(labels),
                                          half_normalization(options_.normalize),
                                          multi_fashion_cache_prefix(options_, split));

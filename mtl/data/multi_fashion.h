@@ -4,7 +4,7 @@
 //
 // Dataset sources (registered as "fashion_mnist" and "multi_fashion", options under `data:`):
 //   mtl::MultiFashionOptions o;  o.train_size = 2000;  auto source = std::make_shared<mtl::MultiFashionSource>(o);
-//   multi_fashion: root, cache_dir, seed, train_size, test_size, max_shift, normalize
+//   multi_fashion: root, cache_dir, seed, train_size, test_size, max_shift, normalize, dense
 //   fashion_mnist: root, normalize, train_size, test_size
 //
 // How a MultiFashion split is built (exactly; the cache name carries a version tag for this scheme):
@@ -24,6 +24,14 @@
 //     dy', dx' = uniform(max_shift + 1) each      right's top-left corner at (8 - dy', 8 - dx')
 //     image  = element-wise max of the two items pasted on a zero 36x36 canvas (36 - 28 = 8)
 //     labels = the classes of left and right (always different)
+//
+// Dense labels (`dense: true`), for dense prediction: per pixel of the 36x36 canvas,
+//   segment      = 0 background, 1 left item, 2 right item, 3 both (overlap), where an item covers the pixels of
+//                  its own 28x28 image with value >= kItemPixel (26, about 10% of full intensity)
+//   left_pixels  = the left item's own intensity in [0, 1] (0 outside it): what the composite shows of it except
+//                  where the right item is brighter, which the max hides.
+// They come from the provenance, so a dense split is built from Fashion-MNIST at every load (about a second for
+// the default train split) instead of read from the cache.
 //
 // The built splits are cached as uncompressed IDX files (uint8 images [N,36,36]; uint8 labels [N]; 156 MB
 // for the default train split) in the cache directory, named by every parameter that changes them, e.g.
@@ -74,6 +82,7 @@ struct MultiFashionOptions {
   int64_t test_size = 20000;
   int64_t max_shift = 4;  // 0..4: the canvas leaves 8 pixels for both items' shifts
   bool normalize = true;  // (x - 0.5) / 0.5: pixels in [-1, 1]
+  bool dense = false;     // also the per-pixel labels "segment" and "left_pixels" (above)
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static MultiFashionOptions from_config(const ConfigNode& node);
@@ -91,6 +100,19 @@ struct MultiFashionData {
   at::Tensor provenance;
 };
 
+/// A pixel of a Fashion-MNIST item counts as the item's in the segment label from this value on.
+constexpr int kItemPixel = 26;
+
+/// The dense labels of built examples: segment uint8 [N,36,36] in [0, 4) and left_pixels uint8 [N,36,36] (the
+/// left item's values; the dataset scales them to [0, 1]).
+struct MultiFashionDense {
+  at::Tensor segment;
+  at::Tensor left_pixels;
+};
+
+/// The dense labels of `data` (which must carry its provenance: build_multi_fashion's output) over `source`.
+MultiFashionDense multi_fashion_dense_labels(const FashionMnist& source, const MultiFashionData& data);
+
 /// Builds `size` examples from `source` by the scheme above (no I/O; `split` picks the random stream).
 MultiFashionData build_multi_fashion(const FashionMnist& source, int64_t size, int64_t max_shift, int64_t seed,
                                      Split split);
@@ -102,7 +124,8 @@ std::string multi_fashion_cache_prefix(const MultiFashionOptions& options, Split
 /// given, reports which happened.
 MultiFashionData load_multi_fashion(const MultiFashionOptions& options, Split split, bool* from_cache = nullptr);
 
-/// Schema: input "image" {1,36,36}; class labels "left" and "right" with the Fashion-MNIST class names.
+/// Schema: input "image" {1,36,36}; class labels "left" and "right" with the Fashion-MNIST class names; with
+/// `dense`, also "segment" (pixel classes background/left/right/overlap) and "left_pixels" (pixel values).
 class MultiFashionSource : public DatasetSource {
  public:
   /// Throws mtl::Error "MultiFashionOptions.<key>: ..." for bad options.

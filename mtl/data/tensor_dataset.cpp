@@ -20,6 +20,26 @@ at::Tensor broadcast_stat(const std::vector<double>& values, const at::Tensor& i
   return at::tensor(f, at::kFloat).reshape(shape);
 }
 
+// Pixel labels stay compact ([N, H, W] uint8 where they fit): class maps are checked here and widened to int64
+// per batch, uint8 value maps are scaled to [0, 1] per batch.
+at::Tensor pixel_label(const LabelInfo& info, const at::Tensor& y, const std::string& where) {
+  if (y.dim() != 3 || y.sizes().slice(1).vec() != info.shape)
+    throw Error(where, "label '" + info.name + "': expected one " + std::to_string(info.shape.at(0)) + " x " +
+                           std::to_string(info.shape.at(1)) + " map per example");
+  if (info.kind == LabelKind::kPixelReal)
+    return y.scalar_type() == at::kByte ? y.contiguous() : y.to(at::kFloat).contiguous();
+  if (at::isFloatingType(y.scalar_type()))
+    throw Error(where, "label '" + info.name + "': expected integer class indices per pixel");
+  at::Tensor bad = ((y < 0) | (y >= info.size)).nonzero();
+  if (bad.numel() > 0) {
+    const int64_t i = bad[0][0].item<int64_t>();
+    throw Error(where, "label '" + info.name + "': example " + std::to_string(i) + " has a pixel of class " +
+                           std::to_string(y.index({bad[0][0], bad[0][1], bad[0][2]}).item<int64_t>()) +
+                           ", expected classes in [0, " + std::to_string(info.size) + ")");
+  }
+  return y.scalar_type() == at::kByte ? y.contiguous() : y.to(at::kLong).contiguous();
+}
+
 }  // namespace
 
 TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, Normalization norm,
@@ -47,7 +67,9 @@ TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap l
     if (y.size(0) != size_)
       throw Error(where, "label '" + info.name + "' has " + std::to_string(y.size(0)) + " values for " +
                              std::to_string(size_) + " examples");
-    if (info.kind == LabelKind::kClass) {
+    if (is_pixel_label(info.kind)) {
+      y = pixel_label(info, y, where);
+    } else if (info.kind == LabelKind::kClass) {
       if (y.dim() != 1 || at::isFloatingType(y.scalar_type()))
         throw Error(where, "label '" + info.name + "': expected one integer class index per example");
       y = y.to(at::kLong).contiguous();
@@ -89,7 +111,12 @@ Batch TensorDataset::batch(const std::vector<int64_t>& indices) const {
   if (x.scalar_type() == at::kByte) x = x.to(at::kFloat).div_(255.0);
   if (mean_.defined()) x = x.sub_(mean_).div_(std_);
   b.inputs[input_name_] = x;
-  for (const auto& kv : labels_) b.targets[kv.first] = kv.second.index_select(0, idx);
+  for (const auto& kv : labels_) {
+    at::Tensor y = kv.second.index_select(0, idx);
+    if (y.scalar_type() == at::kByte)  // a compact pixel map
+      y = schema_.label(kv.first)->kind == LabelKind::kPixelReal ? y.to(at::kFloat).div_(255.0) : y.to(at::kLong);
+    b.targets[kv.first] = y;
+  }
   return b;
 }
 

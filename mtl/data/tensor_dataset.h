@@ -31,7 +31,9 @@ class TensorDataset : public Dataset {
  public:
   /// `schema` names the one input and the labels; `input` is uint8 [N,C,H,W] or floating [N,...];
   /// `labels` holds one tensor per schema label: class labels of any integer type, [N], values in
-  /// [0, size) (stored as int64); real and multi-label labels floating, [N] or [N,size] (stored float32).
+  /// [0, size) (stored as int64); real and multi-label labels floating, [N] or [N,size] (stored float32);
+  /// pixel labels [N,H,W]: classes of any integer type (uint8 kept compact, int64 per batch), values floating
+  /// or uint8 (kept compact, scaled to [0,1] per batch).
   /// `origin` names the data in error messages (a file, "multi_fashion train", ...).
   TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, Normalization norm = {},
                 std::string origin = "");

@@ -34,6 +34,8 @@ std::string default_head_for(LabelKind k) {
     case LabelKind::kMultiLabel: return "multilabel";
     case LabelKind::kReal: return "regression";
     case LabelKind::kTokenClass: return "token_classification";
+    case LabelKind::kPixelClass: return "segmentation";
+    case LabelKind::kPixelReal: return "dense_regression";
   }
   return "classification";
 }

@@ -342,3 +342,52 @@ TEST(MultiFashion, DISABLED_FullSizeTiming) {
               "load from cache: %.3f s\n",
               secs(t0, t1), secs(t1, t2), secs(t2, t3), secs(t3, t4));
 }
+
+TEST(MultiFashion, DenseSchemaAddsPixelLabels) {
+  Made m = make("multi_fashion", "  root: /nonexistent\n  dense: true\n");
+  mtl::DatasetSchema s = m.source->schema();
+  EXPECT_EQ(s.label_names(), (std::vector<std::string>{"left", "right", "segment", "left_pixels"}));
+  EXPECT_EQ(s.label("segment")->kind, mtl::LabelKind::kPixelClass);
+  EXPECT_EQ(s.label("segment")->size, 4);
+  EXPECT_EQ(s.label("segment")->classes, (std::vector<std::string>{"background", "left", "right", "overlap"}));
+  EXPECT_EQ(s.label("segment")->shape, (std::vector<int64_t>{36, 36}));
+  EXPECT_EQ(s.label("left_pixels")->kind, mtl::LabelKind::kPixelReal);
+  EXPECT_EQ(s.label("left_pixels")->shape, (std::vector<int64_t>{36, 36}));
+  EXPECT_THROW(make("multi_fashion", "  dense: 3\n"), mtl::Error);
+}
+
+// The dense labels against the items placed by tensor slicing (place()), independently of the builder's loop:
+// bit 1 of the segment is the left item's pixels >= kItemPixel, bit 2 the right item's, left_pixels is the left
+// item alone, and the composite is max(left_pixels, right item).
+TEST(MultiFashion, DenseLabelsFollowTheItems) {
+  REQUIRE_FASHION_MNIST();
+  TempDir cache("mf_dense");
+  Made m = make("multi_fashion", small(cache.path()) + "  dense: true\n");
+  auto ds = m.source->open(mtl::Split::kTest);
+  mtl::FashionMnist src = mtl::read_fashion_mnist(mtl_test::fashion_mnist_dir(), mtl::Split::kTest);
+  mtl::MultiFashionData d = mtl::build_multi_fashion(src, 500, 4, 0, mtl::Split::kTest);
+  std::vector<int64_t> rows(60);
+  for (int64_t i = 0; i < 60; ++i) rows[i] = i * 8;
+  mtl::Batch b = ds->batch(rows);
+  ASSERT_EQ(b.targets.at("segment").scalar_type(), at::kLong);
+  ASSERT_EQ(b.targets.at("segment").sizes(), (std::vector<int64_t>{60, 36, 36}));
+  ASSERT_EQ(b.targets.at("left_pixels").scalar_type(), at::kFloat);
+  int64_t hidden = 0;
+  for (int64_t i = 0; i < 60; ++i) {
+    const int64_t k = rows[i];
+    std::vector<int64_t> p(d.provenance[k].data_ptr<int64_t>(), d.provenance[k].data_ptr<int64_t>() + 6);
+    torch::Tensor left = place(src.images[p[0]], p[2], p[3]);
+    torch::Tensor right = place(src.images[p[1]], 8 - p[4], 8 - p[5]);
+    torch::Tensor seg = (left >= mtl::kItemPixel).to(at::kLong) + 2 * (right >= mtl::kItemPixel).to(at::kLong);
+    ASSERT_TRUE(torch::equal(b.targets.at("segment")[i], seg)) << "example " << k;
+    ASSERT_TRUE(torch::allclose(b.targets.at("left_pixels")[i], left.to(at::kFloat) / 255.0)) << "example " << k;
+    ASSERT_TRUE(torch::equal(d.images[k], torch::max(left, right)));
+    hidden += (right > left).logical_and(left > 0).sum().item<int64_t>();
+  }
+  EXPECT_GT(hidden, 0);  // the composite hides some of the left item: left_pixels is not the image
+  // The class labels are the same as without `dense` (the cached split).
+  Made plain = make("multi_fashion", small(cache.path()));
+  mtl::Batch c = plain.source->open(mtl::Split::kTest)->batch(rows);
+  EXPECT_TRUE(torch::equal(b.targets.at("left"), c.targets.at("left")));
+  EXPECT_TRUE(torch::equal(b.inputs.at("image"), c.inputs.at("image")));
+}

@@ -76,6 +76,27 @@ TEST(TensorDataset, RejectsClassLabelsOutOfRange) {
                    "label 'digit'"s, "3 values for 4 examples"s);
 }
 
+TEST(TensorDataset, PixelLabelsStayCompactAndArrivePerBatch) {
+  mtl::DatasetSchema s;
+  s.inputs.push_back({"image", {1, 2, 2}});
+  s.labels.push_back({"seg", mtl::LabelKind::kPixelClass, 3, {}, {2, 2}});
+  s.labels.push_back({"depth", mtl::LabelKind::kPixelReal, 1, {}, {2, 2}});
+  torch::Tensor seg = torch::randint(0, 3, {4, 2, 2}, torch::kLong).to(torch::kByte);
+  torch::Tensor depth = torch::tensor({0, 51, 102, 255}, torch::kByte).repeat({4, 1}).view({4, 2, 2});
+  mtl::TensorDataset ds(s, images(), {{"seg", seg}, {"depth", depth}});
+  EXPECT_EQ(ds.labels().at("seg").scalar_type(), torch::kByte);
+  mtl::Batch b = ds.batch({3, 1});
+  EXPECT_EQ(b.targets.at("seg").scalar_type(), torch::kLong);
+  EXPECT_TRUE(torch::equal(b.targets.at("seg"), seg.index_select(0, torch::tensor({3, 1})).to(torch::kLong)));
+  EXPECT_TRUE(torch::allclose(b.targets.at("depth")[0].flatten(), torch::tensor({0.0f, 0.2f, 0.4f, 1.0f})));
+  torch::Tensor bad = seg.clone();
+  bad[2][1][0] = 3;
+  EXPECT_MTL_ERROR(mtl::TensorDataset(s, images(), {{"seg", bad}, {"depth", depth}}, {}, "seg.idx"),
+                   "seg.idx"s, "label 'seg'"s, "example 2"s, "class 3"s, "[0, 3)"s);
+  EXPECT_MTL_ERROR(mtl::TensorDataset(s, images(), {{"seg", seg.view({4, 4})}, {"depth", depth}}),
+                   "label 'seg'"s, "2 x 2 map"s);
+}
+
 TEST(TensorDataset, ConcurrentBatchesMatchSerialOnes) {
   torch::manual_seed(1);
   mtl::DatasetSchema s = image_schema(10);
