@@ -2,6 +2,7 @@
 #include "heads/head.h"
 
 #include "heads/classification.h"
+#include "heads/dense.h"
 #include "heads/multilabel.h"
 #include "heads/regression.h"
 #include "heads/token_classification.h"
@@ -15,6 +16,8 @@ void register_builtin_heads(Registry<HeadEntry>& r) {
   r.add("regression", {make_regression_head, LabelKind::kReal, "mse", {"mae", "rmse", "r2"}});
   r.add("token_classification",
         {make_token_classification_head, LabelKind::kTokenClass, "token_cross_entropy", {"span_f1"}});
+  r.add("segmentation", {make_segmentation_head, LabelKind::kPixelClass, "cross_entropy", {"miou", "pixel_accuracy"}});
+  r.add("dense_regression", {make_dense_regression_head, LabelKind::kPixelReal, "mse", {"abs_err", "rel_err"}});
 }
 void register_builtin_losses(Registry<LossEntry>& r) {
   r.add("cross_entropy", {make_cross_entropy_loss, {LabelKind::kClass, LabelKind::kPixelClass}});

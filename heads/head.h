@@ -28,12 +28,16 @@ class HeadImpl : public torch::nn::Module {
   virtual at::Tensor predict(const at::Tensor& output) const = 0;
   /// Reads the backbone's per-token features instead of the pooled ones.
   virtual bool token_level() const { return false; }
+  /// Dense prediction heads read the trunk's feature maps (TrunkOutput::maps) through forward_maps instead.
+  virtual bool dense() const { return false; }
+  virtual at::Tensor forward_maps(const std::vector<at::Tensor>& maps);
 };
 using Head = std::shared_ptr<HeadImpl>;
 
 struct HeadContext {
   int64_t in_features = 0;
   LabelInfo label;
+  std::vector<int64_t> map_channels;  // dense heads: the channels of each feature map they read
 };
 
 struct HeadEntry {

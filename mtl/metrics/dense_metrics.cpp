@@ -22,12 +22,6 @@ std::pair<at::Tensor, at::Tensor> pixel_values(const char* metric, const at::Ten
   return {output.detach().to(at::kCPU, at::kDouble), target.detach().to(at::kCPU, at::kDouble)};
 }
 
-void merge_sum(const Metric& m, const std::vector<double>& part, double& sum, int64_t& count) {
-  check_metric_part(m, part, 2);
-  sum += part[0];
-  count += static_cast<int64_t>(part[1]);
-}
-
 }  // namespace
 
 void PixelAccuracy::update(const at::Tensor& output, const at::Tensor& target) {
@@ -82,8 +76,6 @@ void AbsoluteError::update(const at::Tensor& output, const at::Tensor& target) {
   count_ += y.numel();
 }
 
-void AbsoluteError::merge(const std::vector<double>& part) { merge_sum(*this, part, sum_, count_); }
-
 void RelativeError::update(const at::Tensor& output, const at::Tensor& target) {
   auto [x, y] = pixel_values("rel_err", output, target);
   at::Tensor valid = y > 0;
@@ -91,7 +83,11 @@ void RelativeError::update(const at::Tensor& output, const at::Tensor& target) {
   count_ += valid.sum().item<int64_t>();
 }
 
-void RelativeError::merge(const std::vector<double>& part) { merge_sum(*this, part, sum_, count_); }
+void PixelErrorMean::merge(const std::vector<double>& part) {
+  check_metric_part(*this, part, 2);
+  sum_ += part[0];
+  count_ += static_cast<int64_t>(part[1]);
+}
 
 std::unique_ptr<Metric> make_pixel_accuracy(const ConfigNode&, const LabelInfo&) {
   return std::make_unique<PixelAccuracy>();

@@ -53,42 +53,35 @@ class MeanIoU : public Metric {
   std::vector<int64_t> confusion_;  // [target][predicted], row-major
 };
 
-/// Mean absolute error per pixel (abs_err: the name dense-prediction papers use; equal to mae).
-class AbsoluteError : public Metric {
+/// A mean of a per-pixel error over the pixels it counts: the sum and the count, exact to merge.
+class PixelErrorMean : public Metric {
  public:
   void reset() override {
     sum_ = 0.0;
     count_ = 0;
   }
-  void update(const at::Tensor& output, const at::Tensor& target) override;
   double compute() const override { return count_ == 0 ? 0.0 : sum_ / double(count_); }
   bool higher_is_better() const override { return false; }
-  std::string name() const override { return "abs_err"; }
   std::vector<double> state() const override { return {sum_, double(count_)}; }
   void merge(const std::vector<double>& part) override;
 
- private:
+ protected:
   double sum_ = 0.0;
   int64_t count_ = 0;
 };
 
-/// Mean of |x - y| / y over the pixels with a target y > 0 (rel_err; pixels with y <= 0 have no relative error).
-class RelativeError : public Metric {
+/// Mean absolute error per pixel (abs_err: the name dense-prediction papers use; equal to mae).
+class AbsoluteError : public PixelErrorMean {
  public:
-  void reset() override {
-    sum_ = 0.0;
-    count_ = 0;
-  }
   void update(const at::Tensor& output, const at::Tensor& target) override;
-  double compute() const override { return count_ == 0 ? 0.0 : sum_ / double(count_); }
-  bool higher_is_better() const override { return false; }
-  std::string name() const override { return "rel_err"; }
-  std::vector<double> state() const override { return {sum_, double(count_)}; }
-  void merge(const std::vector<double>& part) override;
+  std::string name() const override { return "abs_err"; }
+};
 
- private:
-  double sum_ = 0.0;
-  int64_t count_ = 0;
+/// Mean of |x - y| / y over the pixels with a target y > 0 (rel_err; pixels with y <= 0 have no relative error).
+class RelativeError : public PixelErrorMean {
+ public:
+  void update(const at::Tensor& output, const at::Tensor& target) override;
+  std::string name() const override { return "rel_err"; }
 };
 
 std::unique_ptr<Metric> make_pixel_accuracy(const ConfigNode& options, const LabelInfo& label);

@@ -62,7 +62,46 @@ std::vector<std::vector<std::string>> backbone_block_prefixes(const BackboneImpl
   return out;
 }
 
+TensorMap example_inputs(const DatasetSchema& schema) {
+  TensorMap out;
+  for (const auto& in : schema.inputs) {
+    std::vector<int64_t> shape{2};
+    shape.insert(shape.end(), in.shape.begin(), in.shape.end());
+    out[in.name] = in.kind == InputKind::kTokens ? at::ones(shape, at::kLong) : at::zeros(shape);
+  }
+  return out;
+}
+
+std::vector<int64_t> probe_map_channels(Architecture& architecture, const DatasetSchema& schema) {
+  if (!architecture.keep_maps()) return {};
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes;
+  for (auto& [name, m] : architecture.modules()) {
+    modes.emplace_back(m, m->is_training());
+    m->eval();
+  }
+  TrunkOutput out = architecture.forward(example_inputs(schema));
+  for (auto& [m, training] : modes) m->train(training);
+  std::vector<int64_t> channels;
+  if (!out.maps.empty())
+    for (const auto& m : out.maps[0]) channels.push_back(m.size(1));
+  return channels;
+}
+
 TrunkOutput HpsArchitecture::forward(const TensorMap& inputs) {
+  if (keep_maps_) {  // stage by stage: the last stage's output is the pooled features
+    TrunkOutput out;
+    std::vector<at::Tensor> maps;
+    at::Tensor x;
+    for (int64_t i = 0; i < backbone_->num_stages(); ++i) {
+      x = backbone_->stage(i, inputs, x);
+      if (x.dim() == 4) maps.push_back(x);
+    }
+    out.shared = x;
+    out.task.assign(tasks_, x);
+    out.maps.assign(tasks_, maps);
+    return out;
+  }
   Features f = backbone_->encode(inputs);
   TrunkOutput out;
   out.shared = f.pooled;

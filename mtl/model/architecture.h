@@ -35,6 +35,9 @@ struct TrunkOutput {
                                    // architectures; ple: the last level), else empty
   std::vector<at::Tensor> regularizers;  // per task: a scalar the engine adds to that task's training loss
                                          // (dselect_k's selector entropy), or empty / undefined: none
+  std::vector<std::vector<at::Tensor>> maps;  // per task: the feature maps [B, C_i, H_i, W_i] it reads at each
+                                              // stage whose output is 4-D, input side first (architectures over a
+                                              // backbone that runs in stages, after keep_maps()), else empty
 };
 
 using NamedModules = std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>>;
@@ -60,6 +63,9 @@ class Architecture {
   virtual void reset_parameters(at::Generator& gen) = 0;
   /// One line for `mtl inspect` and the run's start ("mmoe: 4 experts (lenet) x 2 gates").
   virtual std::string describe() const = 0;
+  /// Makes forward() fill TrunkOutput::maps (dense prediction heads read them); false when this architecture
+  /// cannot (its backbone does not run in stages, or it mixes pooled features only, as the expert ones do).
+  virtual bool keep_maps() { return false; }
 };
 using ArchitecturePtr = std::shared_ptr<Architecture>;
 
@@ -67,7 +73,15 @@ using ArchitecturePtr = std::shared_ptr<Architecture>;
 /// parameterised children (ModuleList and Sequential elements one by one).
 std::vector<std::vector<std::string>> backbone_block_prefixes(const BackboneImpl& backbone, const std::string& prefix);
 
-/// Hard parameter sharing: the backbone's pooled (and per-token) features for every task.
+/// Example inputs for `schema` (two examples of zeros, or of token id 1), for probing shapes.
+TensorMap example_inputs(const DatasetSchema& schema);
+
+/// The channel count of each of TrunkOutput::maps (the same for every task), from a forward pass of
+/// example_inputs in eval mode after keep_maps(); empty when the architecture gives no maps.
+std::vector<int64_t> probe_map_channels(Architecture& architecture, const DatasetSchema& schema);
+
+/// Hard parameter sharing: the backbone's pooled (and per-token) features for every task; after keep_maps(),
+/// run stage by stage, its feature maps too.
 class HpsArchitecture : public Architecture {
  public:
   HpsArchitecture(Backbone backbone, size_t tasks) : backbone_(std::move(backbone)), tasks_(tasks) {}
@@ -79,11 +93,13 @@ class HpsArchitecture : public Architecture {
   std::vector<std::vector<std::string>> blocks() const override;
   void reset_parameters(at::Generator& gen) override { backbone_->reset_parameters(gen); }
   std::string describe() const override;
+  bool keep_maps() override { return keep_maps_ = backbone_->num_stages() > 0; }
   const Backbone& backbone() const { return backbone_; }
 
  private:
   Backbone backbone_;
   size_t tasks_;
+  bool keep_maps_ = false;
 };
 
 /// What an architecture factory gets besides its own options: the backbone section (each expert is one),

@@ -84,6 +84,7 @@ class CrossStitch : public Architecture {
   }
 
   std::string name() const override { return "cross_stitch"; }
+  bool keep_maps() override { return true; }  // forward() always fills them
   NamedModules modules() const override { return {{"copies", copies_dict_}, {"stitch", stitch_}}; }
   int64_t output_dim() const override { return copies_[0]->output_dim(); }
   std::string no_representation_reason() const override {
@@ -94,7 +95,14 @@ class CrossStitch : public Architecture {
   TrunkOutput forward(const TensorMap& inputs) override {
     const size_t T = tasks_.size();
     std::vector<at::Tensor> xs(T);
+    TrunkOutput out;
+    out.maps.resize(T);
+    auto keep = [&] {
+      for (size_t t = 0; t < T; ++t)
+        if (xs[t].dim() == 4) out.maps[t].push_back(xs[t]);
+    };
     for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(0, inputs, at::Tensor());
+    keep();
     for (int64_t i = 1; i < stages_; ++i) {
       const at::Tensor& a = alphas_[static_cast<size_t>(i - 1)];
       std::vector<at::Tensor> mixed(T);
@@ -104,8 +112,8 @@ class CrossStitch : public Architecture {
         for (size_t u = 1; u < T; ++u) mixed[t] = mixed[t] + xs[u] * a[row][static_cast<int64_t>(u)];
       }
       for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(i, inputs, mixed[t]);
+      keep();
     }
-    TrunkOutput out;
     out.task = std::move(xs);
     return out;
   }
@@ -179,6 +187,7 @@ class Branch : public Architecture {
   }
 
   std::string name() const override { return "branch"; }
+  bool keep_maps() override { return true; }  // forward() always fills them
   NamedModules modules() const override {
     NamedModules out;
     if (at_ > 0) out.emplace_back("trunk", trunk_);
@@ -200,16 +209,28 @@ class Branch : public Architecture {
   TrunkOutput forward(const TensorMap& inputs) override {
     TrunkOutput out;
     at::Tensor z;
-    for (int64_t i = 0; i < at_; ++i) z = trunk_->stage(i, inputs, z);
+    std::vector<at::Tensor> trunk_maps;
+    for (int64_t i = 0; i < at_; ++i) {
+      z = trunk_->stage(i, inputs, z);
+      if (z.dim() == 4) trunk_maps.push_back(z);
+    }
     if (at_ > 0 && no_representation_reason().empty()) {
       out.shared = z.reshape({z.size(0), -1});
       z = out.shared.view(z.sizes());
     }
     out.task.assign(tasks_.size(), z);
+    out.maps.assign(tasks_.size(), trunk_maps);
     for (size_t g = 0; g < branches_.size(); ++g) {
       at::Tensor y = z;
-      for (int64_t i = at_; i < stages_; ++i) y = branches_[g]->stage(i, inputs, y);
-      for (size_t t : groups_[g]) out.task[t] = y;
+      std::vector<at::Tensor> maps = trunk_maps;
+      for (int64_t i = at_; i < stages_; ++i) {
+        y = branches_[g]->stage(i, inputs, y);
+        if (y.dim() == 4) maps.push_back(y);
+      }
+      for (size_t t : groups_[g]) {
+        out.task[t] = y;
+        out.maps[t] = maps;
+      }
     }
     return out;
   }
@@ -290,6 +311,7 @@ class Mtan : public Architecture {
   }
 
   std::string name() const override { return "mtan"; }
+  bool keep_maps() override { return true; }  // forward() always fills them
   NamedModules modules() const override {
     NamedModules out{{"backbone", backbone_}};
     if (stages_ > 1) out.emplace_back("encoder", encoder_);
@@ -308,12 +330,15 @@ class Mtan : public Architecture {
     TrunkOutput out;
     for (size_t t = 0; t < tasks_.size(); ++t) {
       at::Tensor h;
+      std::vector<at::Tensor> maps;
       for (int64_t i = 0; i < stages_; ++i) {
         const at::Tensor& ui = u[static_cast<size_t>(i)];
         at::Tensor in = i == 0 ? ui : at::cat({ui, encoder_->stage(i, inputs, h)}, channel_axis(ui));
         h = at::sigmoid(along_channels(*attention_[t][static_cast<size_t>(i)], in)) * ui;
+        if (h.dim() == 4) maps.push_back(h);
       }
       out.task.push_back(h);
+      out.maps.push_back(std::move(maps));
     }
     return out;
   }
@@ -359,16 +384,6 @@ class Mtan : public Architecture {
 };
 
 // Example inputs for the schema (a batch of 2: zeros, token id 1), to read a backbone's stage widths.
-TensorMap example_inputs(const DatasetSchema& schema) {
-  TensorMap out;
-  for (const auto& in : schema.inputs) {
-    std::vector<int64_t> shape{2};
-    shape.insert(shape.end(), in.shape.begin(), in.shape.end());
-    out[in.name] = in.kind == InputKind::kTokens ? at::ones(shape, at::kLong) : at::zeros(shape);
-  }
-  return out;
-}
-
 // The channel count of each stage's output (see channel_axis), from a forward pass in eval mode.
 std::vector<int64_t> stage_channels(BackboneImpl& backbone, const DatasetSchema& schema) {
   torch::NoGradGuard no_grad;

@@ -19,6 +19,8 @@
 // trunk and the branches of groups of two or more tasks are shared; a one-task group's branch is that task's.
 // In mtan, the backbone and the encoders are shared, task t's attention modules are its own.
 // Shared representation: branch with one-task groups and at >= 1 (the trunk's output); cross_stitch has none.
+// Feature maps (TrunkOutput::maps, for dense heads): task t's 4-D stage outputs, input side first: its copy's
+// (cross_stitch, before mixing), its attended h_i (mtan), the trunk's then its branch's (branch).
 // Parameter names: copies.<task>.*, stitch.alpha<i> (cross_stitch); backbone.*, encoder.* (stage 0 unused, so
 // absent), attention.<task>.<i>.{0,2}.* (mtan); trunk.*, branches.g<k>.* (branch).
 //

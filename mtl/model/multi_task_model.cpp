@@ -28,7 +28,10 @@ ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
   out.regularizers = std::move(trunk.regularizers);
   out.outputs.reserve(heads_.size());
   for (size_t t = 0; t < heads_.size(); ++t) {
-    if (!heads_[t]->token_level())
+    if (heads_[t]->dense()) {
+      TORCH_CHECK(t < trunk.maps.size(), "task ", task_names_[t], ": the architecture gives no feature maps");
+      out.outputs.push_back(heads_[t]->forward_maps(trunk.maps[t]));
+    } else if (!heads_[t]->token_level())
       out.outputs.push_back(heads_[t]->forward(trunk.task[t]));
     else
       out.outputs.push_back(trunk.tokens.defined() ? heads_[t]->forward(trunk.tokens) : at::Tensor());

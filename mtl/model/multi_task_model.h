@@ -36,6 +36,7 @@ class MultiTaskModelImpl : public torch::nn::Module {
   size_t num_tasks() const { return heads_.size(); }
   const std::vector<std::string>& task_names() const { return task_names_; }
   const Architecture& architecture() const { return *architecture_; }
+  Architecture& architecture() { return *architecture_; }
   /// The backbone of hard parameter sharing; null for other architectures.
   const Backbone& backbone() const { return backbone_; }
   const Head& head(size_t t) const { return heads_[t]; }

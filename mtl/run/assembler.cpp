@@ -110,14 +110,17 @@ TaskSpec build_task(const TaskConfig& tc, const DataConfig& data_config, const D
   return spec;
 }
 
-// Token-level heads need per-token features, which representation-space weighting cannot use; representation
-// space needs an architecture with a shared representation.
+// Token-level and dense heads need per-token features or feature maps, which representation-space weighting
+// cannot use; representation space needs an architecture with a shared representation.
 void check_token_heads(const RunConfig& rc, Run& run) {
   const std::string no_rep = run.model->architecture().no_representation_reason();
   if (run.weighting->needs() == GradientKind::kRepresentationGrads && !no_rep.empty())
     rc.weighting.node.fail("space", "space: representation differentiates the shared representation, but " + no_rep +
                                         " (use space: parameters)");
   for (size_t t = 0; t < run.tasks.size(); ++t) {
+    if (run.model->head(t)->dense() && run.weighting->needs() == GradientKind::kRepresentationGrads)
+      rc.weighting.node.fail("space", "space: representation takes gradients w.r.t. the pooled representation; "
+                                       "task '" + run.tasks[t].name + "' reads feature maps (use space: parameters)");
     if (!run.model->head(t)->token_level()) continue;
     if (!run.model->architecture().has_token_features())
       rc.tasks[t].node.fail("type", "head '" + run.tasks[t].head_type + "' tags tokens and needs per-token features, "
@@ -199,6 +202,28 @@ std::unique_ptr<Weighting> build_weighting(const WeightingConfig& config, const 
   return out;
 }
 
+std::string rc_model_type(const ConfigNode& backbone, const ConfigNode& architecture) {
+  return "model.architecture " + architecture.type() + " over backbone " + backbone.type();
+}
+
+// Dense heads read the architecture's feature maps: turns them on and returns their channels (empty when no task
+// has a pixel label), or a one-line error at the first dense task when the model gives none.
+std::vector<int64_t> dense_maps(Architecture& architecture, const DatasetSchema& schema,
+                                const std::vector<LabelInfo>& labels, const std::vector<TaskConfig>& task_configs,
+                                const std::string& model) {
+  for (size_t t = 0; t < labels.size(); ++t) {
+    if (!is_pixel_label(labels[t].kind)) continue;
+    std::vector<int64_t> channels = probe_map_channels(architecture, schema);
+    if (channels.empty())
+      task_configs[t].node.fail("type", "label '" + labels[t].name + "' holds " + to_string(labels[t].kind) +
+                                            " values, whose head reads feature maps, which " + model +
+                                            " does not give (use hps, cross_stitch, mtan or branch over a backbone "
+                                            "with convolutional stages: lenet, resnet)");
+    return channels;
+  }
+  return {};
+}
+
 ModelFactory model_factory(const ModelConfig& model, const std::vector<TaskConfig>& task_configs,
                            const std::vector<TaskSpec>& tasks, const DatasetSchema& schema, uint64_t seed) {
   const ConfigNode bb = model.backbone, arch = model.architecture;
@@ -216,10 +241,11 @@ ModelFactory model_factory(const ModelConfig& model, const std::vector<TaskConfi
   }
   return [=]() {
     ArchitecturePtr architecture = make_architecture(arch, ArchitectureContext{bb, make_backbone, schema, names});
+    const std::vector<int64_t> maps = dense_maps(*architecture, schema, labels, task_configs, rc_model_type(bb, arch));
     std::vector<Head> heads;
     for (size_t t = 0; t < names.size(); ++t)
-      heads.push_back(
-          head_registry().get(head_types[t]).make(head_nodes[t], HeadContext{architecture->output_dim(), labels[t]}));
+      heads.push_back(head_registry().get(head_types[t]).make(
+          head_nodes[t], HeadContext{architecture->output_dim(), labels[t], maps}));
     // Initial weights from the run's seed: the trunk first, then each head from a stream of its own.
     at::Generator gen = make_generator(seed, /*stream=*/0, 0);
     architecture->reset_parameters(gen);
