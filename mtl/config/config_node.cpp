@@ -28,7 +28,7 @@ struct ConfigState {
     // An override anywhere on the path wins: the value came from the command line.
     std::string p = path;
     while (!p.empty()) {
-      if (overridden.count(p)) return "--set " + p;
+      if (overridden.count(p)) return "--set " + p + (p == path ? "" : " (" + path + ")");  // names the key within
       auto dot = p.find_last_of(".[");
       if (dot == std::string::npos) break;
       p = p.substr(0, dot);

@@ -113,7 +113,7 @@ TEST(BadConfig, UnknownMetric) {
 
 TEST(BadConfig, MetricDoesNotFitLabel) {
   EXPECT_MTL_ERROR(build(replace(kBase, "[accuracy]", "[mae]")), "bad.yaml:10:15", "tasks.left.metrics[0]",
-                   "metric 'mae' needs real labels");
+                   "metric 'mae' needs real or pixel value labels");
 }
 
 TEST(BadConfig, UnknownLoss) {
@@ -123,7 +123,7 @@ TEST(BadConfig, UnknownLoss) {
 
 TEST(BadConfig, LossDoesNotFitLabel) {
   EXPECT_MTL_ERROR(build(replace(kBase, "    label: right", "    label: right\n    loss: mse")), "bad.yaml:13:11",
-                   "tasks.right.loss", "loss 'mse' needs real labels");
+                   "tasks.right.loss", "loss 'mse' needs real or pixel value labels");
 }
 
 TEST(BadConfig, LossOptionOutOfRange) {

@@ -105,5 +105,5 @@ TEST(DensePrediction, ModelsWithoutMapsAreOneLineErrors) {
   EXPECT_MTL_ERROR(load(rep), "weighting"s, "space: representation"s, "task 'segment' reads feature maps"s);
   auto width = small(dir, "hps", 1, "d");
   width.push_back("tasks.segment.head={width: 0}");
-  EXPECT_MTL_ERROR(load(width), "tasks.segment.head"s, "expected a number >= 1, got 0"s);
+  EXPECT_MTL_ERROR(load(width), "--set tasks.segment.head (tasks.segment.head.width)"s, "expected a number >= 1, got 0"s);
 }
