@@ -86,7 +86,8 @@ TEST(HeadMlp, UnknownKeyIsAnError) {
 
 TEST(HeadRegistry, BuiltinsAndTheirDefaults) {
   EXPECT_EQ(mtl::head_registry().names(),
-            (std::vector<std::string>{"classification", "multilabel", "regression", "token_classification"}));
+            (std::vector<std::string>{"classification", "dense_regression", "multilabel", "regression", "segmentation",
+                                      "token_classification"}));
   EXPECT_EQ(mtl::loss_registry().names(),
             (std::vector<std::string>{"bce_with_logits", "cross_entropy", "huber", "l1", "mse", "token_cross_entropy"}));
   // Every head's default loss and metrics exist and accept the head's label kind.
@@ -104,4 +105,7 @@ TEST(HeadRegistry, BuiltinsAndTheirDefaults) {
             (std::vector<std::string>{"accuracy", "macro_f1"}));
   EXPECT_EQ(mtl::head_registry().get("regression").default_metrics,
             (std::vector<std::string>{"mae", "rmse", "r2"}));
+  EXPECT_EQ(mtl::head_registry().get("segmentation").default_metrics,
+            (std::vector<std::string>{"miou", "pixel_accuracy"}));
+  EXPECT_EQ(mtl::head_registry().get("dense_regression").default_loss, "mse");
 }
