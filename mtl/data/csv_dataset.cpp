@@ -367,7 +367,7 @@ const CsvSource::TrainState& CsvSource::train_state() const {
     st->schema.inputs.push_back(InputInfo{"features", {f}});
     for (size_t k = 0; k < options_.labels.size(); ++k) {
       const CsvLabelSpec& spec = options_.labels[k];
-      LabelInfo info{spec.name, spec.kind, 1, {}};
+      LabelInfo info{spec.name, spec.kind, 1, {}, {}};
       std::vector<std::string> classes;
       if (spec.kind == LabelKind::kClass) {
         classes = sorted_classes(std::set<std::string>(raw.classes[k].begin(), raw.classes[k].end()));

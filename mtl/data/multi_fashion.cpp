@@ -59,7 +59,7 @@ DatasetSchema image_schema(int64_t side, const std::vector<std::string>& label_n
   DatasetSchema s;
   s.inputs.push_back(InputInfo{"image", {1, side, side}});
   for (const auto& name : label_names)
-    s.labels.push_back(LabelInfo{name, LabelKind::kClass, kNumClasses, fashion_mnist_classes()});
+    s.labels.push_back(LabelInfo{name, LabelKind::kClass, kNumClasses, fashion_mnist_classes(), {}});
   return s;
 }
 

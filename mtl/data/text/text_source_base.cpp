@@ -33,7 +33,7 @@ DatasetSchema TextSourceBase::schema() const {
     const auto& [name, kind] = labels_[k];
     const bool real = kind == LabelKind::kReal;
     s.labels.push_back(LabelInfo{name, kind, real ? 1 : static_cast<int64_t>(vocab[k].size()),
-                                 real ? std::vector<std::string>{} : vocab[k]});
+                                 real ? std::vector<std::string>{} : vocab[k], {}});
   }
   return s;
 }
@@ -42,7 +42,7 @@ void TextSourceBase::save_artifacts(const std::string& dir) const {
   const auto& vocab = vocabularies();
   std::vector<LabelInfo> labels;
   for (size_t k = 0; k < labels_.size(); ++k)
-    labels.push_back(LabelInfo{labels_[k].first, labels_[k].second, static_cast<int64_t>(vocab[k].size()), vocab[k]});
+    labels.push_back(LabelInfo{labels_[k].first, labels_[k].second, static_cast<int64_t>(vocab[k].size()), vocab[k], {}});
   text_data::write_labels_json(dir, labels);
 }
 
