@@ -150,7 +150,10 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   std::cout << "steps: " << s.steps;
   if (!s.epoch_seconds.empty())
     std::cout << ", mean epoch time: " << (total / s.epoch_seconds.size()) << " s";
-  std::cout << "\n" << "test metrics:\n" << format_eval_table(s.final_eval);
+  std::cout << "\n";
+  // What the architecture learned where its structure is learned (ltb's tree), else its shape.
+  if (run.model->architecture().name() != "hps") std::cout << "architecture: " << run.model->architecture().describe() << "\n";
+  std::cout << "test metrics:\n" << format_eval_table(s.final_eval);
   return 0;
 }
 

@@ -7,6 +7,7 @@ namespace mtl {
 
 namespace {
 thread_local at::Generator t_generator;
+thread_local const StepInfo* t_step = nullptr;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -16,8 +17,28 @@ uint64_t splitmix64(uint64_t x) {
 }
 }  // namespace
 
-ThreadGeneratorScope::ThreadGeneratorScope(at::Generator gen) : previous_(t_generator) { t_generator = std::move(gen); }
-ThreadGeneratorScope::~ThreadGeneratorScope() { t_generator = previous_; }
+ThreadGeneratorScope::ThreadGeneratorScope(at::Generator gen) : previous_(t_generator), previous_step_(t_step) {
+  t_generator = std::move(gen);
+}
+
+ThreadGeneratorScope::ThreadGeneratorScope(const StepInfo& step, uint64_t shard)
+    : previous_(t_generator), previous_step_(t_step), step_(step) {
+  t_generator = make_generator(step.seed, static_cast<uint64_t>(step.step), shard);
+  t_step = &step_;
+}
+
+ThreadGeneratorScope::~ThreadGeneratorScope() {
+  t_generator = previous_;
+  t_step = previous_step_;
+}
+
+const StepInfo* current_step() { return t_step; }
+
+at::Generator step_generator(uint64_t stream) {
+  if (t_step == nullptr) return thread_generator();
+  // A stream tag apart from the shards' (a, b) = (step, shard) pairs.
+  return make_generator(t_step->seed ^ 0x5354455053ull /* "STEPS" */, static_cast<uint64_t>(t_step->step), stream);
+}
 
 at::Generator thread_generator() {
   return t_generator.defined() ? t_generator : at::detail::getDefaultCPUGenerator();

@@ -253,7 +253,7 @@ void AsyncEngine::run_shard(int i, Job& job, size_t shard_index) {
   w.groups->scale_step(lr_factor, mu_shard, share);
   w.lr = w.groups->parameter_rates(w.aliases);
   Batch shard = job.batch.slice(lo, hi);
-  ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(job.ctx.step), shard_index));
+  ThreadGeneratorScope rng(StepInfo{options_.seed, job.ctx.step, job.ctx.epoch}, shard_index);
   {
     torch::NoGradGuard no_grad;
     for (size_t k = 0; k < params_.size(); ++k) w.snapshot[k].copy_(params_[k]);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "mtl/engine/async_engine.h"
+#include "mtl/core/random.h"
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/optim/param_groups.h"
 
@@ -50,6 +51,7 @@ class SerialEngine : public GradientEngine {
     TORCH_CHECK(weighting_.needs() == GradientKind::kWeightedLoss,
                 "the serial engine supports loss-based weighting only");
     for (auto& p : model_->parameters()) p.mutable_grad() = at::Tensor();
+    ThreadGeneratorScope rng(StepInfo{0, ctx.step, ctx.epoch}, 0);  // one shard: the parallel engine's shard 0
     ModelOutput out = model_->forward(batch.inputs);
     std::vector<at::Tensor> losses = task_losses(tasks_, out, batch);
     StepResult r;
@@ -74,8 +76,9 @@ class SerialEngine : public GradientEngine {
     return r;
   }
 
-  std::vector<double> batch_losses(const Batch& batch, const StepContext&) override {
+  std::vector<double> batch_losses(const Batch& batch, const StepContext& ctx) override {
     at::NoGradGuard no_grad;
+    ThreadGeneratorScope rng(StepInfo{0, ctx.step, ctx.epoch}, 0);
     std::vector<at::Tensor> saved;
     for (const auto& b : model_->buffers()) saved.push_back(b.clone());
     std::vector<at::Tensor> losses = task_losses(tasks_, model_->forward(batch.inputs), batch);

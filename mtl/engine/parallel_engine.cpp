@@ -88,7 +88,7 @@ void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uin
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
   // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
-  ThreadGeneratorScope rng(make_generator(seed, static_cast<uint64_t>(ctx.step), static_cast<uint64_t>(index)));
+  ThreadGeneratorScope rng(StepInfo{seed, ctx.step, ctx.epoch}, static_cast<uint64_t>(index));
   ModelOutput out = model->forward(shard.inputs);
   losses = task_losses(tasks, out, shard);
   if (keep_features) features = out.features;
@@ -401,8 +401,7 @@ std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepC
   run_workers([&](int i) {
     if (off[i + 1] == off[i]) return;
     at::NoGradGuard no_grad;
-    ThreadGeneratorScope rng(make_generator(options_.seed, static_cast<uint64_t>(ctx.step),
-                                            static_cast<uint64_t>(options_.first_shard + i)));
+    ThreadGeneratorScope rng(StepInfo{options_.seed, ctx.step, ctx.epoch}, static_cast<uint64_t>(options_.first_shard + i));
     Batch shard = batch.slice(off[i], off[i + 1]);
     std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs), shard);
     for (size_t t = 0; t < T; ++t)

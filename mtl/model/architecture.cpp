@@ -39,6 +39,7 @@ void register_builtin_architectures(Registry<ArchitectureFactory>& r) {
   r.add("cross_stitch", make_cross_stitch);
   r.add("mtan", make_mtan);
   r.add("branch", make_branch);
+  r.add("ltb", make_ltb);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 //   cgc   shared and task-specific experts, one gate per task (Tang et al. 2020)
 //   ple   L levels of cgc, a shared gate between levels (Tang et al. 2020)
 //   dselect_k  E experts, per task a differentiable top-k gate (Hazimeh et al. 2021)
-//   cross_stitch, mtan, branch  layer-wise sharing over a backbone that runs in stages
+//   cross_stitch, mtan, branch, ltb  layer-wise sharing over a backbone that runs in stages
 // Every architecture says which trainable parameters only one task's output depends on (its task parameters;
 // with the head, what that task owns) and which several tasks' outputs depend on (shared: what gradient-based
 // weighting methods combine), and, where every path from a shared parameter to a task output passes through

@@ -9,16 +9,25 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
 #include "mtl/core/name_pattern.h"
+#include "mtl/core/random.h"
 
 namespace mtl {
 
 namespace {
 
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
+
+// 1 -> "1", 0.25 -> "0.25".
+std::string short_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
 
 // Parameters of `backbone` under the prefixes of its block `b`.
 std::vector<at::Tensor> block_parameters(const Backbone& backbone, size_t b) {
@@ -62,22 +71,44 @@ void merge_blocks(std::vector<std::vector<std::string>>& out, const Backbone& ba
                                        blocks[static_cast<size_t>(b)].end());
 }
 
+// One copy of the backbone per task (cross_stitch, ltb), by task name; checks that they are T copies of one
+// backbone with at least `min_stages` stages and returns their stage count in `stages`.
+ModulePtr copies_by_task(const std::vector<Backbone>& copies, const std::vector<std::string>& tasks,
+                         int64_t min_stages, const std::string& arch, int64_t& stages) {
+  TORCH_CHECK(!tasks.empty() && copies.size() == tasks.size(), arch, ": one backbone copy per task");
+  stages = copies[0]->num_stages();
+  TORCH_CHECK(stages >= min_stages, arch, ": the backbone must run in at least ", min_stages, " stage(s)");
+  std::vector<std::pair<std::string, ModulePtr>> named;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    TORCH_CHECK(copies[t]->num_stages() == stages, arch, ": copies of one backbone");
+    named.emplace_back(tasks[t], copies[t]);
+  }
+  return torch::nn::ModuleDict(named).ptr();
+}
+
+// Block i of every copy (registered as copies.<task>) as block i.
+std::vector<std::vector<std::string>> copies_blocks(const std::vector<Backbone>& copies,
+                                                    const std::vector<std::string>& tasks, int64_t stages) {
+  std::vector<std::vector<std::string>> out;
+  for (size_t t = 0; t < tasks.size(); ++t) merge_blocks(out, copies[t], "copies." + tasks[t] + ".", 0, stages);
+  return out;
+}
+
+// sum_u w[row, u] xs[u]: what the node of `row` reads from the stage below.
+at::Tensor mix(const std::vector<at::Tensor>& xs, const at::Tensor& w, size_t row) {
+  const at::Tensor r = w[static_cast<int64_t>(row)];
+  at::Tensor out = xs[0] * r[0];
+  for (size_t u = 1; u < xs.size(); ++u) out = out + xs[u] * r[static_cast<int64_t>(u)];
+  return out;
+}
+
 class CrossStitch : public Architecture {
  public:
   CrossStitch(std::vector<Backbone> copies, std::vector<std::string> tasks, double init_same)
       : copies_(std::move(copies)), tasks_(std::move(tasks)), init_same_(init_same) {
-    const size_t T = tasks_.size();
-    TORCH_CHECK(T > 0 && copies_.size() == T, "cross_stitch: one backbone copy per task");
-    stages_ = copies_[0]->num_stages();
-    TORCH_CHECK(stages_ >= 1, "cross_stitch: the backbone does not run in stages");
-    std::vector<std::pair<std::string, ModulePtr>> named;
-    for (size_t t = 0; t < T; ++t) {
-      TORCH_CHECK(copies_[t]->num_stages() == stages_, "cross_stitch: copies of one backbone");
-      named.emplace_back(tasks_[t], copies_[t]);
-    }
-    copies_dict_ = torch::nn::ModuleDict(named).ptr();
+    copies_dict_ = copies_by_task(copies_, tasks_, 1, "cross_stitch", stages_);
     stitch_ = std::make_shared<torch::nn::Module>();
-    const auto n = static_cast<int64_t>(T);
+    const auto n = static_cast<int64_t>(tasks_.size());
     for (int64_t i = 0; i + 1 < stages_; ++i)
       alphas_.push_back(stitch_->register_parameter("alpha" + std::to_string(i), at::empty({n, n})));
     fill_alphas();
@@ -106,11 +137,7 @@ class CrossStitch : public Architecture {
     for (int64_t i = 1; i < stages_; ++i) {
       const at::Tensor& a = alphas_[static_cast<size_t>(i - 1)];
       std::vector<at::Tensor> mixed(T);
-      for (size_t t = 0; t < T; ++t) {
-        const auto row = static_cast<int64_t>(t);
-        mixed[t] = xs[0] * a[row][0];
-        for (size_t u = 1; u < T; ++u) mixed[t] = mixed[t] + xs[u] * a[row][static_cast<int64_t>(u)];
-      }
+      for (size_t t = 0; t < T; ++t) mixed[t] = mix(xs, a, t);
       for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(i, inputs, mixed[t]);
       keep();
     }
@@ -122,12 +149,7 @@ class CrossStitch : public Architecture {
     return block_parameters(copies_[t], static_cast<size_t>(stages_ - 1));
   }
 
-  std::vector<std::vector<std::string>> blocks() const override {
-    std::vector<std::vector<std::string>> out;
-    for (size_t t = 0; t < tasks_.size(); ++t)
-      merge_blocks(out, copies_[t], "copies." + tasks_[t] + ".", 0, stages_);
-    return out;
-  }
+  std::vector<std::vector<std::string>> blocks() const override { return copies_blocks(copies_, tasks_, stages_); }
 
   void reset_parameters(at::Generator& gen) override {
     for (auto& c : copies_) c->reset_parameters(gen);
@@ -383,6 +405,191 @@ class Mtan : public Architecture {
   ModulePtr attention_dict_;
 };
 
+// Learning to branch: one copy of the backbone per task gives stage i its T nodes; node t of stage i >= 1
+// reads one parent among stage i - 1's nodes, chosen by its logits alpha_{i,t} (one per parent, starting
+// equal). In training before `fix_epoch` the choice is relaxed: node t reads sum_u w_u x_u with
+// w = softmax((alpha_{i,t} + g) / temperature), g Gumbel noise drawn once per step (step_generator: the same in
+// every shard); `hard` uses the one-hot argmax of w forward and w's gradient backward (straight-through). From
+// the first training step of `fix_epoch` on, each node keeps the parent its logits favour then (buffers
+// `parents`, `fixed`: saved with the run), and only the nodes on some task's path run. Evaluation before that
+// uses the argmax tree of the logits so far.
+class Ltb : public Architecture {
+ public:
+  Ltb(std::vector<Backbone> copies, std::vector<std::string> tasks, LtbOptions options)
+      : copies_(std::move(copies)), tasks_(std::move(tasks)), options_(options) {
+    const size_t T = tasks_.size();
+    copies_dict_ = copies_by_task(copies_, tasks_, 2, "ltb", stages_);
+    branching_ = std::make_shared<torch::nn::Module>();
+    const auto n = static_cast<int64_t>(T);
+    alphas_.resize(static_cast<size_t>(stages_));
+    for (int64_t i = 1; i < stages_; ++i)
+      for (size_t t = 0; t < T; ++t)
+        alphas_[static_cast<size_t>(i)].push_back(
+            branching_->register_parameter(alpha_name(i, t), at::zeros({n})));
+    parents_ = branching_->register_buffer("parents", at::zeros({stages_ - 1, n}, at::kLong));
+    fixed_ = branching_->register_buffer("fixed", at::zeros({1}, at::kLong));
+  }
+
+  std::string name() const override { return "ltb"; }
+  bool keep_maps() override { return true; }  // forward() always fills them
+  NamedModules modules() const override { return {{"copies", copies_dict_}, {"branching", branching_}}; }
+  int64_t output_dim() const override { return copies_[0]->output_dim(); }
+  std::string no_representation_reason() const override {
+    return "model.architecture ltb has no shared representation (each task's path through the stages is chosen "
+           "in training)";
+  }
+
+  TrunkOutput forward(const TensorMap& inputs) override {
+    const bool training = copies_[0]->is_training();
+    const StepInfo* step = current_step();
+    if (training && !fixed() && step != nullptr && step->epoch >= options_.fix_epoch) fix();
+    return training && !fixed() ? relaxed(inputs) : tree(inputs, parents());
+  }
+
+  std::vector<at::Tensor> task_parameters(size_t t) const override {
+    std::vector<at::Tensor> out = block_parameters(copies_[t], static_cast<size_t>(stages_ - 1));
+    out.push_back(alphas_[static_cast<size_t>(stages_ - 1)][t]);
+    return out;
+  }
+
+  std::vector<std::vector<std::string>> blocks() const override {
+    std::vector<std::vector<std::string>> out = copies_blocks(copies_, tasks_, stages_);
+    for (int64_t i = 1; i < stages_; ++i)
+      for (size_t t = 0; t < tasks_.size(); ++t)
+        out[static_cast<size_t>(i)].push_back("branching." + alpha_name(i, t));
+    return out;
+  }
+
+  void reset_parameters(at::Generator& gen) override {
+    for (auto& c : copies_) c->reset_parameters(gen);
+    torch::NoGradGuard no_grad;
+    for (auto& stage : alphas_)
+      for (auto& a : stage) a.zero_();
+    parents_.zero_();
+    fixed_.zero_();
+  }
+
+  std::string describe() const override {
+    std::string s = "ltb: " + std::to_string(tasks_.size()) + " copies of the backbone's " + std::to_string(stages_) +
+                    " stages, each node's parent chosen by Gumbel-softmax (temperature " +
+                    short_number(options_.temperature) + (options_.hard ? ", hard" : "") + ") until epoch " +
+                    std::to_string(options_.fix_epoch) + "; tree " + (fixed() ? "(fixed)" : "(argmax so far)") + ":";
+    const std::vector<std::vector<int64_t>> p = parents();
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      std::vector<int64_t> path = path_of(p, t);
+      s += (t ? "; " : " ") + tasks_[t] + " ";
+      for (size_t i = 0; i < path.size(); ++i) s += (i ? ">" : "") + tasks_[static_cast<size_t>(path[i])];
+    }
+    return s;
+  }
+
+ private:
+  static std::string alpha_name(int64_t stage, size_t t) { return "alpha" + std::to_string(stage) + "_" + std::to_string(t); }
+
+  bool fixed() const { return fixed_.item<int64_t>() != 0; }
+
+  // Fixes each node's parent to the argmax of its logits (ties: the lowest index).
+  void fix() {
+    torch::NoGradGuard no_grad;
+    for (int64_t i = 1; i < stages_; ++i)
+      for (size_t t = 0; t < tasks_.size(); ++t)
+        parents_[i - 1][static_cast<int64_t>(t)].fill_(alphas_[static_cast<size_t>(i)][t].argmax());
+    fixed_.fill_(1);
+  }
+
+  // parents[i][t]: the stage i - 1 node that node t of stage i reads (row 0 unused), fixed or argmax so far.
+  std::vector<std::vector<int64_t>> parents() const {
+    std::vector<std::vector<int64_t>> p(static_cast<size_t>(stages_), std::vector<int64_t>(tasks_.size(), 0));
+    const bool is_fixed = fixed();
+    for (int64_t i = 1; i < stages_; ++i)
+      for (size_t t = 0; t < tasks_.size(); ++t)
+        p[static_cast<size_t>(i)][t] = is_fixed ? parents_[i - 1][static_cast<int64_t>(t)].item<int64_t>()
+                                                : alphas_[static_cast<size_t>(i)][t].argmax().item<int64_t>();
+    return p;
+  }
+
+  // The nodes task t's features pass through, stage 0 first.
+  std::vector<int64_t> path_of(const std::vector<std::vector<int64_t>>& p, size_t t) const {
+    std::vector<int64_t> path(static_cast<size_t>(stages_));
+    int64_t node = static_cast<int64_t>(t);
+    for (int64_t i = stages_ - 1; i >= 0; --i) {
+      path[static_cast<size_t>(i)] = node;
+      node = p[static_cast<size_t>(i)][static_cast<size_t>(node)];
+    }
+    return path;
+  }
+
+  // The fixed tree: only the nodes on some task's path run, each once.
+  TrunkOutput tree(const TensorMap& inputs, const std::vector<std::vector<int64_t>>& p) {
+    const size_t T = tasks_.size(), S = static_cast<size_t>(stages_);
+    std::vector<std::vector<int64_t>> paths;
+    std::vector<std::vector<bool>> used(S, std::vector<bool>(T, false));
+    for (size_t t = 0; t < T; ++t) {
+      paths.push_back(path_of(p, t));
+      for (size_t i = 0; i < S; ++i) used[i][static_cast<size_t>(paths[t][i])] = true;
+    }
+    std::vector<std::vector<at::Tensor>> x(S, std::vector<at::Tensor>(T));
+    for (size_t i = 0; i < S; ++i)
+      for (size_t k = 0; k < T; ++k)
+        if (used[i][k])
+          x[i][k] = copies_[k]->stage(static_cast<int64_t>(i), inputs,
+                                      i == 0 ? at::Tensor() : x[i - 1][static_cast<size_t>(p[i][k])]);
+    TrunkOutput out;
+    out.maps.resize(T);
+    for (size_t t = 0; t < T; ++t) {
+      for (size_t i = 0; i < S; ++i) {
+        const at::Tensor& y = x[i][static_cast<size_t>(paths[t][i])];
+        if (y.dim() == 4) out.maps[t].push_back(y);
+      }
+      out.task.push_back(x[S - 1][t]);
+    }
+    return out;
+  }
+
+  // The search: every node of stage i >= 1 reads a Gumbel-softmax mixture of stage i - 1's nodes.
+  TrunkOutput relaxed(const TensorMap& inputs) {
+    const size_t T = tasks_.size();
+    const auto n = static_cast<int64_t>(T);
+    at::Generator gen = step_generator(0x4C5442);  // "LTB"
+    std::vector<at::Tensor> xs(T);
+    TrunkOutput out;
+    out.maps.resize(T);
+    auto keep = [&] {
+      for (size_t t = 0; t < T; ++t)
+        if (xs[t].dim() == 4) out.maps[t].push_back(xs[t]);
+    };
+    for (size_t t = 0; t < T; ++t) xs[t] = copies_[t]->stage(0, inputs, at::Tensor());
+    keep();
+    for (int64_t i = 1; i < stages_; ++i) {
+      at::Tensor logits = at::stack(alphas_[static_cast<size_t>(i)]);  // [T nodes, T parents]
+      at::Tensor gumbel;
+      {
+        torch::NoGradGuard no_grad;
+        gumbel = -at::empty({n, n}, logits.options().requires_grad(false)).exponential_(1.0, gen).clamp_min(1e-20).log();
+      }
+      at::Tensor w = at::softmax((logits + gumbel) / options_.temperature, 1);
+      if (options_.hard) {
+        at::Tensor one_hot = at::zeros_like(w).scatter_(1, w.argmax(1, true), 1.0);
+        w = one_hot - w.detach() + w;
+      }
+      std::vector<at::Tensor> next(T);
+      for (size_t t = 0; t < T; ++t) next[t] = copies_[t]->stage(i, inputs, mix(xs, w, t));
+      xs = std::move(next);
+      keep();
+    }
+    out.task = std::move(xs);
+    return out;
+  }
+
+  std::vector<Backbone> copies_;
+  std::vector<std::string> tasks_;
+  LtbOptions options_;
+  int64_t stages_ = 0;
+  ModulePtr copies_dict_, branching_;
+  std::vector<std::vector<at::Tensor>> alphas_;  // [stage][node] logits over the previous stage's nodes
+  at::Tensor parents_, fixed_;
+};
+
 // Example inputs for the schema (a batch of 2: zeros, token id 1), to read a backbone's stage widths.
 // The channel count of each stage's output (see channel_axis), from a forward pass in eval mode.
 std::vector<int64_t> stage_channels(BackboneImpl& backbone, const DatasetSchema& schema) {
@@ -425,6 +632,25 @@ ArchitecturePtr make_mtan_architecture(Backbone backbone, Backbone encoder, cons
                                        std::vector<std::string> tasks) {
   std::vector<int64_t> channels = stage_channels(*backbone, schema);
   return std::make_shared<Mtan>(std::move(backbone), std::move(encoder), std::move(channels), std::move(tasks));
+}
+
+ArchitecturePtr make_ltb_architecture(std::vector<Backbone> copies, std::vector<std::string> tasks,
+                                      LtbOptions options) {
+  return std::make_shared<Ltb>(std::move(copies), std::move(tasks), options);
+}
+
+ArchitecturePtr make_ltb(const ConfigNode& n, const ArchitectureContext& ctx) {
+  LtbOptions o;
+  o.fix_epoch = n.get<int64_t>("fix_epoch", o.fix_epoch);
+  n.check(o.fix_epoch >= 0, "fix_epoch", "expected an epoch >= 0 (0-based), got " + std::to_string(o.fix_epoch));
+  o.temperature = n.get<double>("temperature", o.temperature);
+  n.check(o.temperature > 0.0, "temperature", "expected a number > 0, got " + short_number(o.temperature));
+  o.hard = n.get<bool>("hard", o.hard);
+  std::vector<Backbone> copies{staged_backbone(n, ctx, "ltb")};
+  n.check(copies[0]->num_stages() >= 2, "type",
+          "ltb needs a backbone that runs in at least 2 stages; '" + ctx.backbone.type() + "' runs in 1");
+  for (size_t t = 1; t < ctx.tasks.size(); ++t) copies.push_back(ctx.make_backbone(ctx.backbone, ctx.schema));
+  return make_ltb_architecture(std::move(copies), ctx.tasks, o);
 }
 
 ArchitecturePtr make_mtan(const ConfigNode& n, const ArchitectureContext& ctx) {

@@ -217,7 +217,7 @@ std::vector<int64_t> dense_maps(Architecture& architecture, const DatasetSchema&
     if (channels.empty())
       task_configs[t].node.fail("type", "label '" + labels[t].name + "' holds " + to_string(labels[t].kind) +
                                             " values, whose head reads feature maps, which " + model +
-                                            " does not give (use hps, cross_stitch, mtan or branch over a backbone "
+                                            " does not give (use hps, cross_stitch, mtan, branch or ltb over a backbone "
                                             "with convolutional stages: lenet, resnet)");
     return channels;
   }

@@ -1,4 +1,4 @@
-// model.architecture: mmoe, cgc, ple, cross_stitch and branch over vision and text backbones. Output shapes
+// model.architecture: mmoe, cgc, ple, dselect_k, cross_stitch, mtan, branch and ltb over vision and text backbones. Output shapes
 // and gates; the split into shared and task parameters checked by autograd (no other task's loss reaches a
 // task's parameters, at least two tasks' losses reach every shared one); the shared representation as a cut
 // (every shared gradient flows through it); cross_stitch with identity mixing = independent networks; branch at
@@ -26,7 +26,8 @@ const std::vector<std::string> kArchitectures{"mmoe",         "cgc",
                                               "{type: ple, levels: 2}", "{type: ple, levels: 3}",
                                               "{type: dselect_k, experts: 3}", "cross_stitch", "mtan",
                                               "{type: branch, at: 1, groups: [[left, right]]}",
-                                              "{type: branch, at: 2}"};
+                                              "{type: branch, at: 2}", "{type: ltb, fix_epoch: 1}",
+                                              "{type: ltb, fix_epoch: 2, hard: true}"};
 const std::string kExpert = "{type: lenet, channels: [4, 6], out_features: 12}";
 
 mtl::Run vision_run(const std::string& arch, const std::vector<std::string>& sets = {}) {
@@ -107,6 +108,7 @@ TEST(Architectures, SharedAndTaskParametersAreWhatThePapersDefine) {
       {"{type: dselect_k, experts: 3}", "heads\\.T\\..*|levels\\.0\\.gates\\.T\\..*"},
       {"cross_stitch", "heads\\.T\\..*|copies\\.T\\.fc\\..*"},
       {"mtan", "heads\\.T\\..*|attention\\.T\\..*"},
+      {"ltb", "heads\\.T\\..*|copies\\.T\\.fc\\..*|branching\\.alpha2_G"},
       {"{type: branch, at: 1}", "heads\\.T\\..*|branches\\.gG\\..*"},
       {"{type: branch, at: 2, groups: [[right], [left]]}", "heads\\.T\\..*|branches\\.g(1-G)\\..*"}};
   for (const auto& [arch, pattern] : cases) {
@@ -222,7 +224,7 @@ void every_method_trains(const std::string& arch, const std::string& tag) {
     const std::string weighting = "{method: " + method + "}";
     SCOPED_TRACE(arch + " / " + weighting);
     const bool no_representation =
-        arch.find("ple") != std::string::npos || arch == "cross_stitch" || arch == "mtan";
+        arch.find("ple") != std::string::npos || arch == "cross_stitch" || arch == "mtan" || arch == "ltb";
     if (method == "mgda_ub" && no_representation) continue;  // refused: see BadOptions
     Trained one = train_steps(arch, weighting, 1, dir, "r" + std::to_string(n++));
     Trained two = train_steps(arch, weighting, 2, dir, "r" + std::to_string(n++));
@@ -249,6 +251,7 @@ TEST(ArchitectureMethods, DselectK) { every_method_trains("{type: dselect_k, exp
 TEST(ArchitectureMethods, CrossStitch) { every_method_trains("cross_stitch", "cross_stitch"); }
 TEST(ArchitectureMethods, Mtan) { every_method_trains("mtan", "mtan"); }
 TEST(ArchitectureMethods, Branch) { every_method_trains("{type: branch, at: 2}", "branch"); }
+TEST(ArchitectureMethods, Ltb) { every_method_trains("ltb", "ltb"); }  // 20 steps of the search (fix_epoch 3)
 
 TEST(Architectures, ResumeMidEpochIsBitwiseExact) {
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";

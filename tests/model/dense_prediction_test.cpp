@@ -1,5 +1,5 @@
 // Dense prediction: the segmentation and dense_regression heads over the feature maps of hps, cross_stitch,
-// mtan and branch on dense MultiFashion (shapes, 1 and 2 threads, the evaluation's metrics), hps's maps against
+// mtan, branch and ltb on dense MultiFashion (shapes, 1 and 2 threads, the evaluation's metrics), hps's maps against
 // the backbone's own stages, and one-line errors for models that give no maps.
 #include <torch/torch.h>
 
@@ -40,7 +40,7 @@ TEST(DensePrediction, EachArchitectureTrainsTheDenseConfigWithOneAndTwoThreads) 
   if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   mtl_test::TempDir dir("dense_arch");
   int n = 0;
-  for (const std::string arch : {"hps", "cross_stitch", "mtan", "{type: branch, at: 1}"}) {
+  for (const std::string arch : {"hps", "cross_stitch", "mtan", "{type: branch, at: 1}", "{type: ltb, fix_epoch: 0}"}) {
     SCOPED_TRACE(arch);
     std::map<std::string, at::Tensor> first;
     for (int threads : {1, 2}) {
