@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 namespace mtl {
 
 void ProcessReducer::reduce_losses(const WorkerBufferList& workers, std::vector<double>& losses,
@@ -21,6 +23,16 @@ void ProcessReducer::reduce_losses(const WorkerBufferList& workers, std::vector<
     losses[t] = v[t];
     present[t] = v[T + t] > 0.0;
   }
+}
+
+void ProcessReducer::reduce_gates(const WorkerBufferList& workers, std::vector<double>& gates) {
+  OrderedReducer::reduce_gates(workers, gates);
+  if (gates.empty()) return;  // the same on every rank: the architecture's gate sizes
+  at::Tensor buf = at::from_blob(gates.data(), {static_cast<int64_t>(gates.size())}, at::kDouble).clone();
+  std::vector<at::Tensor> one{buf};
+  group_->allreduce_sum(one);
+  bytes_ += buf.nbytes();
+  std::copy(buf.data_ptr<double>(), buf.data_ptr<double>() + buf.numel(), gates.begin());
 }
 
 void ProcessReducer::reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) {

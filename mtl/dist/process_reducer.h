@@ -22,6 +22,7 @@ class ProcessReducer : public OrderedReducer {
   void reduce_losses(const WorkerBufferList& workers, std::vector<double>& losses,
                      std::vector<bool>& present) override;
   void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) override;
+  void reduce_gates(const WorkerBufferList& workers, std::vector<double>& gates) override;
   at::Tensor reduce_task_rows(const WorkerBufferList& workers) override;
   at::Tensor gather_representation_grads(const WorkerBufferList& workers) override;
   int64_t representation_offset() const override { return representation_offset_; }

@@ -55,6 +55,8 @@ struct StepResult {
   double total_loss = 0.0;      // sum_t w_t L_t over present tasks
   double lr = 0.0;              // the run's learning rate at this step (the default group's)
   double penalty = 0.0;         // explicit L1/L2 penalties of the step
+  std::vector<std::vector<double>> gates;  // per task: the batch's mean gate weight per expert (expert
+                                           // architectures, sync engines), else empty
   StepTimings timings;
 };
 

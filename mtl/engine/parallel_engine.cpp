@@ -84,6 +84,7 @@ void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uin
   buffers.present.assign(T, false);
   buffers.grads.clear();
   buffers.task_rows = buffers.rep_rows = at::Tensor();
+  buffers.gates.clear();
   if (share == 0.0) return;
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
@@ -92,6 +93,10 @@ void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uin
   ModelOutput out = model->forward(shard.inputs);
   losses = task_losses(tasks, out, shard);
   if (keep_features) features = out.features;
+  for (const at::Tensor& g : out.gates) {  // this shard's part of the batch's mean gate weights
+    at::Tensor sums = g.detach().sum(0).to(at::kDouble).mul_(share / double(shard.size)).contiguous();
+    buffers.gates.insert(buffers.gates.end(), sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
+  }
   for (size_t t = 0; t < T; ++t)
     if (losses[t].defined()) {
       buffers.present[t] = true;
@@ -216,6 +221,7 @@ class ParallelEngine : public GradientEngine {
     }
     params_ = trainable(model_);
     shared_ = model_->shared_parameters();
+    gate_sizes_ = model_->architecture().gate_sizes();
   }
 
   // One pool run for loss-based methods with weights known in advance and for parameter-space gradient
@@ -247,6 +253,7 @@ class ParallelEngine : public GradientEngine {
     r.losses.assign(tasks_.size(), 0.0);
     r.present.assign(tasks_.size(), false);
     reducer_->reduce_losses(buffer_list(), r.losses, r.present);
+    reduce_gates(r);
     std::vector<double> head_weights;
     if (kind != GradientKind::kWeightedLoss) {
       head_weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
@@ -348,6 +355,20 @@ class ParallelEngine : public GradientEngine {
 
   void average_buffers();
 
+  // StepResult::gates: the workers' gate sums reduced (across processes too), split per task.
+  void reduce_gates(StepResult& r) {
+    if (gate_sizes_.empty()) return;
+    int64_t total = 0;
+    for (int64_t n : gate_sizes_) total += n;
+    std::vector<double> flat(static_cast<size_t>(total), 0.0);
+    reducer_->reduce_gates(buffer_list(), flat);
+    size_t k = 0;
+    for (int64_t n : gate_sizes_) {
+      r.gates.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(k), flat.begin() + static_cast<std::ptrdiff_t>(k + n));
+      k += static_cast<size_t>(n);
+    }
+  }
+
   MultiTaskModel model_;
   const std::vector<TaskSpec>& tasks_;
   Weighting& weighting_;
@@ -357,6 +378,7 @@ class ParallelEngine : public GradientEngine {
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<Worker> workers_;
   std::vector<at::Tensor> params_, shared_;
+  std::vector<int64_t> gate_sizes_;  // per task: experts its gate mixes (expert architectures), else empty
 };
 
 // Running statistics: the model gets the mean over workers (and over processes, through the reducer); every

@@ -37,6 +37,11 @@ void OrderedReducer::reduce_losses(const WorkerBufferList& workers, std::vector<
       }
 }
 
+void OrderedReducer::reduce_gates(const WorkerBufferList& workers, std::vector<double>& gates) {
+  for (const WorkerBuffers* w : workers)  // fixed order
+    for (size_t k = 0; k < gates.size() && k < w->gates.size(); ++k) gates[k] += w->gates[k];
+}
+
 void OrderedReducer::reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) {
   auto reduce = [&](size_t k) {
     at::Tensor sum;

@@ -30,6 +30,8 @@ struct WorkerBuffers {
   std::vector<at::Tensor> grads;  // per trainable parameter, or undefined (no gradient from this worker)
   at::Tensor task_rows;           // [T, P] per-task gradients of the shared parameters, or undefined
   at::Tensor rep_rows;            // [T, rows x D] per-task gradients w.r.t. the shard's representation, or undefined
+  std::vector<double> gates;      // per task and expert (flat, task-major): the shard's summed gate weights / the
+                                  // batch's rows (expert architectures; zeros for an empty shard), else empty
 };
 
 using WorkerBufferList = std::vector<const WorkerBuffers*>;
@@ -42,6 +44,8 @@ class GradientReducer {
                              std::vector<bool>& present) = 0;
   /// Sets params[k].grad to the sum of the workers' grads[k] (undefined when no worker has one).
   virtual void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) = 0;
+  /// The batch's mean gate weights: the sum of the workers' `gates` (every worker's has gates.size() entries).
+  virtual void reduce_gates(const WorkerBufferList& workers, std::vector<double>& gates) = 0;
   /// Sum of the workers' task_rows (undefined when none has any). The result may be a buffer that is reused at
   /// the next call (or a worker's own matrix): valid until then.
   virtual at::Tensor reduce_task_rows(const WorkerBufferList& workers) = 0;
@@ -66,6 +70,7 @@ class OrderedReducer : public GradientReducer {
   void reduce_losses(const WorkerBufferList& workers, std::vector<double>& losses,
                      std::vector<bool>& present) override;
   void reduce_gradients(const WorkerBufferList& workers, std::vector<at::Tensor>& params) override;
+  void reduce_gates(const WorkerBufferList& workers, std::vector<double>& gates) override;
   at::Tensor reduce_task_rows(const WorkerBufferList& workers) override;
   at::Tensor gather_representation_grads(const WorkerBufferList& workers) override;
   void use_pool(WorkerPool* pool) override { pool_ = pool; }

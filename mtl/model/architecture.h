@@ -66,6 +66,8 @@ class Architecture {
   /// Makes forward() fill TrunkOutput::maps (dense prediction heads read them); false when this architecture
   /// cannot (its backbone does not run in stages, or it mixes pooled features only, as the expert ones do).
   virtual bool keep_maps() { return false; }
+  /// Per task, how many experts its gate mixes (TrunkOutput::gates[t].size(1)); empty when there are no gates.
+  virtual std::vector<int64_t> gate_sizes() const { return {}; }
 };
 using ArchitecturePtr = std::shared_ptr<Architecture>;
 

@@ -234,6 +234,9 @@ class GatedExperts : public Architecture {
 
   std::string name() const override { return o_.type; }
   NamedModules modules() const override { return {{"levels", list_.ptr()}}; }
+  std::vector<int64_t> gate_sizes() const override {
+    return std::vector<int64_t>(tasks_.size(), o_.shared_experts + o_.task_experts);
+  }
   int64_t output_dim() const override { return dim_; }
 
   std::string no_representation_reason() const override {

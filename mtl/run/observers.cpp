@@ -12,6 +12,9 @@ void MetricsLogObserver::step_done(const TrainPosition& pos, const StepResult& r
     for (size_t t = 0; t < T; ++t) {
       v.emplace_back(tasks_[t] + "/weight", r.weights[t]);
       if (r.present[t]) v.emplace_back(tasks_[t] + "/loss", r.losses[t]);
+      if (t < r.gates.size())
+        for (size_t e = 0; e < r.gates[t].size(); ++e)
+          v.emplace_back(tasks_[t] + "/gate" + std::to_string(e), r.gates[t][e]);
     }
     log_.write("weights", pos.step, pos.epoch, v);
   }

@@ -244,6 +244,36 @@ void every_method_trains(const std::string& arch, const std::string& tag) {
 
 }  // namespace
 
+// Every step's `weights` line carries each task's mean gate weight per expert over the step's batch: rows
+// sum to 1, and 2 threads (each shard's share reduced) log what 1 thread logs.
+TEST(Architectures, GateWeightsAreLoggedEveryStep) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  mtl_test::TempDir dir("arch_gate_log");
+  std::vector<std::vector<nlohmann::json>> logs;
+  for (int threads : {1, 2}) {
+    const std::string name = "t" + std::to_string(threads);
+    train_steps("{type: cgc, shared_experts: 2, task_experts: 1}", "{method: ew}", threads, dir, name);
+    std::ifstream log(dir.file(name) + "/metrics.jsonl");
+    logs.emplace_back();
+    for (std::string line; std::getline(log, line);)
+      if (line.find("\"event\":\"weights\"") != std::string::npos) logs.back().push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(logs[0].size(), 20u);
+  ASSERT_EQ(logs[1].size(), 20u);
+  for (size_t i = 0; i < 20; ++i)
+    for (const std::string task : {"left", "right"}) {
+      double sum = 0;
+      for (int e = 0; e < 3; ++e) {
+        const std::string key = task + "/gate" + std::to_string(e);
+        ASSERT_TRUE(logs[0][i].contains(key)) << logs[0][i].dump();
+        sum += logs[0][i][key].get<double>();
+        EXPECT_NEAR(logs[0][i][key].get<double>(), logs[1][i][key].get<double>(), 1e-5) << key << " step " << i;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-6);
+      EXPECT_FALSE(logs[0][i].contains(task + "/gate3"));
+    }
+}
+
 TEST(ArchitectureMethods, Mmoe) { every_method_trains("mmoe", "mmoe"); }
 TEST(ArchitectureMethods, Cgc) { every_method_trains("cgc", "cgc"); }
 TEST(ArchitectureMethods, Ple) { every_method_trains("{type: ple, levels: 2}", "ple"); }
