@@ -1,6 +1,7 @@
 #include "mtl/core/error.h"
 
 #include <algorithm>
+#include <sstream>
 #include <vector>
 
 namespace mtl {
@@ -38,6 +39,12 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
   size_t limit = std::max<size_t>(2, name.size() / 3);
   if (best.empty() || best_d > limit) return "";
   return " (did you mean '" + best + "'?)";
+}
+
+std::string short_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
 }
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {

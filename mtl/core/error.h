@@ -35,4 +35,7 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
 /// "a, b, c" — for listing known names.
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
+/// A number as a message shows it: 1 -> "1", 0.25 -> "0.25", 1e-09 -> "1e-09" (6 significant digits).
+std::string short_number(double v);
+
 }  // namespace mtl

@@ -16,12 +16,6 @@ std::pair<at::Tensor, at::Tensor> pixel_classes(const char* metric, const at::Te
           target.detach().reshape({-1}).to(at::kCPU, at::kLong)};
 }
 
-std::pair<at::Tensor, at::Tensor> pixel_values(const char* metric, const at::Tensor& output, const at::Tensor& target) {
-  TORCH_CHECK(output.sizes() == target.sizes(), metric, ": expected outputs and targets of the same shape, got ",
-              output.sizes(), " and ", target.sizes());
-  return {output.detach().to(at::kCPU, at::kDouble), target.detach().to(at::kCPU, at::kDouble)};
-}
-
 }  // namespace
 
 void PixelAccuracy::update(const at::Tensor& output, const at::Tensor& target) {
@@ -71,13 +65,13 @@ void MeanIoU::merge(const std::vector<double>& part) {
 }
 
 void AbsoluteError::update(const at::Tensor& output, const at::Tensor& target) {
-  auto [x, y] = pixel_values("abs_err", output, target);
+  auto [x, y] = same_shape_doubles("abs_err", output, target);
   sum_ += (x - y).abs().sum().item<double>();
   count_ += y.numel();
 }
 
 void RelativeError::update(const at::Tensor& output, const at::Tensor& target) {
-  auto [x, y] = pixel_values("rel_err", output, target);
+  auto [x, y] = same_shape_doubles("rel_err", output, target);
   at::Tensor valid = y > 0;
   sum_ += ((x - y).abs() / y).masked_select(valid).sum().item<double>();
   count_ += valid.sum().item<int64_t>();

@@ -1,5 +1,7 @@
 #include "mtl/metrics/metric.h"
 
+#include <ATen/ATen.h>
+
 #include "mtl/core/error.h"
 
 namespace mtl {
@@ -10,6 +12,13 @@ std::vector<double> Metric::state() const {
 
 void Metric::merge(const std::vector<double>&) {
   throw Error("metric " + name(), "cannot be combined across processes (implement Metric::state and merge)");
+}
+
+std::pair<at::Tensor, at::Tensor> same_shape_doubles(const char* metric, const at::Tensor& output,
+                                                     const at::Tensor& target) {
+  TORCH_CHECK(output.sizes() == target.sizes(), metric, ": expected outputs and targets of the same shape, got ",
+              output.sizes(), " and ", target.sizes());
+  return {output.detach().to(at::kCPU, at::kDouble), target.detach().to(at::kCPU, at::kDouble)};
 }
 
 void check_metric_part(const Metric& metric, const std::vector<double>& part, size_t expected) {

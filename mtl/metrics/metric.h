@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mtl/core/batch.h"
@@ -34,6 +35,11 @@ class Metric {
   /// Adds another part's state() (of a metric with the same options); mtl::Error when the length differs.
   virtual void merge(const std::vector<double>& part);
 };
+
+/// Outputs and targets of one shape as CPU doubles, detached (value metrics: mae, rmse, abs_err, ...); a
+/// shape mismatch is an error naming `metric`.
+std::pair<at::Tensor, at::Tensor> same_shape_doubles(const char* metric, const at::Tensor& output,
+                                                     const at::Tensor& target);
 
 /// For merge(): mtl::Error naming the metric unless `part` has `expected` numbers.
 void check_metric_part(const Metric& metric, const std::vector<double>& part, size_t expected);

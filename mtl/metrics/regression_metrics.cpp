@@ -8,20 +8,8 @@
 
 namespace mtl {
 
-namespace {
-
-// Outputs and targets in double on the CPU, detached from autograd, after checking they match.
-std::pair<at::Tensor, at::Tensor> as_double(const char* metric, const at::Tensor& output,
-                                            const at::Tensor& target) {
-  TORCH_CHECK(output.sizes() == target.sizes(), metric, ": expected outputs and targets of the same shape, got ",
-              output.sizes(), " and ", target.sizes());
-  return {output.detach().to(torch::kCPU, torch::kDouble), target.detach().to(torch::kCPU, torch::kDouble)};
-}
-
-}  // namespace
-
 void MeanAbsoluteError::update(const at::Tensor& output, const at::Tensor& target) {
-  auto [x, y] = as_double("mae", output, target);
+  auto [x, y] = same_shape_doubles("mae", output, target);
   sum_abs_ += (x - y).abs().sum().item<double>();
   count_ += x.numel();
 }
@@ -29,7 +17,7 @@ void MeanAbsoluteError::update(const at::Tensor& output, const at::Tensor& targe
 double MeanAbsoluteError::compute() const { return count_ == 0 ? 0.0 : sum_abs_ / count_; }
 
 void RootMeanSquaredError::update(const at::Tensor& output, const at::Tensor& target) {
-  auto [x, y] = as_double("rmse", output, target);
+  auto [x, y] = same_shape_doubles("rmse", output, target);
   sum_sq_ += (x - y).square().sum().item<double>();
   count_ += x.numel();
 }
@@ -56,7 +44,7 @@ void RSquared::reset() {
 }
 
 void RSquared::update(const at::Tensor& output, const at::Tensor& target) {
-  auto [x, y] = as_double("r2", output, target);
+  auto [x, y] = same_shape_doubles("r2", output, target);
   const int64_t b = y.size(0);
   if (b == 0) return;
   const int64_t dims = static_cast<int64_t>(mean_.size());

@@ -7,7 +7,6 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 
-#include <sstream>
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
@@ -19,12 +18,6 @@ namespace {
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
 
 constexpr int64_t kMaxExperts = 256;
-
-std::string fmt_number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // What a level reads: the raw inputs (level 0) or the level below's shared and per-task features.
 struct LevelIn {
@@ -328,9 +321,9 @@ class GatedExperts : public Architecture {
     s += " (" + expert_type_ + ", " + std::to_string(dim_) + " features), " + std::to_string(tasks_.size()) +
          " gate(s) on the " + (o_.gate_input == "input" ? "input '" + input_name_ + "'" : std::string("experts"));
     if (o_.gate == "dselect")
-      s += ", DSelect-k gates choosing " + std::to_string(o_.k) + " (gamma " + fmt_number(o_.gamma) +
-           ", entropy " + fmt_number(o_.entropy) + ")";
-    if (o_.temperature != 1.0) s += ", temperature " + fmt_number(o_.temperature);
+      s += ", DSelect-k gates choosing " + std::to_string(o_.k) + " (gamma " + short_number(o_.gamma) +
+           ", entropy " + short_number(o_.entropy) + ")";
+    if (o_.temperature != 1.0) s += ", temperature " + short_number(o_.temperature);
     return s;
   }
 
@@ -351,7 +344,7 @@ ArchitecturePtr build(GatedExpertsOptions o, const ConfigNode& n, const Architec
   o.expert = ctx.backbone.type();
   o.gate_input = n.choice("gate_input", one_dense ? "input" : "experts", {"input", "experts"});
   o.temperature = n.get<double>("temperature", 1.0);
-  n.check(o.temperature > 0.0, "temperature", "expected a number > 0, got " + std::to_string(o.temperature));
+  n.check(o.temperature > 0.0, "temperature", "expected a number > 0, got " + short_number(o.temperature));
   const int64_t T = static_cast<int64_t>(ctx.tasks.size());
   const int64_t total = o.shared_experts + T * o.task_experts;
   n.check(total <= kMaxExperts, "",
@@ -395,12 +388,17 @@ ArchitecturePtr make_mmoe(const ConfigNode& n, const ArchitectureContext& ctx) {
   return build(o, n, ctx);
 }
 
-ArchitecturePtr make_cgc(const ConfigNode& n, const ArchitectureContext& ctx) {
+// cgc's options (ple: each level's).
+GatedExpertsOptions shared_and_task_experts(const ConfigNode& n, const std::string& type) {
   GatedExpertsOptions o;
-  o.type = "cgc";
+  o.type = type;
   o.shared_experts = count(n, "shared_experts", 2, 1);
   o.task_experts = count(n, "task_experts", 1, 1);
-  return build(o, n, ctx);
+  return o;
+}
+
+ArchitecturePtr make_cgc(const ConfigNode& n, const ArchitectureContext& ctx) {
+  return build(shared_and_task_experts(n, "cgc"), n, ctx);
 }
 
 ArchitecturePtr make_dselect_k(const ConfigNode& n, const ArchitectureContext& ctx) {
@@ -413,19 +411,17 @@ ArchitecturePtr make_dselect_k(const ConfigNode& n, const ArchitectureContext& c
           "expected at most experts (" + std::to_string(o.shared_experts) + ") experts chosen, got " +
               std::to_string(o.k));
   o.gamma = n.get<double>("gamma", 1.0);
-  n.check(o.gamma > 0.0, "gamma", "expected a number > 0, got " + fmt_number(o.gamma));
+  n.check(o.gamma > 0.0, "gamma", "expected a number > 0, got " + short_number(o.gamma));
   o.entropy = n.get<double>("entropy", 1e-3);
-  n.check(o.entropy >= 0.0, "entropy", "expected a number >= 0, got " + fmt_number(o.entropy));
+  n.check(o.entropy >= 0.0, "entropy", "expected a number >= 0, got " + short_number(o.entropy));
   return build(o, n, ctx);
 }
 
 ArchitecturePtr make_ple(const ConfigNode& n, const ArchitectureContext& ctx) {
-  GatedExpertsOptions o;
-  o.type = "ple";
-  o.levels = count(n, "levels", 2, 1);
-  n.check(o.levels <= 16, "levels", "expected at most 16 levels, got " + std::to_string(o.levels));
-  o.shared_experts = count(n, "shared_experts", 2, 1);
-  o.task_experts = count(n, "task_experts", 1, 1);
+  const int64_t levels = count(n, "levels", 2, 1);
+  n.check(levels <= 16, "levels", "expected at most 16 levels, got " + std::to_string(levels));
+  GatedExpertsOptions o = shared_and_task_experts(n, "ple");
+  o.levels = levels;
   return build(o, n, ctx);
 }
 

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <set>
-#include <sstream>
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
@@ -21,13 +20,6 @@ namespace mtl {
 namespace {
 
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
-
-// 1 -> "1", 0.25 -> "0.25".
-std::string short_number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
 
 // Parameters of `backbone` under the prefixes of its block `b`.
 std::vector<at::Tensor> block_parameters(const Backbone& backbone, size_t b) {

@@ -64,26 +64,28 @@ void MultiTaskModelImpl::set_frozen_norm_modules(std::vector<std::string> names)
   train(is_training());
 }
 
-bool MultiTaskModelImpl::is_task_parameter(const at::Tensor& p) const {
+std::unordered_set<const void*> MultiTaskModelImpl::task_parameter_set() const {
+  std::unordered_set<const void*> out;
   for (size_t t = 0; t < heads_.size(); ++t)
-    for (const auto& q : architecture_->task_parameters(t))
-      if (q.unsafeGetTensorImpl() == p.unsafeGetTensorImpl()) return true;
-  return false;
+    for (const auto& q : architecture_->task_parameters(t)) out.insert(q.unsafeGetTensorImpl());
+  return out;
 }
 
 std::vector<at::Tensor> MultiTaskModelImpl::shared_parameters() const {
+  const auto owned = task_parameter_set();
   std::vector<at::Tensor> out;
   for (const auto& [name, module] : architecture_->modules())
     for (const auto& p : module->parameters())
-      if (p.requires_grad() && !is_task_parameter(p)) out.push_back(p);
+      if (p.requires_grad() && !owned.count(p.unsafeGetTensorImpl())) out.push_back(p);
   return out;
 }
 
 std::vector<std::string> MultiTaskModelImpl::shared_parameter_names() const {
+  const auto owned = task_parameter_set();
   std::vector<std::string> out;
   for (const auto& [name, module] : architecture_->modules())
     for (const auto& kv : module->named_parameters())
-      if (!is_task_parameter(kv.value())) out.push_back(name + "." + kv.key());
+      if (!owned.count(kv.value().unsafeGetTensorImpl())) out.push_back(name + "." + kv.key());
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "backbones/backbone.h"
@@ -58,7 +59,8 @@ class MultiTaskModelImpl : public torch::nn::Module {
   const std::vector<std::string>& frozen_norm_modules() const { return frozen_norm_names_; }
 
  private:
-  bool is_task_parameter(const at::Tensor& p) const;
+  /// The architecture's task parameters of every task (tensor impls).
+  std::unordered_set<const void*> task_parameter_set() const;
 
   ArchitecturePtr architecture_;
   Backbone backbone_;
