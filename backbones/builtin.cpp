@@ -7,6 +7,8 @@
 #include "backbones/resnet.h"
 #include "backbones/rnn.h"
 #include "backbones/text_cnn.h"
+#include "backbones/torchvision_resnet.h"
+#include "backbones/torchvision_vit.h"
 #include "backbones/transformer.h"
 #include "mtl/config/config_node.h"
 
@@ -22,6 +24,8 @@ void register_builtin_backbones(Registry<BackboneFactory>& r) {
   r.add("text_cnn", make_text_cnn_backbone);
   r.add("rnn", make_rnn_backbone);
   r.add("transformer", make_transformer_backbone);
+  for (const std::string& arch : torchvision_resnet_archs()) r.add(arch, torchvision_resnet_factory(arch));
+  for (const std::string& type : torchvision_vit_types()) r.add(type, torchvision_vit_factory(type));
 }
 }  // namespace
 

@@ -31,6 +31,7 @@
 #include "mtl/run/trainer.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
+#include "mtl/io/torch_state_dict.h"
 #include "mtl/io/weight_import.h"
 #include "mtl/metrics/classification_metrics.h"
 #include "mtl/metrics/metric.h"

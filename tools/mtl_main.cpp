@@ -3,7 +3,7 @@
 //   mtl train configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl baselines configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl eval configs/multi_fashion.yaml --checkpoint runs/multi_fashion
-//   mtl export runs/multi_fashion multi_fashion.safetensors
+//   mtl export runs/multi_fashion multi_fashion.safetensors   # or model.pt: a state dict for torch.load
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
 
@@ -25,6 +25,7 @@
 #include "mtl/io/atomic_file.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
+#include "mtl/io/torch_state_dict.h"
 #include "mtl/optim/param_groups.h"
 
 namespace fs = std::filesystem;
@@ -228,7 +229,7 @@ int cmd_inspect(const CommonArgs& a) {
 }
 
 // Writes every model tensor of a checkpoint (parameters and buffers, under the model's own names) to a
-// safetensors file. The model is built from the run's config and artifacts, as eval does, so that the
+// safetensors file, or to a state dict that Python's torch.load reads when the output ends in .pt or .pth. The model is built from the run's config and artifacts, as eval does, so that the
 // checkpoint is checked against the architecture it claims to be.
 int cmd_export(const std::string& checkpoint, const std::string& output, const std::string& config) {
   if (!fs::exists(checkpoint)) throw Error(checkpoint, "no such checkpoint file or run directory");
@@ -244,8 +245,12 @@ int cmd_export(const std::string& checkpoint, const std::string& output, const s
   NamedTensors tensors;
   for (const auto& kv : ex.model->named_parameters()) tensors.emplace_back(kv.key(), kv.value().detach());
   for (const auto& kv : ex.model->named_buffers()) tensors.emplace_back(kv.key(), kv.value().detach());
-  write_safetensors(output, tensors,
-                    {{"format", "mtl"}, {"config", args.config}, {"tasks", join(ex.task_names(), ",")}});
+  const std::string ext = fs::path(output).extension().string();
+  if (ext == ".pt" || ext == ".pth")
+    write_torch_state_dict(output, tensors);  // an OrderedDict state dict: torch.load(output)
+  else
+    write_safetensors(output, tensors,
+                      {{"format", "mtl"}, {"config", args.config}, {"tasks", join(ex.task_names(), ",")}});
   std::cout << "exported " << tensors.size() << " tensors (" << fs::file_size(output) << " bytes) from " << ckpt
             << " to " << output << "\n";
   return 0;
@@ -298,9 +303,10 @@ int main(int argc, char** argv) {
 
   std::string export_ckpt, export_out, export_config;
   auto* export_cmd = app.add_subcommand(
-      "export", "write a checkpoint's model tensors (parameters and buffers) to a safetensors file");
+      "export", "write a checkpoint's model tensors (parameters and buffers) to a safetensors file, or to a "
+      "PyTorch state dict (torch.load) when OUTPUT ends in .pt or .pth");
   export_cmd->add_option("checkpoint", export_ckpt, "checkpoint file or run directory")->required();
-  export_cmd->add_option("output", export_out, "safetensors file to write")->required();
+  export_cmd->add_option("output", export_out, "file to write: .safetensors, or .pt/.pth for torch.load")->required();
   export_cmd->add_option("--config", export_config, "the run's config (default: config.yaml beside the checkpoint)");
 
   try {

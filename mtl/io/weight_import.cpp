@@ -45,12 +45,17 @@ std::string optional_group(const std::string& prefix, const std::string& name) {
   return dot == std::string::npos ? name : name.substr(0, dot);
 }
 
-// The longest optional prefix that selects `name`, or "" for none.
-std::string optional_prefix_of(const std::vector<std::string>& optional, const std::string& name) {
+// The longest of `prefixes` that selects `name`, or "" for none.
+std::string longest_prefix_of(const std::vector<std::string>& prefixes, const std::string& name) {
   std::string best;
-  for (const auto& p : optional)
+  for (const auto& p : prefixes)
     if (name_matches(p, name) && p.size() >= best.size()) best = p;
   return best;
+}
+
+// The longest optional prefix that selects `name`, or "" for none.
+std::string optional_prefix_of(const std::vector<std::string>& optional, const std::string& name) {
+  return longest_prefix_of(optional, name);
 }
 
 }  // namespace
@@ -175,8 +180,13 @@ void plan_copy(const std::string& name, const at::Tensor& target, const at::Tens
 void plan_unexpected(const MappedNames& names, const WeightImportOptions& options, ImportPlan& plan) {
   for (const auto& name : names.mapped) {
     if (plan.wanted.count(name)) continue;
-    bool selected = name_matches_any(options.load, name) || name_matches_any(options.optional, name);
-    if (!selected && name_matches_any(options.ignore, name)) continue;
+    // Dropped when an ignore prefix selects it more narrowly than any load / optional prefix does: with load
+    // "backbone", ignore "backbone.fc" drops a classifier the backbone lacks; ignore "heads" never hides a
+    // loaded head's surplus tensors.
+    const size_t selected = std::max(longest_prefix_of(options.load, name).size(),
+                                     optional_prefix_of(options.optional, name).size());
+    const std::string ignored = longest_prefix_of(options.ignore, name);
+    if (!ignored.empty() && (selected == 0 || ignored.size() > selected)) continue;
     plan.report.unexpected.push_back(name);
   }
 }

@@ -49,7 +49,8 @@ struct WeightImportOptions {
   /// it has none of keeps its fresh initialisation.
   std::vector<std::string> optional;
   /// Prefixes of mapped file names dropped silently (not reported as unexpected), e.g. "heads" when only the
-  /// backbone is wanted. Names under a `load` or `optional` prefix are never ignored.
+  /// backbone is wanted, or "backbone.fc" for a classifier the backbone lacks: a name is dropped when an ignore
+  /// prefix selects it more narrowly than every `load` / `optional` prefix that selects it.
   std::vector<std::string> ignore;
 };
 

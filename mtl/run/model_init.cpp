@@ -6,6 +6,7 @@
 
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
+#include "mtl/io/torch_state_dict.h"
 
 namespace fs = std::filesystem;
 
@@ -40,15 +41,21 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
   ConfigNode n = model.child("init");
   ModelInit init;
   init.path = n.require<std::string>("path");
-  n.check(!init.path.empty(), "path", "expected a run directory, a checkpoint file or a .safetensors file");
-  init.format = n.choice("format", "auto", {"auto", "checkpoint", "safetensors"});
+  n.check(!init.path.empty(), "path",
+          "expected a run directory, a checkpoint file, a .safetensors file or a .pt/.pth file of torch.save");
+  init.format = n.choice("format", "auto", {"auto", "checkpoint", "safetensors", "torch"});
+  init.key = n.get<std::string>("key", "");
+  if (n.has("key") && init.format != "auto" && init.format != "torch")
+    n.fail("key", "selects an entry of a dict saved by torch.save; format " + init.format + " has no such entries");
   if (check_path) {
     std::error_code ec;
     if (!fs::exists(init.path, ec))
       n.fail("path", "no such file or directory '" + init.path + "' (relative paths start at the working directory, " +
                          fs::current_path().string() + ")");
     if (fs::is_directory(init.path, ec)) {
-      if (init.format == "safetensors") n.fail("path", "'" + init.path + "' is a directory, not a .safetensors file");
+      if (init.format == "safetensors" || init.format == "torch")
+        n.fail("path", "'" + init.path + "' is a directory, not a " +
+                           (init.format == "torch" ? "file of torch.save" : ".safetensors file"));
       if (!fs::exists(fs::path(init.path) / "checkpoint.pt", ec))
         n.fail("path", "directory '" + init.path + "' has no checkpoint.pt (is it an mtl run directory?)");
     }
@@ -88,6 +95,8 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
     if (!why.empty()) r.fail("from", "not a valid regular expression: " + why);
     o.mapping.rename.emplace_back(from, r.require<std::string>("to"));
   }
+  for (const auto& p : string_or_list(n, "ignore", "", "a name prefix or a list of them").items)
+    if (!p.empty()) o.ignore.push_back(p);  // e.g. backbone.fc: a classifier the backbone leaves out
   o.strict = n.get<bool>("strict", true);
   return init;
 }
@@ -97,11 +106,22 @@ std::string model_init_file(const ModelInit& init) {
   return init.path;
 }
 
+std::string model_init_format(const ModelInit& init) {
+  if (init.format != "auto") return init.format;
+  if (fs::is_directory(init.path)) return "checkpoint";
+  if (fs::path(init.path).extension() == ".safetensors") return "safetensors";
+  // mtl's checkpoints are TorchScript-style archives (constants.pkl); torch.save's zip files are not.
+  return is_torch_save_archive(init.path) ? "torch" : "checkpoint";
+}
+
 std::string apply_model_init(const ModelInit& init, torch::nn::Module& model) {
-  std::string file = model_init_file(init);
-  bool safetensors = init.format == "safetensors" ||
-                     (init.format == "auto" && fs::path(file).extension() == ".safetensors");
-  NamedTensors tensors = safetensors ? read_safetensors(file).tensors : read_checkpoint_model_tensors(file);
+  const std::string file = model_init_file(init), format = model_init_format(init);
+  if (!init.key.empty() && format != "torch")
+    throw Error(file, "model.init.key '" + init.key + "' selects an entry of a dict saved by torch.save, but this is " +
+                          (format == "safetensors" ? "a safetensors file" : "an mtl checkpoint"));
+  NamedTensors tensors = format == "safetensors" ? read_safetensors(file).tensors
+                         : format == "torch"     ? read_torch_state_dict(file, init.key)
+                                                 : read_checkpoint_model_tensors(file);
   WeightImportReport r = import_weights(model, tensors, init.import, file);
   if (init.import.strict) {
     std::cerr << "mtl: model.init: loaded " << r.loaded.size() << " tensors from " << file;

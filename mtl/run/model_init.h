@@ -2,12 +2,14 @@
 //
 //   model:
 //     init:
-//       path: runs/fashion_pretrain   # a run directory, a checkpoint (.pt) or a .safetensors file
-//       format: auto                  # auto (by directory / extension) | checkpoint | safetensors
+//       path: runs/fashion_pretrain   # a run directory, a checkpoint, a .safetensors file or a torch.save .pt/.pth
+//       format: auto                  # auto (directory, extension, archive contents) | checkpoint | safetensors | torch
+//       key: ""                       # torch: the entry of a saved dict that holds the state dict ("model")
 //       heads: none                   # none | all (those the file has) | [left, right] (must be in the file)
 //       strip_prefix: []              # a name or a list: the first matching prefix is removed from file names
 //       add_prefix: ""                # then this is prepended, e.g. backbone
 //       rename: []                    # then each {from: REGEX, to: REPLACEMENT} is applied in order
+//       ignore: []                    # mapped names (dotted prefixes) dropped silently, e.g. backbone.fc
 //       strict: true                  # false: load what fits and report the rest
 #pragma once
 
@@ -24,7 +26,8 @@ namespace mtl {
 
 struct ModelInit {
   std::string path;    // as written (relative paths are relative to the working directory)
-  std::string format;  // auto | checkpoint | safetensors
+  std::string format;  // auto | checkpoint | safetensors | torch
+  std::string key;     // torch: dotted path to the state dict inside a saved dict ("" = the file's dict itself)
   WeightImportOptions import;
 };
 
@@ -36,6 +39,9 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
 
 /// The weights file `init` names: a run directory's checkpoint.pt, or the path itself.
 std::string model_init_file(const ModelInit& init);
+
+/// The format `init` resolves to: checkpoint, safetensors or torch (auto looks at the path and the archive).
+std::string model_init_format(const ModelInit& init);
 
 /// Reads the file and imports it into `model` (throws mtl::Error naming the file); prints a one-line note
 /// (strict) or the report (not strict) to stderr and returns a one-line summary (Run::init_report).

@@ -105,6 +105,18 @@ TEST(WeightImport, LoadsTheSelectedPrefixesOnly) {
   o.ignore.clear();
   EXPECT_MTL_ERROR(mtl::import_weights(b, state(a), o, "a.safetensors"), "a.safetensors", "4 unexpected",
                    "heads.left.weight");
+
+  // A file tensor under the loaded prefix that the model lacks (a classifier the backbone leaves out) is
+  // unexpected unless an ignore prefix selects it more narrowly than `load` does.
+  mtl::NamedTensors with_fc = state(a);
+  with_fc.emplace_back("backbone.fc.weight", torch::zeros({10, 3}));
+  EXPECT_MTL_ERROR(mtl::import_weights(b, with_fc, backbone_only(), "a.pt"), "1 unexpected (backbone.fc.weight)");
+  o = backbone_only();
+  o.ignore.push_back("backbone.fc");
+  r = mtl::import_weights(b, with_fc, o, "a.pt");
+  EXPECT_EQ(r.headline(), "loaded 7 tensors; 0 missing, 0 unexpected, 0 mismatched, 0 converted");
+  o.ignore = {"heads", "backbone"};  // "backbone" is no narrower than load: backbone.fc.weight stays unexpected
+  EXPECT_MTL_ERROR(mtl::import_weights(b, with_fc, o, "a.pt"), "1 unexpected (backbone.fc.weight)");
 }
 
 TEST(WeightImport, StrictNamesMissingUnexpectedAndMismatchedTensors) {

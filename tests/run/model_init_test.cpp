@@ -188,6 +188,42 @@ TEST(ModelInit, FromSafetensorsWithANameMapping) {
                    "the model expects 2: backbone.layers.0.weight");
 }
 
+TEST(ModelInit, FromATorchSaveCheckpointByKey) {
+  const std::string python = "/usr/bin/python3";
+  if (mtl_test::run_shell(python + " -c 'import torch, numpy'").code != 0)
+    GTEST_SKIP() << python << " cannot import torch and numpy (install python3-torch)";
+  Pretrained p;
+  // torch.save({"model": OrderedDict(encoder.*, classifier_a.*), "epoch": 1}) by PyTorch itself.
+  mtl::NamedTensors file;
+  for (const auto& [name, t] : p.trained) {
+    if (name.rfind("backbone.", 0) == 0) file.emplace_back("encoder." + name.substr(9), t);
+    if (name.rfind("heads.a.", 0) == 0) file.emplace_back("classifier_a." + name.substr(8), t);
+  }
+  mtl::write_safetensors(p.dir.file("named.safetensors"), file);
+  const std::string pth = p.dir.file("pretrained.pth");
+  mtl_test::ShellRun r = mtl_test::run_shell(python + " " + mtl_test::source_path("tests/io/torch_pt_reference.py") +
+                                             " wrap " + p.dir.file("named.safetensors") + " " + pth + " model");
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  mtl::Run plain = build(p.yaml("a, b"));
+  const std::string mapping =
+      "    key: model\n    heads: all\n    rename:\n"
+      "      - {from: '^encoder\\.', to: backbone.}\n"
+      "      - {from: '^classifier_(\\w+)\\.', to: heads.$1.}\n";
+  mtl::Run ex = build(p.yaml("a, b", init_block(pth, mapping)));  // format auto: a torch.save archive
+  expect_from(ex.model, "backbone.", p.trained);
+  expect_from(ex.model, "heads.a.", p.trained);
+  expect_from(ex.model, "heads.b.", state(plain.model));
+  EXPECT_NE(ex.init_report.find("pretrained.pth: loaded 4 tensors"), std::string::npos) << ex.init_report;
+
+  // Without the key the error says which one to give; an mtl checkpoint is not read as a torch.save file.
+  EXPECT_MTL_ERROR(build(p.yaml("a, b", init_block(pth))), pth, "checkpoint dict", "key: model");
+  EXPECT_MTL_ERROR(build(p.yaml("a, b", init_block(p.dir.file("run"), "    key: model\n"))), "checkpoint.pt",
+                   "model.init.key 'model'", "an mtl checkpoint");
+  EXPECT_MTL_ERROR(build(p.yaml("a, b", init_block(p.dir.file("run/checkpoint.pt"), "    format: torch\n"))),
+                   "checkpoint.pt", "TorchScript archive");
+}
+
 TEST(ModelInit, BadSettingsFailAtTheirKey) {
   Data d;
   std::string y = d.yaml("a, b", init_block("no/such/run"));
@@ -213,6 +249,8 @@ TEST(ModelInit, BadSettingsFailAtTheirKey) {
                    "missing required key 'to'");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    format: safetensor\n"))), "(model.init.format)",
                    "did you mean 'safetensors'");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    format: safetensors\n    key: model\n"))),
+                   "(model.init.key)", "format safetensors has no such entries");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    stirct: false\n"))), "(model.init.stirct)",
                    "did you mean 'strict'");
   // A file that is not what its extension says: the reader's error names it.

@@ -8,6 +8,7 @@
 #include "mtl/run/assembler.h"
 #include "mtl/io/checkpoint.h"
 #include "mtl/io/safetensors.h"
+#include "mtl/io/torch_state_dict.h"
 #include "test_util.h"
 
 namespace {
@@ -191,6 +192,17 @@ TEST(Cli, ExportWritesTheCheckpointsModelTensorsAsSafetensors) {
   CliResult f = run_cli("export " + dir.file("run/checkpoint.pt") + " " + dir.file("again.safetensors"));
   ASSERT_EQ(f.code, 0) << f.out;
   EXPECT_EQ(mtl_test::read_file(dir.file("again.safetensors")), mtl_test::read_file(out));
+
+  // To a PyTorch state dict (.pt): mtl reads back the same tensors; PyTorch's torch.load reads such files
+  // (tests/io/torch_state_dict_test.cpp).
+  CliResult p = run_cli("export " + dir.file("run") + " " + dir.file("model.pt"));
+  ASSERT_EQ(p.code, 0) << p.out;
+  mtl::NamedTensors pt = mtl::read_torch_state_dict(dir.file("model.pt"));
+  ASSERT_EQ(pt.size(), file.tensors.size());
+  for (size_t i = 0; i < pt.size(); ++i) {
+    EXPECT_EQ(pt[i].first, file.tensors[i].first);
+    EXPECT_TRUE(torch::equal(pt[i].second, file.tensors[i].second)) << pt[i].first;
+  }
 
   // Missing checkpoints: one line, exit code 2, nothing written.
   for (const std::string& missing : {dir.file("nope"), dir.file("cache")}) {
