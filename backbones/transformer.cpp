@@ -10,8 +10,9 @@
 
 namespace mtl {
 
-TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t ffn_dim, double dropout)
-    : dim_(dim), heads_(heads), dropout_(dropout) {
+TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t ffn_dim, double dropout,
+                                           bool norm_first, bool relu)
+    : dim_(dim), heads_(heads), dropout_(dropout), norm_first_(norm_first), relu_(relu) {
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
   proj_ = register_module("proj", torch::nn::Linear(dim, dim));
@@ -20,21 +21,32 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t f
   ffn2_ = register_module("ffn2", torch::nn::Linear(ffn_dim, dim));
 }
 
-at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& key_bias) {
+at::Tensor TransformerBlockImpl::attention(const at::Tensor& x, const at::Tensor& key_bias) {
   const int64_t B = x.size(0), L = x.size(1), H = heads_, dh = dim_ / heads_;
-  const bool train = is_training();
   // [B, L, 3D] -> [3, B, H, L, dh] in one copy; q, k, v are then contiguous [B*H, L, dh] views.
-  at::Tensor qkv = qkv_->forward(norm1_->forward(x)).view({B, L, 3, H, dh}).permute({2, 0, 3, 1, 4}).contiguous();
+  at::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, dh}).permute({2, 0, 3, 1, 4}).contiguous();
   at::Tensor q = qkv.select(0, 0).view({B * H, L, dh});
   at::Tensor k = qkv.select(0, 1).view({B * H, L, dh});
   at::Tensor v = qkv.select(0, 2).view({B * H, L, dh});
   // scores = key_bias + q k^T / sqrt(dh): one BLAS call adds the mask.
   at::Tensor scores = at::baddbmm(key_bias, q, k.transpose(1, 2), 1.0, 1.0 / std::sqrt(double(dh)));
-  at::Tensor probs = mtl::dropout(at::softmax(scores, -1), dropout_, train);
+  at::Tensor probs = mtl::dropout(at::softmax(scores, -1), dropout_, is_training());
   at::Tensor ctx = at::bmm(probs, v).view({B, H, L, dh}).transpose(1, 2).reshape({B, L, dim_});
-  at::Tensor h = x + mtl::dropout(proj_->forward(ctx), dropout_, train);
-  at::Tensor f = ffn2_->forward(at::gelu(ffn1_->forward(norm2_->forward(h))));
-  return h + mtl::dropout(f, dropout_, train);
+  return mtl::dropout(proj_->forward(ctx), dropout_, is_training());
+}
+
+at::Tensor TransformerBlockImpl::feed_forward(const at::Tensor& x) {
+  at::Tensor h = ffn1_->forward(x);
+  return mtl::dropout(ffn2_->forward(relu_ ? at::relu(h) : at::gelu(h)), dropout_, is_training());
+}
+
+at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& key_bias) {
+  if (norm_first_) {
+    at::Tensor h = x + attention(norm1_->forward(x), key_bias);
+    return h + feed_forward(norm2_->forward(h));
+  }
+  at::Tensor h = norm1_->forward(x + attention(x, key_bias));
+  return norm2_->forward(h + feed_forward(h));
 }
 
 void TransformerImpl::reset_parameters(at::Generator& gen) {
@@ -62,6 +74,9 @@ TransformerOptions TransformerOptions::from_config(const ConfigNode& n, const Da
             "expected at least the input's max_length " + std::to_string(input_max) + ", got " +
                 std::to_string(o.max_length()));
   o.pooling(read_pooling(n, "first", {"first", "mean", "max"}));
+  o.norm_first(n.get<bool>("norm_first", o.norm_first()));
+  o.activation(n.choice("activation", o.activation(), {"gelu", "relu"}));
+  o.final_norm(n.get<bool>("final_norm", o.final_norm()));
   return o;
 }
 
@@ -77,6 +92,7 @@ void TransformerOptions::validate() const {
   if (positions_ == "sinusoidal") check(dim_ % 2 == 0, "dim", "sinusoidal positions need an even dim");
   check(max_length_ > 0, "max_length", "expected a positive number, got " + std::to_string(max_length_));
   check_pooling("pooling", pooling_, {TokenPooling::kFirst, TokenPooling::kMean, TokenPooling::kMax});
+  check_choice("activation", activation_, {"gelu", "relu"});
   check_token_input(input_, vocab_size_);
 }
 
@@ -106,15 +122,17 @@ TransformerImpl::TransformerImpl(TransformerOptions options) : options_(std::mov
     sinusoid_ = sinusoid_.to(at::kFloat);
   }
   for (int64_t l = 0; l < options_.layers(); ++l)
-    blocks_->push_back(TransformerBlock(options_.dim(), options_.heads(), options_.ffn_dim(), options_.dropout()));
+    blocks_->push_back(TransformerBlock(options_.dim(), options_.heads(), options_.ffn_dim(), options_.dropout(),
+                                        options_.norm_first(), options_.activation() == "relu"));
   register_module("blocks", blocks_);
-  final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim()})));
+  if (options_.final_norm())
+    final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.dim()})));
 }
 
 std::vector<std::string> TransformerImpl::block_names() const {
   std::vector<std::string> out{position_ ? "embedding,position" : "embedding"};
   for (size_t l = 0; l < blocks_->size(); ++l) out.push_back("blocks." + std::to_string(l));
-  out.push_back("final_norm");
+  if (final_norm_) out.push_back("final_norm");
   return out;
 }
 
@@ -160,7 +178,7 @@ Features TransformerImpl::encode(const TensorMap& inputs) {
   const at::Tensor bias = key_bias(p.mask, x);
   for (const auto& block : *blocks_) x = block->as<TransformerBlockImpl>()->forward(x, bias);
   Features f;
-  f.tokens = final_norm_->forward(x).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
+  f.tokens = normed(x).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
   f.pooled = masked_pool(f.tokens, p.mask, options_.pooling());
   const int64_t L = p.ids.size(1);
   if (L < p.full_length) f.tokens = at::constant_pad_nd(f.tokens, {0, 0, 0, p.full_length - L});
@@ -170,9 +188,12 @@ Features TransformerImpl::encode(const TensorMap& inputs) {
 at::Tensor TransformerImpl::stage(int64_t i, const TensorMap& inputs, const at::Tensor& x) {
   const Prepared p = prepare(inputs);
   if (i == 0) return embed(p.ids);
-  if (i <= static_cast<int64_t>(blocks_->size()))
-    return blocks_[static_cast<size_t>(i - 1)]->as<TransformerBlockImpl>()->forward(x, key_bias(p.mask, x));
-  at::Tensor tokens = final_norm_->forward(x).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
+  at::Tensor y = x;
+  if (i <= static_cast<int64_t>(blocks_->size())) {
+    y = blocks_[static_cast<size_t>(i - 1)]->as<TransformerBlockImpl>()->forward(x, key_bias(p.mask, x));
+    if (i + 1 < num_stages()) return y;  // without final_norm the last block's stage also pools
+  }
+  at::Tensor tokens = normed(y).masked_fill(p.mask.logical_not().unsqueeze(2), 0.0);
   return masked_pool(tokens, p.mask, options_.pooling());
 }
 

@@ -60,6 +60,18 @@ std::string optional_prefix_of(const std::vector<std::string>& optional, const s
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> torch_transformer_encoder_rules(const std::string& prefix) {
+  const std::string layer = "^(?:.*\\.)?layers\\.(\\d+)\\.", to = prefix + "blocks.$1.";
+  return {
+      {layer + "self_attn\\.in_proj_(weight|bias)$", to + "qkv.$2"},
+      {layer + "self_attn\\.out_proj\\.(weight|bias)$", to + "proj.$2"},
+      {layer + "linear1\\.(weight|bias)$", to + "ffn1.$2"},
+      {layer + "linear2\\.(weight|bias)$", to + "ffn2.$2"},
+      {layer + "norm([12])\\.(weight|bias)$", to + "norm$2.$3"},
+      {"^(?:.*\\.)?norm\\.(weight|bias)$", prefix + "final_norm.$1"},
+  };
+}
+
 std::string check_rename_regex(const std::string& pattern) {
   try {
     std::regex re(pattern, std::regex::ECMAScript);

@@ -35,6 +35,13 @@ struct NameMapping {
   std::string apply(const std::string& file_name) const;
 };
 
+/// Rename rules (NameMapping::rename) for `model.init.preset: torch_transformer_encoder`: torch.nn.TransformerEncoder
+/// names (any prefix, then layers.<i>.self_attn.in_proj_weight / in_proj_bias / out_proj.*, linear1.*, linear2.*,
+/// norm1.*, norm2.*, and the encoder's final norm.*) onto mtl's transformer backbone (blocks.<i>.qkv.*, proj.*,
+/// ffn1.*, ffn2.*, norm1.*, norm2.*, final_norm.*) under `prefix` ("backbone."). in_proj_weight is already mtl's
+/// fused [3 dim, dim] q/k/v layout, so nothing is split.
+std::vector<std::pair<std::string, std::string>> torch_transformer_encoder_rules(const std::string& prefix);
+
 /// "" when `pattern` is a valid ECMAScript regex, else why not (for config validation).
 std::string check_rename_regex(const std::string& pattern);
 

@@ -95,6 +95,15 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
     if (!why.empty()) r.fail("from", "not a valid regular expression: " + why);
     o.mapping.rename.emplace_back(from, r.require<std::string>("to"));
   }
+  const std::string preset = n.choice("preset", std::string("none"), {"none", "torch_transformer_encoder"});
+  if (preset == "torch_transformer_encoder") {
+    // torch.nn.TransformerEncoder has no embeddings: the blocks must come from the file, the rest of the backbone
+    // (embedding, positions, the final norm) where the file has it.
+    for (auto& r : torch_transformer_encoder_rules("backbone.")) o.mapping.rename.push_back(std::move(r));
+    o.load.erase(o.load.begin());  // "backbone"
+    o.load.insert(o.load.begin(), "backbone.blocks");
+    o.optional.push_back("backbone");
+  }
   for (const auto& p : string_or_list(n, "ignore", "", "a name prefix or a list of them").items)
     if (!p.empty()) o.ignore.push_back(p);  // e.g. backbone.fc: a classifier the backbone leaves out
   o.strict = n.get<bool>("strict", true);

@@ -10,6 +10,7 @@
 //       add_prefix: ""                # then this is prepended, e.g. backbone
 //       rename: []                    # then each {from: REGEX, to: REPLACEMENT} is applied in order
 //       ignore: []                    # mapped names (dotted prefixes) dropped silently, e.g. backbone.fc
+//       preset: none                  # torch_transformer_encoder: torch.nn.TransformerEncoder names -> transformer
 //       strict: true                  # false: load what fits and report the rest
 #pragma once
 

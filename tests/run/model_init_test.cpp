@@ -251,6 +251,8 @@ TEST(ModelInit, BadSettingsFailAtTheirKey) {
                    "did you mean 'safetensors'");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    format: safetensors\n    key: model\n"))),
                    "(model.init.key)", "format safetensors has no such entries");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    preset: torch_transformer\n"))), "(model.init.preset)",
+                   "expected one of: none, torch_transformer_encoder");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    stirct: false\n"))), "(model.init.stirct)",
                    "did you mean 'strict'");
   // A file that is not what its extension says: the reader's error names it.
