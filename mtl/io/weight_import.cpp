@@ -172,9 +172,33 @@ struct ImportPlan {
   std::vector<std::string> expected;                      // for the nothing-matches message
 };
 
-// Model tensor `name` against the file's tensor of that name: loaded (floats maybe converted) or mismatched.
-void plan_copy(const std::string& name, const at::Tensor& target, const at::Tensor& src, ImportPlan& plan) {
+// A convolution kernel [O, C, ...] for another input channel count, when one side has a single channel: the file's
+// kernels summed into one (a gray image then gets the response its 3-channel copy would), or one kernel spread
+// evenly over the model's channels (a C-channel image whose channels are equal gets the 1-channel response).
+// Undefined when the shapes differ otherwise.
+at::Tensor adapt_input_channels(const at::Tensor& src, const at::Tensor& target) {
+  if (src.dim() < 3 || src.dim() != target.dim() || src.size(0) != target.size(0)) return {};
+  for (int64_t d = 2; d < src.dim(); ++d)
+    if (src.size(d) != target.size(d)) return {};
+  const int64_t from = src.size(1), to = target.size(1);
+  if (from == to || (from != 1 && to != 1) || !at::isFloatingType(src.scalar_type())) return {};
+  if (to == 1) return src.sum(1, /*keepdim=*/true);
+  return src.expand(target.sizes()) / static_cast<double>(to);
+}
+
+// Model tensor `name` against the file's tensor of that name: loaded (floats maybe converted, kernels maybe
+// adapted to the input channels) or mismatched.
+void plan_copy(const std::string& name, const at::Tensor& target, at::Tensor src, bool adapt_channels,
+               ImportPlan& plan) {
   WeightImportReport& r = plan.report;
+  if (adapt_channels && src.sizes() != target.sizes()) {
+    at::Tensor adapted = adapt_input_channels(src, target);
+    if (adapted.defined()) {
+      r.converted.push_back(name + ": " + shape_text(src) + " -> " + shape_text(target) +
+                            (target.size(1) == 1 ? " (input channels summed)" : " (spread over the input channels)"));
+      src = adapted;
+    }
+  }
   bool same_kind = src.scalar_type() == target.scalar_type() ||
                    (at::isFloatingType(src.scalar_type()) && at::isFloatingType(target.scalar_type()));
   if (src.sizes() != target.sizes() || !same_kind) {
@@ -219,7 +243,7 @@ ImportPlan plan_import(const NamedTensors& targets, const NamedTensors& source, 
       if (required || names.has_under(optional_group(opt, name))) plan.report.missing.push_back(name);
       continue;
     }
-    plan_copy(name, target, source[it->second].second, plan);
+    plan_copy(name, target, source[it->second].second, options.adapt_channels, plan);
   }
   plan_unexpected(names, options, plan);
   return plan;

@@ -59,6 +59,10 @@ struct WeightImportOptions {
   /// backbone is wanted, or "backbone.fc" for a classifier the backbone lacks: a name is dropped when an ignore
   /// prefix selects it more narrowly than every `load` / `optional` prefix that selects it.
   std::vector<std::string> ignore;
+  /// Convolution kernels whose input channels differ, one side having a single channel (a 3-channel first
+  /// convolution for gray images, or the reverse), are adapted instead of mismatched: summed over the file's
+  /// channels, or spread evenly over the model's; reported as converted.
+  bool adapt_channels = false;
 };
 
 struct WeightImportReport {

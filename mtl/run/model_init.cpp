@@ -106,6 +106,7 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
   }
   for (const auto& p : string_or_list(n, "ignore", "", "a name prefix or a list of them").items)
     if (!p.empty()) o.ignore.push_back(p);  // e.g. backbone.fc: a classifier the backbone leaves out
+  o.adapt_channels = n.get<bool>("adapt_channels", false);
   o.strict = n.get<bool>("strict", true);
   return init;
 }

@@ -11,6 +11,7 @@
 //       rename: []                    # then each {from: REGEX, to: REPLACEMENT} is applied in order
 //       ignore: []                    # mapped names (dotted prefixes) dropped silently, e.g. backbone.fc
 //       preset: none                  # torch_transformer_encoder: torch.nn.TransformerEncoder names -> transformer
+//       adapt_channels: false         # true: 3-channel kernels summed for 1-channel data (or spread, the reverse)
 //       strict: true                  # false: load what fits and report the rest
 #pragma once
 

@@ -89,6 +89,42 @@ TEST_F(TorchvisionBackbones, ResNet50MatchesTorchvision) { check_case("resnet50"
 
 TEST_F(TorchvisionBackbones, OneChannelAndAnOddImageSize) { check_case("resnet18_gray", "resnet18", 1, file); }
 
+// model.init.adapt_channels: torchvision's 3-channel weights serve gray images (kernels summed), and 1-channel
+// weights serve 3-channel images whose channels are equal (kernels spread); without it, conv1 is a mismatch.
+TEST_F(TorchvisionBackbones, AdaptChannelsBetweenGrayAndThreeChannelWeights) {
+  auto load = [](mtl::BackboneImpl& model, const mtl::NamedTensors& weights, bool adapt) {
+    mtl::WeightImportOptions o;
+    o.load = {"conv1", "bn1", "layer1", "layer2", "layer3", "layer4"};
+    o.ignore = {"fc"};
+    o.adapt_channels = adapt;
+    return mtl::import_weights(model, weights, o, "w.pt");
+  };
+  const mtl::NamedTensors rgb_weights = mtl::read_torch_state_dict(file("resnet18.pt"));
+  mtl::TorchvisionResNetImpl rgb(mtl::TorchvisionResNetOptions("image", 3, "resnet18"));
+  mtl::TorchvisionResNetImpl gray(mtl::TorchvisionResNetOptions("image", 1, "resnet18"));
+  load(rgb, rgb_weights, false);
+  EXPECT_MTL_ERROR(load(gray, rgb_weights, false), "conv1.weight: file [64, 3, 7, 7] F32 vs model [64, 1, 7, 7] F32");
+  mtl::WeightImportReport r = load(gray, rgb_weights, true);
+  ASSERT_EQ(r.converted.size(), 1u);
+  EXPECT_EQ(r.converted[0], "conv1.weight: [64, 3, 7, 7] -> [64, 1, 7, 7] (input channels summed)");
+  rgb.eval();
+  gray.eval();
+  torch::NoGradGuard no_grad;
+  at::Tensor x = torch::randn({2, 1, 40, 40});
+  at::Tensor want = rgb.forward({{"image", x.repeat({1, 3, 1, 1})}});  // rgb == torchvision (tests above)
+  EXPECT_LT((gray.forward({{"image", x}}) - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>());
+
+  // The reverse: torchvision's 1-channel model's weights in a 3-channel model, on equal channels.
+  mtl::TorchvisionResNetImpl spread(mtl::TorchvisionResNetOptions("image", 3, "resnet18"));
+  r = load(spread, mtl::read_torch_state_dict(file("resnet18_gray.pt")), true);
+  EXPECT_EQ(r.converted.at(0), "conv1.weight: [64, 1, 7, 7] -> [64, 3, 7, 7] (spread over the input channels)");
+  spread.eval();
+  const mtl::NamedTensors io = mtl::read_safetensors(file("resnet18_gray_io.safetensors")).tensors;
+  at::Tensor gray_features = find(io, "features");
+  at::Tensor got = spread.forward({{"image", find(io, "x").repeat({1, 3, 1, 1})}});
+  EXPECT_LT((got - gray_features).abs().max().item<double>(), 1e-4 * gray_features.abs().max().item<double>());
+}
+
 TEST_F(TorchvisionBackbones, ViTMatchesTorchvision) {
   // torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64,
   // mlp_dim=96), every tensor random.
