@@ -53,10 +53,6 @@ std::string longest_prefix_of(const std::vector<std::string>& prefixes, const st
   return best;
 }
 
-// The longest optional prefix that selects `name`, or "" for none.
-std::string optional_prefix_of(const std::vector<std::string>& optional, const std::string& name) {
-  return longest_prefix_of(optional, name);
-}
 
 }  // namespace
 
@@ -220,7 +216,7 @@ void plan_unexpected(const MappedNames& names, const WeightImportOptions& option
     // "backbone", ignore "backbone.fc" drops a classifier the backbone lacks; ignore "heads" never hides a
     // loaded head's surplus tensors.
     const size_t selected = std::max(longest_prefix_of(options.load, name).size(),
-                                     optional_prefix_of(options.optional, name).size());
+                                     longest_prefix_of(options.optional, name).size());
     const std::string ignored = longest_prefix_of(options.ignore, name);
     if (!ignored.empty() && (selected == 0 || ignored.size() > selected)) continue;
     plan.report.unexpected.push_back(name);
@@ -234,7 +230,7 @@ ImportPlan plan_import(const NamedTensors& targets, const NamedTensors& source, 
   ImportPlan plan;
   for (const auto& [name, target] : targets) {
     bool required = name_matches_any(options.load, name);
-    std::string opt = required ? "" : optional_prefix_of(options.optional, name);
+    std::string opt = required ? "" : longest_prefix_of(options.optional, name);
     if (!required && opt.empty()) continue;
     plan.wanted.insert(name);
     plan.expected.push_back(name);

@@ -100,8 +100,7 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
     // torch.nn.TransformerEncoder has no embeddings: the blocks must come from the file, the rest of the backbone
     // (embedding, positions, the final norm) where the file has it.
     for (auto& r : torch_transformer_encoder_rules("backbone.")) o.mapping.rename.push_back(std::move(r));
-    o.load.erase(o.load.begin());  // "backbone"
-    o.load.insert(o.load.begin(), "backbone.blocks");
+    std::replace(o.load.begin(), o.load.end(), std::string("backbone"), std::string("backbone.blocks"));
     o.optional.push_back("backbone");
   }
   for (const auto& p : string_or_list(n, "ignore", "", "a name prefix or a list of them").items)
