@@ -34,24 +34,19 @@ echo "== whole model fine-tuned, trunk at 0.1x the rate"
   --set "trainer.run_dir=$out/unfrozen_slow_trunk"
 
 # The last evaluation of each run's metrics log.
-/usr/bin/env python3 - "$out" <<'PY'
-import json, sys
+/usr/bin/python3 - "$out" <<'PY'
+import sys
+sys.path.insert(0, "tools")
+from run_metrics import last_eval
 out = sys.argv[1]
-def last_eval(run):
-    ev = None
-    for line in open(f"{out}/{run}/metrics.jsonl"):
-        rec = json.loads(line)
-        if rec.get("event") == "eval":
-            ev = rec
-    return ev
-pre = last_eval("pretrain")
+pre = last_eval(f"{out}/pretrain")
 print(f"\npretrained trunk: Fashion-MNIST (36x36 canvas) test accuracy {pre['class/accuracy']:.4f}\n")
 print("| MultiFashion, 1 epoch on 12k examples | left acc | right acc | mean |")
 print("|---|---|---|---|")
 for run, label in [("scratch", "from scratch"), ("frozen", "pretrained trunk, frozen"),
                    ("unfrozen", "pretrained trunk, fine-tuned"),
                    ("unfrozen_slow_trunk", "pretrained trunk, fine-tuned at 0.1x rate")]:
-    e = last_eval(run)
+    e = last_eval(f"{out}/{run}")
     l, r = e["left/accuracy"], e["right/accuracy"]
     print(f"| {label} | {l:.4f} | {r:.4f} | {(l + r) / 2:.4f} |")
 PY

@@ -412,8 +412,8 @@ std::shared_ptr<Dataset> CsvSource::open(Split split) const {
   else
     to_tensors(parse_csv(options_, options_.test, st.feature_columns), options_.test, options_, st.classes,
                t.features, t.labels);
-  Normalization norm;
-  if (options_.standardize) norm = Normalization{st.mean, st.std};
+  InputTransform norm;
+  if (options_.standardize) norm = InputTransform::normalization(st.mean, st.std);
   const std::string& path = split == Split::kTrain ? options_.train : options_.test;
   return std::make_shared<TensorDataset>(st.schema, t.features, t.labels, norm, path);
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 
 namespace mtl {
 namespace {
@@ -47,14 +48,6 @@ std::string hex_byte(uint8_t b) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%02x", b);
   return buf;
-}
-
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
 }
 
 constexpr bool kLittleEndianHost = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
@@ -155,7 +148,7 @@ ParsedHeader parse_header(GzReader& in, const std::string& path) {
     h.shape.push_back(n);
     // Guard the product: a garbage header must not overflow into a small number.
     if (n > 0 && elements > (int64_t(1) << 50) / n)
-      throw Error(path, "IDX header declares an impossibly large shape " + shape_string(h.shape));
+      throw Error(path, "IDX header declares an impossibly large shape " + shape_text(h.shape));
     elements *= n;
   }
   h.header_bytes = 4 + 4 * ndims;
@@ -194,7 +187,7 @@ IdxHeader read_idx_header(const std::string& path) {
 at::Tensor read_idx(const std::string& path) {
   GzReader in(path);
   ParsedHeader h = parse_header(in, path);
-  std::string declared = shape_string(h.shape) + " of " + h.type->name;
+  std::string declared = shape_text(h.shape) + " of " + h.type->name;
 
   // Check the declared size against what the file can hold before allocating, so a garbage header
   // gives an error instead of an attempt to allocate terabytes. Deflate expands at most ~1032:1.

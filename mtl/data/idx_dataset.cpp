@@ -6,7 +6,9 @@
 #include "mtl/config/config_node.h"
 #include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 #include "mtl/data/idx.h"
+#include "mtl/data/image_transform.h"
 #include "mtl/data/tensor_dataset.h"
 
 namespace mtl {
@@ -17,19 +19,13 @@ bool is_integer(at::ScalarType t) {
 }
 bool is_float(at::ScalarType t) { return t == at::kFloat || t == at::kDouble; }
 
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 // Per-example image shape {C,H,W} of an images file header; [N,H,W] files have one channel.
 std::vector<int64_t> example_shape(const IdxHeader& h, const std::string& path) {
   if (h.dtype != at::kByte && !is_float(h.dtype))
     throw Error(path, "expected uint8 or float images, got " + std::string(c10::toString(h.dtype)));
   if (h.shape.size() == 3) return {1, h.shape[1], h.shape[2]};
   if (h.shape.size() == 4) return {h.shape[1], h.shape[2], h.shape[3]};
-  throw Error(path, "expected images [N, H, W] or [N, C, H, W], got shape " + shape_string(h.shape));
+  throw Error(path, "expected images [N, H, W] or [N, C, H, W], got shape " + shape_text(h.shape));
 }
 
 IdxSplitFiles parse_split(const ConfigNode& node, const std::string& key) {
@@ -73,7 +69,7 @@ IdxOptions IdxOptions::from_config(const ConfigNode& node) {
       o.num_classes[name] = positive<int64_t>(nc, name, 1);
     }
   }
-  o.normalize = node.get<bool>("normalize", o.normalize);
+  o.transform = image_transform_from_config(node, 0);
   return o;
 }
 
@@ -104,7 +100,7 @@ DatasetSchema IdxSource::schema() const {
   std::call_once(schema_once_, [this] {
     DatasetSchema s;
     const std::string& images = options_.train.images;
-    s.inputs.push_back(InputInfo{"image", example_shape(read_idx_header(images), images)});
+    s.inputs.push_back(InputInfo{"image", options_.transform.output_shape(example_shape(read_idx_header(images), images))});
     for (const auto& [name, path] : options_.train.labels) {
       IdxHeader h = read_idx_header(path);
       LabelInfo info;
@@ -112,7 +108,7 @@ DatasetSchema IdxSource::schema() const {
       auto given = options_.num_classes.find(name);
       if (is_integer(h.dtype)) {
         if (h.shape.size() != 1)
-          throw Error(path, "expected class labels [N] (integers, one dimension), got shape " + shape_string(h.shape));
+          throw Error(path, "expected class labels [N] (integers, one dimension), got shape " + shape_text(h.shape));
         info.kind = LabelKind::kClass;
         if (given != options_.num_classes.end()) {
           info.size = given->second;
@@ -130,7 +126,7 @@ DatasetSchema IdxSource::schema() const {
         info.size = h.shape.size() == 1 ? 1 : h.shape[1];
       } else {
         throw Error(path, "expected integer class labels [N] or float values [N] or [N, K], got " +
-                              std::string(c10::toString(h.dtype)) + " " + shape_string(h.shape));
+                              std::string(c10::toString(h.dtype)) + " " + shape_text(h.shape));
       }
       s.labels.push_back(info);
     }
@@ -147,10 +143,11 @@ std::shared_ptr<Dataset> IdxSource::open(Split split) const {
   // The model is built from the train file's schema: the test images must look the same.
   const bool want_u8 = read_idx_header(options_.train.images).dtype == at::kByte;
   IdxHeader h{images.scalar_type(), images.sizes().vec()};
-  if (example_shape(h, f.images) != s.inputs[0].shape || (images.scalar_type() == at::kByte) != want_u8)
+  const std::vector<int64_t> stored = example_shape(read_idx_header(options_.train.images), options_.train.images);
+  if (example_shape(h, f.images) != stored || (images.scalar_type() == at::kByte) != want_u8)
     throw Error(f.images, std::string("expected ") + (want_u8 ? "uint8" : "float") + " images [N] + " +
-                              shape_string(s.inputs[0].shape) + " like the train file " + options_.train.images +
-                              ", got " + c10::toString(images.scalar_type()) + " " + shape_string(images.sizes()));
+                              shape_text(stored) + " like the train file " + options_.train.images +
+                              ", got " + c10::toString(images.scalar_type()) + " " + shape_text(images.sizes()));
   if (images.dim() == 3) images = images.unsqueeze(1);
   const int64_t n = images.size(0);
 
@@ -166,7 +163,7 @@ std::shared_ptr<Dataset> IdxSource::open(Split split) const {
     if (info.kind == LabelKind::kClass) {
       if (!is_integer(y.scalar_type()) || y.dim() != 1)
         throw Error(path, "expected integer class labels [N] like the train file, got " +
-                              std::string(c10::toString(y.scalar_type())) + " " + shape_string(y.sizes()));
+                              std::string(c10::toString(y.scalar_type())) + " " + shape_text(y.sizes()));
       y = y.to(at::kLong);
       at::Tensor bad = ((y < 0) | (y >= info.size)).nonzero();
       if (bad.numel() > 0) {
@@ -183,12 +180,11 @@ std::shared_ptr<Dataset> IdxSource::open(Split split) const {
       if (!ok)
         throw Error(path, "expected float values like the train file (" + std::to_string(info.size) +
                               " per example), got " + std::string(c10::toString(y.scalar_type())) + " " +
-                              shape_string(y.sizes()));
+                              shape_text(y.sizes()));
     }
     labels[info.name] = y;
   }
-  Normalization norm = options_.normalize ? Normalization{{0.5}, {0.5}} : Normalization{};
-  return std::make_shared<TensorDataset>(s, images, std::move(labels), norm, f.images);
+  return std::make_shared<TensorDataset>(s, images, std::move(labels), options_.transform, f.images);
 }
 
 std::shared_ptr<DatasetSource> make_idx_source(const ConfigNode& node) {

@@ -6,7 +6,8 @@
 //     train: {images: data/train-images.gz, labels: {digit: data/train-digits.gz, parity: data/train-parity.gz}}
 //     test:  {images: data/test-images.gz,  labels: {digit: data/test-digits.gz,  parity: data/test-parity.gz}}
 //     num_classes: {digit: 10}    # optional; default: largest label in the train file + 1
-//     normalize: true             # (x - 0.5) / 0.5 after scaling uint8 pixels to [0, 1]
+//     normalize: true             # (x - 0.5) / 0.5 after scaling uint8 pixels to [0, 1]; also imagenet, false,
+//                                 # {mean: [..], std: [..]}; channels, resize (image_transform.h)
 //
 // Images: uint8 (scaled to [0,1]) or float (taken as they are), [N,H,W] (one channel) or [N,C,H,W], any
 // size; the schema's input is "image" {C,H,W}. Labels: an integer file [N] is a class label; a float file
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "mtl/data/dataset.h"
+#include "mtl/data/tensor_dataset.h"
 
 namespace mtl {
 
@@ -40,7 +42,7 @@ struct IdxOptions {
   IdxSplitFiles train;
   IdxSplitFiles test;
   std::map<std::string, int64_t> num_classes;  // per class label; absent = from the train file
-  bool normalize = true;
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize, channels, resize (image_transform.h)
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static IdxOptions from_config(const ConfigNode& node);

@@ -11,6 +11,7 @@
 #include "mtl/config/option_check.h"
 #include "mtl/core/error.h"
 #include "mtl/data/idx.h"
+#include "mtl/data/image_transform.h"
 #include "mtl/data/tensor_dataset.h"
 
 namespace fs = std::filesystem;
@@ -55,15 +56,13 @@ uint32_t fnv1a(const std::string& s) {
   return h;
 }
 
-DatasetSchema image_schema(int64_t side, const std::vector<std::string>& label_names) {
+DatasetSchema image_schema(int64_t side, const InputTransform& transform, const std::vector<std::string>& label_names) {
   DatasetSchema s;
-  s.inputs.push_back(InputInfo{"image", {1, side, side}});
+  s.inputs.push_back(InputInfo{"image", transform.output_shape({1, side, side})});
   for (const auto& name : label_names)
     s.labels.push_back(LabelInfo{name, LabelKind::kClass, kNumClasses, fashion_mnist_classes(), {}});
   return s;
 }
-
-Normalization half_normalization(bool on) { return on ? Normalization{{0.5}, {0.5}} : Normalization{}; }
 
 // Reads one cache file; any failure names the file and says how to recover.
 at::Tensor read_cache_file(const std::string& path, const std::vector<int64_t>& shape) {
@@ -128,8 +127,10 @@ MultiFashionOptions MultiFashionOptions::from_config(const ConfigNode& node) {
   o.train_size = node.get<int64_t>("train_size", o.train_size);
   o.test_size = node.get<int64_t>("test_size", o.test_size);
   o.max_shift = node.get<int64_t>("max_shift", o.max_shift);
-  o.normalize = node.get<bool>("normalize", o.normalize);
+  o.transform = image_transform_from_config(node, 1);
   o.dense = node.get<bool>("dense", o.dense);
+  node.check(!(o.dense && !o.transform.size.empty()), "resize",
+             "resizing is not available with dense: true (the per-pixel labels stay at the canvas size)");
   validate_config(node, [&] { o.validate(); });
   return o;
 }
@@ -269,7 +270,7 @@ MultiFashionData load_multi_fashion(const MultiFashionOptions& o, Split split, b
 }
 
 DatasetSchema MultiFashionSource::schema() const {
-  DatasetSchema s = image_schema(kCanvas, {"left", "right"});
+  DatasetSchema s = image_schema(kCanvas, options_.transform, {"left", "right"});
   if (options_.dense) {
     s.labels.push_back(
         LabelInfo{"segment", LabelKind::kPixelClass, 4, {"background", "left", "right", "overlap"}, {kCanvas, kCanvas}});
@@ -293,14 +294,13 @@ std::shared_ptr<Dataset> MultiFashionSource::open(Split split) const {
   labels["left"] = d.left;
   labels["right"] = d.right;
   return std::make_shared<TensorDataset>(schema(), d.images.unsqueeze(1), std::move(labels),
-                                         half_normalization(options_.normalize),
-                                         multi_fashion_cache_prefix(options_, split));
+                                         options_.transform, multi_fashion_cache_prefix(options_, split));
 }
 
 FashionMnistOptions FashionMnistOptions::from_config(const ConfigNode& node) {
   FashionMnistOptions o;
   o.root = node.get<std::string>("root", o.root);
-  o.normalize = node.get<bool>("normalize", o.normalize);
+  o.transform = image_transform_from_config(node, 1);
   o.train_size = node.get<int64_t>("train_size", o.train_size);
   o.test_size = node.get<int64_t>("test_size", o.test_size);
   o.canvas = node.get<int64_t>("canvas", o.canvas);
@@ -328,7 +328,7 @@ FashionMnistSource::FashionMnistSource(FashionMnistOptions options) : options_(s
 }
 
 DatasetSchema FashionMnistSource::schema() const {
-  return image_schema(options_.canvas > kItem ? options_.canvas : kItem, {"class"});
+  return image_schema(options_.canvas > kItem ? options_.canvas : kItem, options_.transform, {"class"});
 }
 
 std::shared_ptr<Dataset> FashionMnistSource::open(Split split) const {
@@ -361,7 +361,7 @@ std::shared_ptr<Dataset> FashionMnistSource::open(Split split) const {
     d.images = canvas;
   }
   return std::make_shared<TensorDataset>(schema(), d.images.unsqueeze(1), TensorMap{{"class", d.labels}},
-                                         half_normalization(options_.normalize), options_.root);
+                                         options_.transform, options_.root);
 }
 
 std::shared_ptr<DatasetSource> make_multi_fashion_source(const ConfigNode& node) {

@@ -4,8 +4,9 @@
 //
 // Dataset sources (registered as "fashion_mnist" and "multi_fashion", options under `data:`):
 //   mtl::MultiFashionOptions o;  o.train_size = 2000;  auto source = std::make_shared<mtl::MultiFashionSource>(o);
-//   multi_fashion: root, cache_dir, seed, train_size, test_size, max_shift, normalize, dense
-//   fashion_mnist: root, normalize, train_size, test_size
+//   multi_fashion: root, cache_dir, seed, train_size, test_size, max_shift, dense, and normalize, channels, resize
+//   fashion_mnist: root, train_size, test_size, canvas, placement, seed, and normalize, channels, resize
+//   (normalize, channels and resize: image_transform.h)
 //
 // How a MultiFashion split is built (exactly; the cache name carries a version tag for this scheme):
 //   source   = the Fashion-MNIST train split for "train", the t10k split for "test" (M items, 28x28).
@@ -49,6 +50,7 @@
 #include <vector>
 
 #include "mtl/data/dataset.h"
+#include "mtl/data/tensor_dataset.h"  // InputTransform
 
 namespace mtl {
 
@@ -81,7 +83,7 @@ struct MultiFashionOptions {
   int64_t train_size = 120000;
   int64_t test_size = 20000;
   int64_t max_shift = 4;  // 0..4: the canvas leaves 8 pixels for both items' shifts
-  bool normalize = true;  // (x - 0.5) / 0.5: pixels in [-1, 1]
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize (default (x - 0.5) / 0.5), channels, resize: image_transform.h
   bool dense = false;     // also the per-pixel labels "segment" and "left_pixels" (above)
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
@@ -140,7 +142,7 @@ class MultiFashionSource : public DatasetSource {
 
 struct FashionMnistOptions {
   std::string root = kFashionMnistRoot;
-  bool normalize = true;   // (x - 0.5) / 0.5
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize, channels, resize (image_transform.h)
   int64_t train_size = 0;  // use the first N examples; 0 = all
   int64_t test_size = 0;
   int64_t canvas = 0;              // > 28: each item pasted on a canvas x canvas black image (e.g. 36, the

@@ -7,14 +7,14 @@
 namespace mtl {
 namespace {
 
-// Builds a [1, k, 1, ...] tensor (k = 1 or the channel/feature count) that broadcasts over a batch.
-at::Tensor broadcast_stat(const std::vector<double>& values, const at::Tensor& input, const std::string& origin,
+// Builds a [1, k, 1, ...] tensor (k = 1 or the channel/feature count `k`) that broadcasts over a batch of `dim`
+// dimensions.
+at::Tensor broadcast_stat(const std::vector<double>& values, int64_t k, int64_t dim, const std::string& origin,
                           const char* what) {
-  int64_t k = input.size(1);
   if (values.size() != 1 && static_cast<int64_t>(values.size()) != k)
     throw Error(origin, std::string("normalisation ") + what + " has " + std::to_string(values.size()) +
                             " values; expected 1 or " + std::to_string(k));
-  std::vector<int64_t> shape(input.dim(), 1);
+  std::vector<int64_t> shape(dim, 1);
   shape[1] = static_cast<int64_t>(values.size());
   std::vector<float> f(values.begin(), values.end());
   return at::tensor(f, at::kFloat).reshape(shape);
@@ -42,14 +42,38 @@ at::Tensor pixel_label(const LabelInfo& info, const at::Tensor& y, const std::st
 
 }  // namespace
 
-TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, Normalization norm,
+InputTransform InputTransform::normalization(std::vector<double> mean, std::vector<double> std) {
+  InputTransform t;
+  t.mean = std::move(mean);
+  t.std = std::move(std);
+  return t;
+}
+
+std::vector<int64_t> InputTransform::output_shape(std::vector<int64_t> stored) const {
+  if (stored.size() == 3) {
+    if (channels > 0) stored[0] = channels;
+    if (size.size() == 2) {
+      stored[1] = size[0];
+      stored[2] = size[1];
+    }
+  }
+  return stored;
+}
+
+TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, InputTransform transform,
                              std::string origin)
-    : schema_(std::move(schema)) {
+    : schema_(std::move(schema)), transform_(std::move(transform)) {
   TORCH_CHECK(schema_.inputs.size() == 1, "TensorDataset holds exactly one input");
   TORCH_CHECK(input.defined() && input.dim() >= 2, "TensorDataset input must be [N, ...]");
   input_name_ = schema_.inputs[0].name;
-  TORCH_CHECK(input.sizes().slice(1).vec() == schema_.inputs[0].shape, "TensorDataset input '", input_name_,
-              "' has shape ", input.sizes(), ", the schema says [N] + ", schema_.inputs[0].shape);
+  TORCH_CHECK(transform_.output_shape(input.sizes().slice(1).vec()) == schema_.inputs[0].shape, "TensorDataset input '",
+              input_name_, "' has shape ", input.sizes(), " (before its transform), the schema says [N] + ",
+              schema_.inputs[0].shape);
+  const bool image_ops = transform_.channels > 0 || !transform_.size.empty();
+  TORCH_CHECK(!image_ops || input.dim() == 4, "channel repeats and resizing need images [N,C,H,W]");
+  if (transform_.channels > 0 && input.size(1) != transform_.channels && input.size(1) != 1)
+    throw Error(origin, "cannot repeat " + std::to_string(input.size(1)) + "-channel images to " +
+                            std::to_string(transform_.channels) + " channels (only 1-channel images repeat)");
   size_ = input.size(0);
   if (input.scalar_type() == at::kByte) {
     TORCH_CHECK(input.dim() == 4, "uint8 input must be images [N,C,H,W]");
@@ -91,12 +115,14 @@ TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap l
     labels_[info.name] = y;
   }
 
-  if (norm.enabled()) {
-    TORCH_CHECK(norm.mean.size() == norm.std.size(), "normalisation mean and std differ in length");
-    for (double s : norm.std)
+  if (transform_.normalizes()) {
+    const InputTransform& t = transform_;
+    TORCH_CHECK(t.mean.size() == t.std.size(), "normalisation mean and std differ in length");
+    for (double s : t.std)
       if (!(s > 0)) throw Error(origin, "normalisation std must be positive, got " + std::to_string(s));
-    mean_ = broadcast_stat(norm.mean, input_, origin, "mean");
-    std_ = broadcast_stat(norm.std, input_, origin, "std");
+    const int64_t k = schema_.inputs[0].shape.at(0);  // channels (after a repeat) or features
+    mean_ = broadcast_stat(t.mean, k, input_.dim(), origin, "mean");
+    std_ = broadcast_stat(t.std, k, input_.dim(), origin, "std");
   }
 }
 
@@ -109,6 +135,10 @@ Batch TensorDataset::batch(const std::vector<int64_t>& indices) const {
   b.size = static_cast<int64_t>(indices.size());
   at::Tensor x = input_.index_select(0, idx);
   if (x.scalar_type() == at::kByte) x = x.to(at::kFloat).div_(255.0);
+  if (transform_.channels > 0 && x.size(1) != transform_.channels)
+    x = x.expand({x.size(0), transform_.channels, x.size(2), x.size(3)}).contiguous();
+  if (!transform_.size.empty())
+    x = at::upsample_bilinear2d(x, transform_.size, /*align_corners=*/false);
   if (mean_.defined()) x = x.sub_(mean_).div_(std_);
   b.inputs[input_name_] = x;
   for (const auto& kv : labels_) {

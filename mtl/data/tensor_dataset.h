@@ -1,11 +1,12 @@
 // TensorDataset: a Dataset held in memory as whole tensors, one row per example. The image and tabular
 // sources (multi_fashion, fashion_mnist, idx, csv) all load into one.
 //
-//   auto ds = std::make_shared<mtl::TensorDataset>(schema, images_u8_NCHW, labels, mtl::Normalization{{0.5}, {0.5}});
+//   auto ds = std::make_shared<mtl::TensorDataset>(schema, images_u8_NCHW, labels, mtl::InputTransform::normalization({0.5}, {0.5}));
 //   mtl::Batch b = ds->batch({0, 5, 7});   // inputs["image"]: float32 [3,C,H,W]; targets["left"]: int64 [3]
 //
 // Inputs are stored compactly and converted per batch: uint8 images [N,C,H,W] become float32 scaled to
-// [0,1]; float features [N,F] are kept as float32. Then (x - mean) / std when a Normalization is given.
+// [0,1]; float features [N,F] are kept as float32. Then, as an InputTransform says, images are repeated to more
+// channels and resized, and (x - mean) / std is applied.
 // Labels are validated once at construction, so a bad label shows up when the data is opened, not as a
 // crash deep inside a loss.
 #pragma once
@@ -19,12 +20,22 @@
 
 namespace mtl {
 
-/// Affine normalisation applied to inputs after scaling: (x - mean) / std. One value for all channels or
-/// features, or one per channel (images [N,C,H,W]) or per feature (features [N,F]). Empty = none.
-struct Normalization {
+/// What is done to each batch of inputs after scaling, in this order: 1-channel images repeated to `channels`
+/// (0 = as stored), images resized to `size` {H, W} (bilinear, as torch.nn.functional.interpolate with
+/// align_corners=False; {} = as stored), then (x - mean) / std with one value for all channels or features, or one
+/// per channel (images [N,C,H,W], after the repeat) or per feature (features [N,F]); empty = none.
+struct InputTransform {
   std::vector<double> mean;
   std::vector<double> std;
-  bool enabled() const { return !mean.empty(); }
+  int64_t channels = 0;
+  std::vector<int64_t> size;
+
+  /// Only (x - mean) / std.
+  static InputTransform normalization(std::vector<double> mean, std::vector<double> std);
+
+  bool normalizes() const { return !mean.empty(); }
+  /// The per-example shape after the transform, for a stored one ({C, H, W} for images).
+  std::vector<int64_t> output_shape(std::vector<int64_t> stored) const;
 };
 
 class TensorDataset : public Dataset {
@@ -35,7 +46,7 @@ class TensorDataset : public Dataset {
   /// pixel labels [N,H,W]: classes of any integer type (uint8 kept compact, int64 per batch), values floating
   /// or uint8 (kept compact, scaled to [0,1] per batch).
   /// `origin` names the data in error messages (a file, "multi_fashion train", ...).
-  TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, Normalization norm = {},
+  TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap labels, InputTransform transform = {},
                 std::string origin = "");
 
   int64_t size() const override { return size_; }
@@ -52,6 +63,7 @@ class TensorDataset : public Dataset {
   std::string input_name_;
   at::Tensor input_;
   TensorMap labels_;
+  InputTransform transform_;
   at::Tensor mean_, std_;  // shaped to broadcast over one batch; undefined when not normalising
   int64_t size_ = 0;
 };

@@ -19,18 +19,13 @@
 #include <sstream>
 
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 
 namespace mtl {
 
 namespace {
 
 constexpr const char* kWhere = "distributed";
-
-// The first line of a c10d/Gloo message (they append C++ stack traces).
-std::string first_line(const std::string& what) {
-  const size_t end = what.find('\n');
-  return end == std::string::npos ? what : what.substr(0, end);
-}
 
 int env_int(const std::function<const char*(const char*)>& get, const char* name, int fallback, int lo, int hi) {
   const char* raw = get(name);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 #include "mtl/io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -15,17 +16,6 @@ namespace mtl {
 namespace {
 
 constexpr const char* kFormat = "mtl-checkpoint-v1";
-
-std::string first_line(const std::string& s) {
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
-
-std::string shape_text(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 c10::Dict<std::string, at::Tensor> module_tensors(const torch::nn::Module& m) {
   c10::Dict<std::string, at::Tensor> d;
@@ -47,9 +37,9 @@ void restore_module(const std::string& path, torch::nn::Module& m, const c10::Di
     }
     at::Tensor src = d.at(name);
     if (src.sizes() != t.sizes() || src.scalar_type() != t.scalar_type())
-      throw Error(path, "tensor '" + name + "' has shape " + shape_text(src) + " " +
+      throw Error(path, "tensor '" + name + "' has shape " + shape_text(src.sizes()) + " " +
                             std::string(c10::toString(src.scalar_type())) + " in the checkpoint but " +
-                            shape_text(t) + " " + c10::toString(t.scalar_type()) +
+                            shape_text(t.sizes()) + " " + c10::toString(t.scalar_type()) +
                             " in the model (was it trained with another model config?)");
   }
   if (!missing.empty())

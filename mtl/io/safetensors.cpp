@@ -12,6 +12,7 @@
 #include <set>
 
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 #include "mtl/io/atomic_file.h"
 
 namespace mtl {
@@ -66,12 +67,6 @@ std::string one_line(std::string s) {
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
   return s;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 #include "mtl/io/atomic_file.h"
 
 namespace mtl {
@@ -114,97 +115,129 @@ class Unpickler {
       if (pos_ >= data_.size()) fail("ends without a STOP opcode (truncated?)");
       const size_t at = pos_;
       const uint8_t op = u8();
-      switch (op) {
-        case 0x80: u8(); break;                     // PROTO
-        case 0x95: take(8); break;                  // FRAME (protocol 4): a length hint
-        case '.': return finish();                  // STOP
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '0': pop(); break;                     // POP
-        case '1': pop_mark(); break;                // POP_MARK
-        case '2': push(top()); break;               // DUP
-        case 'N': push(make(Value::Kind::None)); break;
-        case 0x88: push(boolean(true)); break;      // NEWTRUE
-        case 0x89: push(boolean(false)); break;     // NEWFALSE
-        case 'J': push(integer(static_cast<int32_t>(le(4)))); break;  // BININT
-        case 'K': push(integer(u8())); break;                         // BININT1
-        case 'M': push(integer(static_cast<int64_t>(le(2)))); break;  // BININT2
-        case 0x8a: push(long1()); break;                              // LONG1
-        case 'G': push(binfloat()); break;                            // BINFLOAT
-        case 'X': push(string(Value::Kind::String, le(4))); break;   // BINUNICODE
-        case 0x8c: push(string(Value::Kind::String, u8())); break;   // SHORT_BINUNICODE
-        case 0x8d: push(string(Value::Kind::String, le(8))); break;  // BINUNICODE8
-        case 'B': push(string(Value::Kind::Bytes, le(4))); break;    // BINBYTES
-        case 'C': push(string(Value::Kind::Bytes, u8())); break;     // SHORT_BINBYTES
-        case 0x8e: push(string(Value::Kind::Bytes, le(8))); break;   // BINBYTES8
-        case 'T': push(string(Value::Kind::String, le(4))); break;   // BINSTRING (protocol 1)
-        case 'U': push(string(Value::Kind::String, u8())); break;    // SHORT_BINSTRING
-        case ')': push(make(Value::Kind::Tuple)); break;             // EMPTY_TUPLE
-        case 't': push(sequence(Value::Kind::Tuple, pop_mark())); break;  // TUPLE
-        case 0x85: push(sequence(Value::Kind::Tuple, pop_n(1))); break;   // TUPLE1
-        case 0x86: push(sequence(Value::Kind::Tuple, pop_n(2))); break;   // TUPLE2
-        case 0x87: push(sequence(Value::Kind::Tuple, pop_n(3))); break;   // TUPLE3
-        case ']': push(make(Value::Kind::List)); break;                   // EMPTY_LIST
-        case 'l': push(sequence(Value::Kind::List, pop_mark())); break;   // LIST
-        case 'a': append(pop_n(1)); break;                                // APPEND
-        case 'e': append(pop_mark()); break;                              // APPENDS
-        case '}': push(make(Value::Kind::Dict)); break;                   // EMPTY_DICT
-        case 'd': {                                                        // DICT
-          ValuePtr d = make(Value::Kind::Dict);
-          set_items(d, pop_mark());
-          push(d);
-          break;
-        }
-        case 's': set_items(top(), pop_n(2)); break;        // SETITEM
-        case 'u': {                                           // SETITEMS
-          std::vector<ValuePtr> kv = pop_mark();
-          set_items(top(), std::move(kv));
-          break;
-        }
-        case 'c': {                                           // GLOBAL "module\nname\n"
-          std::string module = line(), name = line();
-          push(global(module, name));
-          break;
-        }
-        case 0x93: {                                          // STACK_GLOBAL
-          ValuePtr name = pop(), module = pop();
-          if (name->kind != Value::Kind::String || module->kind != Value::Kind::String) fail("STACK_GLOBAL needs two strings");
-          push(global(module->s, name->s));
-          break;
-        }
-        case 'R': {                                           // REDUCE
-          ValuePtr args = pop(), callable = pop();
-          push(reduce(*callable, *args));
-          break;
-        }
-        case 0x81: {                                          // NEWOBJ: cls.__new__(cls, *args), never run
-          ValuePtr args = pop(), cls = pop();
-          push(opaque(cls->s));
-          break;
-        }
-        case 'b': {                                           // BUILD: state for the object below; never run
-          ValuePtr state = pop();
-          const Value& obj = *top();
-          if (obj.kind != Value::Kind::Dict && obj.kind != Value::Kind::Tensor && obj.kind != Value::Kind::Opaque)
-            fail("BUILD on " + describe(obj));
-          break;  // OrderedDict's _metadata, a Parameter's state: nothing a state dict's tensors need
-        }
-        case 'Q': push(persistent(pop())); break;             // BINPERSID
-        case 'q': memo_put(u8()); break;                      // BINPUT
-        case 'r': memo_put(le(4)); break;                     // LONG_BINPUT
-        case 0x94: memo_put(memo_.size()); break;             // MEMOIZE
-        case 'h': push(memo_get(u8())); break;                // BINGET
-        case 'j': push(memo_get(le(4))); break;               // LONG_BINGET
-        default: {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "0x%02x", op);
-          pos_ = at;
-          fail(std::string("opcode ") + buf + " is not one a state dict uses");
-        }
+      if (op == '.') return finish();  // STOP
+      if (!stack_op(op) && !scalar_op(op) && !container_op(op) && !object_op(op) && !memo_op(op)) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "0x%02x", op);
+        pos_ = at;
+        fail(std::string("opcode ") + buf + " is not one a state dict uses");
       }
     }
   }
 
  private:
+  // Each *_op handles its group of opcodes and returns false for any other.
+
+  bool stack_op(uint8_t op) {
+    switch (op) {
+      case 0x80: u8(); return true;                     // PROTO
+      case 0x95: take(8); return true;                  // FRAME (protocol 4): a length hint
+      case '(': marks_.push_back(stack_.size()); return true;  // MARK
+      case '0': pop(); return true;                     // POP
+      case '1': pop_mark(); return true;                // POP_MARK
+      case '2': push(top()); return true;               // DUP
+      default: return false;
+    }
+  }
+
+  bool scalar_op(uint8_t op) {
+    switch (op) {
+      case 'N': push(make(Value::Kind::None)); return true;
+      case 0x88: push(boolean(true)); return true;      // NEWTRUE
+      case 0x89: push(boolean(false)); return true;     // NEWFALSE
+      case 'J': push(integer(static_cast<int32_t>(le(4)))); return true;  // BININT
+      case 'K': push(integer(u8())); return true;                         // BININT1
+      case 'M': push(integer(static_cast<int64_t>(le(2)))); return true;  // BININT2
+      case 0x8a: push(long1()); return true;                              // LONG1
+      case 'G': push(binfloat()); return true;                            // BINFLOAT
+      case 'X': push(string(Value::Kind::String, le(4))); return true;   // BINUNICODE
+      case 0x8c: push(string(Value::Kind::String, u8())); return true;   // SHORT_BINUNICODE
+      case 0x8d: push(string(Value::Kind::String, le(8))); return true;  // BINUNICODE8
+      case 'B': push(string(Value::Kind::Bytes, le(4))); return true;    // BINBYTES
+      case 'C': push(string(Value::Kind::Bytes, u8())); return true;     // SHORT_BINBYTES
+      case 0x8e: push(string(Value::Kind::Bytes, le(8))); return true;   // BINBYTES8
+      case 'T': push(string(Value::Kind::String, le(4))); return true;   // BINSTRING (protocol 1)
+      case 'U': push(string(Value::Kind::String, u8())); return true;    // SHORT_BINSTRING
+      default: return false;
+    }
+  }
+
+  bool container_op(uint8_t op) {
+    switch (op) {
+      case ')': push(make(Value::Kind::Tuple)); return true;             // EMPTY_TUPLE
+      case 't': push(sequence(Value::Kind::Tuple, pop_mark())); return true;  // TUPLE
+      case 0x85: push(sequence(Value::Kind::Tuple, pop_n(1))); return true;   // TUPLE1
+      case 0x86: push(sequence(Value::Kind::Tuple, pop_n(2))); return true;   // TUPLE2
+      case 0x87: push(sequence(Value::Kind::Tuple, pop_n(3))); return true;   // TUPLE3
+      case ']': push(make(Value::Kind::List)); return true;                   // EMPTY_LIST
+      case 'l': push(sequence(Value::Kind::List, pop_mark())); return true;   // LIST
+      case 'a': append(pop_n(1)); return true;                                // APPEND
+      case 'e': append(pop_mark()); return true;                              // APPENDS
+      case '}': push(make(Value::Kind::Dict)); return true;                   // EMPTY_DICT
+      case 'd': {                                                              // DICT
+        ValuePtr d = make(Value::Kind::Dict);
+        set_items(d, pop_mark());
+        push(d);
+        return true;
+      }
+      case 's': set_items(top(), pop_n(2)); return true;  // SETITEM
+      case 'u': {                                          // SETITEMS
+        std::vector<ValuePtr> kv = pop_mark();
+        set_items(top(), std::move(kv));
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  // Classes and calls: resolved against the fixed list, evaluated only for the state-dict builders.
+  bool object_op(uint8_t op) {
+    switch (op) {
+      case 'c': {  // GLOBAL "module\nname\n"
+        std::string module = line(), name = line();
+        push(global(module, name));
+        return true;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        ValuePtr name = pop(), module = pop();
+        if (name->kind != Value::Kind::String || module->kind != Value::Kind::String)
+          fail("STACK_GLOBAL needs two strings");
+        push(global(module->s, name->s));
+        return true;
+      }
+      case 'R': {  // REDUCE
+        ValuePtr args = pop(), callable = pop();
+        push(reduce(*callable, *args));
+        return true;
+      }
+      case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), never run
+        ValuePtr args = pop(), cls = pop();
+        push(opaque(cls->s));
+        return true;
+      }
+      case 'b': {  // BUILD: state for the object below; never run
+        ValuePtr state = pop();
+        const Value& obj = *top();
+        if (obj.kind != Value::Kind::Dict && obj.kind != Value::Kind::Tensor && obj.kind != Value::Kind::Opaque)
+          fail("BUILD on " + describe(obj));
+        return true;  // OrderedDict's _metadata, a Parameter's state: nothing a state dict's tensors need
+      }
+      case 'Q': push(persistent(pop())); return true;  // BINPERSID
+      default: return false;
+    }
+  }
+
+  bool memo_op(uint8_t op) {
+    switch (op) {
+      case 'q': memo_put(u8()); return true;           // BINPUT
+      case 'r': memo_put(le(4)); return true;          // LONG_BINPUT
+      case 0x94: memo_put(memo_.size()); return true;  // MEMOIZE
+      case 'h': push(memo_get(u8())); return true;     // BINGET
+      case 'j': push(memo_get(le(4))); return true;    // LONG_BINGET
+      default: return false;
+    }
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(where_, "data.pkl byte " + std::to_string(pos_) + ": " + what);
   }
@@ -405,12 +438,6 @@ class Unpickler {
   std::unordered_map<uint64_t, ValuePtr> memo_;
 };
 
-std::string shape(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t k = 0; k < s.size(); ++k) out += (k ? ", " : "") + std::to_string(s[k]);
-  return out + "]";
-}
-
 // The archive's storages, read on demand (once each: views of one storage share it), and the tensors over them.
 class Storages {
  public:
@@ -440,7 +467,7 @@ class Storages {
     bool empty = false;
     for (size_t d = 0; d < t.size.size(); ++d) {
       if (t.size[d] < 0 || t.stride[d] < 0)
-        throw Error(path_, where + ": negative size or stride (size " + shape(t.size) + ", stride " + shape(t.stride) + ")");
+        throw Error(path_, where + ": negative size or stride (size " + shape_text(t.size) + ", stride " + shape_text(t.stride) + ")");
       empty = empty || t.size[d] == 0;
     }
     if (t.i < 0) throw Error(path_, where + ": negative storage offset " + std::to_string(t.i));
@@ -450,7 +477,7 @@ class Storages {
     for (size_t d = 0; d < t.size.size() && last < static_cast<uint64_t>(data.numel()); ++d)
       last += static_cast<unsigned __int128>(t.size[d] - 1) * static_cast<uint64_t>(t.stride[d]);
     if (last >= static_cast<unsigned __int128>(data.numel()))
-      throw Error(path_, where + " of size " + shape(t.size) + " at offset " + std::to_string(t.i) +
+      throw Error(path_, where + " of size " + shape_text(t.size) + " at offset " + std::to_string(t.i) +
                              " reads past the end of its storage '" + st.s + "' (" + std::to_string(data.numel()) +
                              " elements)");
     return data.as_strided(t.size, t.stride, t.i).clone(at::MemoryFormat::Contiguous);
@@ -483,12 +510,6 @@ bool looks_like_zip(const std::string& path) {
   char magic[4] = {};
   in.read(magic, 4);
   return in.gcount() == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
-}
-
-std::string first_line(const char* what) {
-  std::string s(what);
-  const size_t nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
 // The dict a `key` path selects, with a one-line error when a step is missing.

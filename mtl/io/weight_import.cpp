@@ -3,31 +3,21 @@
 #include <torch/torch.h>
 
 #include <map>
-#include <regex>
 #include <set>
 
 #include "mtl/core/error.h"
 #include "mtl/core/name_pattern.h"
+#include "mtl/core/text.h"
 
 namespace mtl {
 
 namespace {
 
 
-std::string with_dot(const std::string& prefix) {
-  return prefix.empty() || prefix.back() == '.' ? prefix : prefix + ".";
-}
-
 // safetensors' names, short and known on both sides of the Python/C++ border.
 std::string dtype_name(at::ScalarType t) {
   std::string name = safetensors_dtype(t);
   return name.empty() ? c10::toString(t) : name;
-}
-
-std::string shape_text(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
 }
 
 // "a, b, c" or "a, b, c and 7 more".
@@ -55,45 +45,6 @@ std::string longest_prefix_of(const std::vector<std::string>& prefixes, const st
 
 
 }  // namespace
-
-std::vector<std::pair<std::string, std::string>> torch_transformer_encoder_rules(const std::string& prefix) {
-  const std::string layer = "^(?:.*\\.)?layers\\.(\\d+)\\.", to = prefix + "blocks.$1.";
-  return {
-      {layer + "self_attn\\.in_proj_(weight|bias)$", to + "qkv.$2"},
-      {layer + "self_attn\\.out_proj\\.(weight|bias)$", to + "proj.$2"},
-      {layer + "linear1\\.(weight|bias)$", to + "ffn1.$2"},
-      {layer + "linear2\\.(weight|bias)$", to + "ffn2.$2"},
-      {layer + "norm([12])\\.(weight|bias)$", to + "norm$2.$3"},
-      {"^(?:.*\\.)?norm\\.(weight|bias)$", prefix + "final_norm.$1"},
-  };
-}
-
-std::string check_rename_regex(const std::string& pattern) {
-  try {
-    std::regex re(pattern, std::regex::ECMAScript);
-    return "";
-  } catch (const std::regex_error& e) {
-    return e.what();
-  }
-}
-
-std::string NameMapping::apply(const std::string& file_name) const {
-  std::string name = file_name;
-  for (const auto& p : strip_prefixes) {
-    std::string q = with_dot(p);
-    if (!q.empty() && name.size() > q.size() && name.compare(0, q.size(), q) == 0) {
-      name = name.substr(q.size());
-      break;
-    }
-  }
-  name = with_dot(add_prefix) + name;
-  for (const auto& [from, to] : rename) {
-    std::string why = check_rename_regex(from);
-    if (!why.empty()) throw Error("rename '" + from + "'", "not a valid regular expression: " + why);
-    name = std::regex_replace(name, std::regex(from, std::regex::ECMAScript), to);
-  }
-  return name;
-}
 
 std::string WeightImportReport::headline() const {
   return "loaded " + std::to_string(loaded.size()) + " tensor" + (loaded.size() == 1 ? "" : "s") + "; " +
@@ -132,10 +83,11 @@ void check_load_prefixes(const NamedTensors& targets, const std::vector<std::str
   }
 }
 
-// The file's names as the model would call them.
+// The file's tensors as the model would call them.
 struct MappedNames {
-  std::map<std::string, size_t> by_name;  // mapped name -> index in the source
-  std::vector<std::string> mapped;        // in the source's order
+  MappedTensors tensors;                  // in the file's order
+  std::vector<std::string> mapped;        // their names
+  std::map<std::string, size_t> by_name;  // mapped name -> index in `tensors`
 
   // Whether some mapped name lies under dotted prefix `prefix`.
   bool has_under(const std::string& prefix) const {
@@ -146,16 +98,17 @@ struct MappedNames {
   }
 };
 
-// Maps every file name; two tensors landing on one name is a broken mapping.
+// Maps every file tensor; two tensors landing on one name is a broken mapping.
 MappedNames map_names(const NamedTensors& source, const NameMapping& mapping, const std::string& source_path) {
   MappedNames names;
-  for (size_t i = 0; i < source.size(); ++i) {
-    names.mapped.push_back(mapping.apply(source[i].first));
-    auto [it, fresh] = names.by_name.emplace(names.mapped.back(), i);
+  names.tensors = map_tensors(source, mapping, source_path);
+  for (size_t i = 0; i < names.tensors.size(); ++i) {
+    const MappedTensor& t = names.tensors[i];
+    names.mapped.push_back(t.name);
+    auto [it, fresh] = names.by_name.emplace(t.name, i);
     if (!fresh)
-      throw Error(source_path, "tensors '" + source[it->second].first + "' and '" + source[i].first +
-                                   "' both map to '" + names.mapped.back() +
-                                   "' (check strip_prefix, add_prefix and rename)");
+      throw Error(source_path, "tensors '" + names.tensors[it->second].origin + "' and '" + t.origin +
+                                   "' both map to '" + t.name + "' (check strip_prefix, add_prefix and rename)");
   }
   return names;
 }
@@ -190,7 +143,7 @@ void plan_copy(const std::string& name, const at::Tensor& target, at::Tensor src
   if (adapt_channels && src.sizes() != target.sizes()) {
     at::Tensor adapted = adapt_input_channels(src, target);
     if (adapted.defined()) {
-      r.converted.push_back(name + ": " + shape_text(src) + " -> " + shape_text(target) +
+      r.converted.push_back(name + ": " + shape_text(src.sizes()) + " -> " + shape_text(target.sizes()) +
                             (target.size(1) == 1 ? " (input channels summed)" : " (spread over the input channels)"));
       src = adapted;
     }
@@ -198,8 +151,8 @@ void plan_copy(const std::string& name, const at::Tensor& target, at::Tensor src
   bool same_kind = src.scalar_type() == target.scalar_type() ||
                    (at::isFloatingType(src.scalar_type()) && at::isFloatingType(target.scalar_type()));
   if (src.sizes() != target.sizes() || !same_kind) {
-    r.mismatched.push_back(name + ": file " + shape_text(src) + " " + dtype_name(src.scalar_type()) + " vs model " +
-                           shape_text(target) + " " + dtype_name(target.scalar_type()));
+    r.mismatched.push_back(name + ": file " + shape_text(src.sizes()) + " " + dtype_name(src.scalar_type()) + " vs model " +
+                           shape_text(target.sizes()) + " " + dtype_name(target.scalar_type()));
     return;
   }
   if (src.scalar_type() != target.scalar_type())
@@ -225,8 +178,7 @@ void plan_unexpected(const MappedNames& names, const WeightImportOptions& option
 
 // Sorts the model tensors that `options` select into loaded (with converted), missing and mismatched, and the
 // file's tensors that none of them takes into unexpected.
-ImportPlan plan_import(const NamedTensors& targets, const NamedTensors& source, const MappedNames& names,
-                       const WeightImportOptions& options) {
+ImportPlan plan_import(const NamedTensors& targets, const MappedNames& names, const WeightImportOptions& options) {
   ImportPlan plan;
   for (const auto& [name, target] : targets) {
     bool required = name_matches_any(options.load, name);
@@ -239,7 +191,7 @@ ImportPlan plan_import(const NamedTensors& targets, const NamedTensors& source, 
       if (required || names.has_under(optional_group(opt, name))) plan.report.missing.push_back(name);
       continue;
     }
-    plan_copy(name, target, source[it->second].second, options.adapt_channels, plan);
+    plan_copy(name, target, names.tensors[it->second].tensor, options.adapt_channels, plan);
   }
   plan_unexpected(names, options, plan);
   return plan;
@@ -285,7 +237,7 @@ WeightImportReport import_weights(torch::nn::Module& model, const NamedTensors& 
   const NamedTensors targets = model_tensors(model);
   check_load_prefixes(targets, options.load, source_path);
   const MappedNames names = map_names(source, options.mapping, source_path);
-  ImportPlan plan = plan_import(targets, source, names, options);
+  ImportPlan plan = plan_import(targets, names, options);
   check_anything_matches(plan, source, names, source_path);
   check_acceptable(plan, options.strict, source_path);
 

@@ -5,6 +5,7 @@
 //   mtl::WeightImportOptions o;
 //   o.mapping.strip_prefix = {"encoder"};   // "encoder.conv1.weight" -> "conv1.weight"
 //   o.mapping.add_prefix = "backbone";       //                        -> "backbone.conv1.weight"
+//   (o.mapping.rules rename, split and concatenate: see name_mapping.h)
 //   o.load = {"backbone"};
 //   o.ignore = {"heads"};
 //   mtl::WeightImportReport r = mtl::import_weights(*model, mtl::read_safetensors(path).tensors, o, path);
@@ -15,35 +16,12 @@
 #include <torch/nn/module.h>
 
 #include <string>
-#include <utility>
 #include <vector>
 
+#include "mtl/io/name_mapping.h"
 #include "mtl/io/safetensors.h"  // NamedTensors
 
 namespace mtl {
-
-/// How names in the file become model names: the first matching strip prefix is removed, then add_prefix is
-/// prepended, then each rename rule (ECMAScript regex -> std::regex_replace replacement, "$1" for groups) is
-/// applied in order. Prefixes are dotted: "encoder" (or "encoder.") strips "encoder." and add_prefix
-/// "backbone" prepends "backbone.".
-struct NameMapping {
-  std::vector<std::string> strip_prefixes;
-  std::string add_prefix;
-  std::vector<std::pair<std::string, std::string>> rename;
-
-  /// Throws mtl::Error for a rename rule that is not a valid regex (check_rename_regex catches it earlier).
-  std::string apply(const std::string& file_name) const;
-};
-
-/// Rename rules (NameMapping::rename) for `model.init.preset: torch_transformer_encoder`: torch.nn.TransformerEncoder
-/// names (any prefix, then layers.<i>.self_attn.in_proj_weight / in_proj_bias / out_proj.*, linear1.*, linear2.*,
-/// norm1.*, norm2.*, and the encoder's final norm.*) onto mtl's transformer backbone (blocks.<i>.qkv.*, proj.*,
-/// ffn1.*, ffn2.*, norm1.*, norm2.*, final_norm.*) under `prefix` ("backbone."). in_proj_weight is already mtl's
-/// fused [3 dim, dim] q/k/v layout, so nothing is split.
-std::vector<std::pair<std::string, std::string>> torch_transformer_encoder_rules(const std::string& prefix);
-
-/// "" when `pattern` is a valid ECMAScript regex, else why not (for config validation).
-std::string check_rename_regex(const std::string& pattern);
 
 struct WeightImportOptions {
   NameMapping mapping;

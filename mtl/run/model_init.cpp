@@ -33,6 +33,41 @@ StringOrList string_or_list(const ConfigNode& n, const std::string& key, const s
   n.fail(key, "expected " + expected);
 }
 
+void check_regex(const ConfigNode& r, const std::string& key, const std::string& pattern) {
+  std::string why = check_rename_regex(pattern);
+  if (!why.empty()) r.fail(key, "not a valid regular expression '" + pattern + "': " + why);
+}
+
+// One entry of model.init.rename: {from, to}, {split, to: [names], dim, sizes} or {concat: [regexes], to, dim}.
+RenameRule parse_rename_rule(const ConfigNode& r) {
+  const int kinds = int(r.has("from")) + int(r.has("split")) + int(r.has("concat"));
+  if (kinds != 1)
+    r.fail("", "expected one of {from: REGEX, to: NAME}, {split: REGEX, to: [NAMES], dim: 0} or "
+               "{concat: [REGEXES], to: NAME, dim: 0}");
+  if (r.has("from")) {
+    std::string from = r.require<std::string>("from");
+    check_regex(r, "from", from);
+    return RenameRule(from, r.require<std::string>("to"));
+  }
+  const auto dim = r.get<int64_t>("dim", 0);
+  if (r.has("split")) {
+    std::string from = r.require<std::string>("split");
+    check_regex(r, "split", from);
+    auto to = r.require<std::vector<std::string>>("to");
+    r.check(to.size() >= 2, "to", "expected a list of at least two names, one per part");
+    auto sizes = r.get<std::vector<int64_t>>("sizes", {});
+    r.check(sizes.empty() || sizes.size() == to.size(), "sizes",
+            "expected one size per name in 'to' (" + std::to_string(to.size()) + "), got " +
+                std::to_string(sizes.size()));
+    for (int64_t s : sizes) r.check(s > 0, "sizes", "expected positive sizes, got " + std::to_string(s));
+    return RenameRule::split(from, to, dim, sizes);
+  }
+  auto parts = r.require<std::vector<std::string>>("concat");
+  r.check(parts.size() >= 2, "concat", "expected a list of at least two regular expressions, one per part");
+  for (const auto& p : parts) check_regex(r, "concat", p);
+  return RenameRule::concat(parts, r.require<std::string>("to"), dim);
+}
+
 }  // namespace
 
 std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::vector<std::string>& task_names,
@@ -89,17 +124,12 @@ std::optional<ModelInit> parse_model_init(const ConfigNode& model, const std::ve
   for (const auto& p : string_or_list(n, "strip_prefix", "", "a name prefix or a list of them").items)
     if (!p.empty()) o.mapping.strip_prefixes.push_back(p);
   o.mapping.add_prefix = n.get<std::string>("add_prefix", "");
-  for (const ConfigNode& r : n.components("rename")) {
-    std::string from = r.require<std::string>("from");
-    std::string why = check_rename_regex(from);
-    if (!why.empty()) r.fail("from", "not a valid regular expression: " + why);
-    o.mapping.rename.emplace_back(from, r.require<std::string>("to"));
-  }
+  for (const ConfigNode& r : n.components("rename")) o.mapping.rules.push_back(parse_rename_rule(r));
   const std::string preset = n.choice("preset", std::string("none"), {"none", "torch_transformer_encoder"});
   if (preset == "torch_transformer_encoder") {
     // torch.nn.TransformerEncoder has no embeddings: the blocks must come from the file, the rest of the backbone
     // (embedding, positions, the final norm) where the file has it.
-    for (auto& r : torch_transformer_encoder_rules("backbone.")) o.mapping.rename.push_back(std::move(r));
+    for (auto& r : torch_transformer_encoder_rules("backbone.")) o.mapping.rules.push_back(std::move(r));
     std::replace(o.load.begin(), o.load.end(), std::string("backbone"), std::string("backbone.blocks"));
     o.optional.push_back("backbone");
   }
@@ -134,7 +164,8 @@ std::string apply_model_init(const ModelInit& init, torch::nn::Module& model) {
   WeightImportReport r = import_weights(model, tensors, init.import, file);
   if (init.import.strict) {
     std::cerr << "mtl: model.init: loaded " << r.loaded.size() << " tensors from " << file;
-    if (!r.converted.empty()) std::cerr << " (" << r.converted.size() << " converted to the model's dtype)";
+    if (!r.converted.empty())
+      std::cerr << " (" << r.converted.size() << " converted to the model's dtype or input channels)";
     std::cerr << "\n";
   } else {
     std::cerr << "mtl: note: model.init: " << r.summary() << "\n";

@@ -7,8 +7,12 @@ random weights, run on token ids with padding (id 0) and src_key_padding_mask.
 
 For norm_first in (True, False): DIR/encoder_<pre|post>.pt (the wrapper's state dict: embedding.weight,
 position.weight, encoder.layers.<i>.*, and encoder.norm.* for pre-LN) and DIR/encoder_<pre|post>_io.safetensors
-({"ids": [B, L] int64, "tokens": [B, L, D] the encoder's output}).
+({"ids": [B, L] int64, "tokens": [B, L, D] the encoder's output}). Also DIR/encoder_post_qkv.pt: the post-LN
+state dict with each fused in_proj_weight / in_proj_bias stored as separate self_attn.{q,k,v}_proj.{weight,bias},
+chunked as torch.nn.functional.multi_head_attention_forward chunks them (the layout of checkpoints that keep the
+projections apart).
 """
+import collections
 import os
 import sys
 
@@ -34,6 +38,18 @@ class Wrapper(torch.nn.Module):
         return self.encoder(x, src_key_padding_mask=ids == 0)
 
 
+def separate_projections(state):
+    out = collections.OrderedDict()
+    for name, t in state.items():
+        if ".in_proj_" in name:
+            stem, kind = name.split(".in_proj_")
+            for part, chunk in zip("qkv", t.chunk(3)):
+                out["%s.%s_proj.%s" % (stem, part, kind)] = chunk.clone()
+        else:
+            out[name] = t
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -52,6 +68,8 @@ def main():
             model.embedding.weight[0].zero_()
         model.eval()
         torch.save(model.state_dict(), os.path.join(out, "encoder_%s.pt" % name))
+        if not norm_first:
+            torch.save(separate_projections(model.state_dict()), os.path.join(out, "encoder_post_qkv.pt"))
         with torch.no_grad():
             tokens = model(ids)
         write_safetensors(os.path.join(out, "encoder_%s_io.safetensors" % name), {"ids": ids, "tokens": tokens})

@@ -22,8 +22,10 @@ at::Tensor find(const mtl::NamedTensors& ts, const std::string& name) {
   return {};
 }
 
-void check(const std::string& dir, const std::string& name, bool norm_first) {
-  SCOPED_TRACE(name);
+// `file` (default encoder_<name>.pt) loaded with `rules` before the preset's.
+void check(const std::string& dir, const std::string& name, bool norm_first, std::vector<mtl::RenameRule> rules = {},
+           const std::string& file = "") {
+  SCOPED_TRACE(name + " " + file);
   // The script's sizes: vocabulary 50, dim 16, 4 heads, ffn 24, 2 layers, 7 positions.
   mtl::TransformerImpl model(mtl::TransformerOptions("text", 50)
                                  .dim(16)
@@ -36,10 +38,11 @@ void check(const std::string& dir, const std::string& name, bool norm_first) {
                                  .activation("relu")
                                  .final_norm(norm_first));
   mtl::WeightImportOptions o;
-  o.mapping.rename = mtl::torch_transformer_encoder_rules("");
+  o.mapping.rules = std::move(rules);
+  for (auto& r : mtl::torch_transformer_encoder_rules("")) o.mapping.rules.push_back(std::move(r));
   o.load = {"embedding", "position", "blocks"};
   if (norm_first) o.load.push_back("final_norm");
-  const std::string pt = dir + "/encoder_" + name + ".pt";
+  const std::string pt = dir + "/" + (file.empty() ? "encoder_" + name + ".pt" : file);
   mtl::WeightImportReport r = mtl::import_weights(model, mtl::read_torch_state_dict(pt), o, pt);
   EXPECT_EQ(r.loaded.size(), norm_first ? 28u : 26u) << r.summary();
 
@@ -67,11 +70,18 @@ TEST(TorchTransformerPreset, PreAndPostLayerNormMatchPyTorch) {
   ASSERT_EQ(r.code, 0) << r.out;
   check(dir.path(), "pre", true);
   check(dir.path(), "post", false);
+  // Separate q/k/v projections concatenated into the fused layout; and the fused file split and joined again.
+  const std::vector<std::string> parts = {"^(.*)\\.q_proj\\.(weight|bias)$", "^(.*)\\.k_proj\\.(weight|bias)$",
+                                          "^(.*)\\.v_proj\\.(weight|bias)$"};
+  check(dir.path(), "post", false, {mtl::RenameRule::concat(parts, "$1.in_proj_$2", 0)}, "encoder_post_qkv.pt");
+  check(dir.path(), "post", false,
+        {mtl::RenameRule::split("^(.*)\\.in_proj_(weight|bias)$", {"$1.q_proj.$2", "$1.k_proj.$2", "$1.v_proj.$2"}, 0),
+         mtl::RenameRule::concat(parts, "$1.in_proj_$2", 0)});
 }
 
 TEST(TorchTransformerPreset, RulesMapTorchNamesOntoTheBackbone) {
   mtl::NameMapping m;
-  m.rename = mtl::torch_transformer_encoder_rules("backbone.");
+  m.rules = mtl::torch_transformer_encoder_rules("backbone.");
   EXPECT_EQ(m.apply("layers.0.self_attn.in_proj_weight"), "backbone.blocks.0.qkv.weight");
   EXPECT_EQ(m.apply("model.encoder.layers.11.self_attn.out_proj.bias"), "backbone.blocks.11.proj.bias");
   EXPECT_EQ(m.apply("encoder.layers.2.linear1.weight"), "backbone.blocks.2.ffn1.weight");

@@ -62,10 +62,12 @@ TEST(MultiFashion, ReadsEveryOptionAndRecordsDefaults) {
   EXPECT_EQ(src->options().train_size, 120000);
   EXPECT_EQ(src->options().test_size, 20000);
   EXPECT_EQ(src->options().max_shift, 4);
-  EXPECT_TRUE(src->options().normalize);
+  EXPECT_EQ(src->options().transform.mean, std::vector<double>{0.5});  // normalize: true
+  EXPECT_EQ(src->options().transform.channels, 0);
+  EXPECT_TRUE(src->options().transform.size.empty());
   EXPECT_NO_THROW(m.cfg.check_unused());
   std::string resolved = m.cfg.resolved_yaml();
-  for (const char* key : {"root", "cache_dir", "seed", "train_size", "test_size", "max_shift", "normalize"})
+  for (const char* key : {"root", "cache_dir", "seed", "train_size", "test_size", "max_shift", "normalize", "channels", "resize"})
     EXPECT_NE(resolved.find(key), std::string::npos) << key << " missing from\n" << resolved;
 }
 
@@ -73,7 +75,7 @@ TEST(MultiFashion, RejectsBadOptions) {
   EXPECT_MTL_ERROR(make("multi_fashion", "  max_shift: 5\n"), "data.max_shift"s, "[0, 4]"s);
   EXPECT_MTL_ERROR(make("multi_fashion", "  train_size: 0\n"), "data.train_size"s, "positive"s);
   EXPECT_MTL_ERROR(make("multi_fashion", "  seed: abc\n"), "data.seed"s, "integer"s);
-  EXPECT_MTL_ERROR(make("multi_fashion", "  normalize: maybe\n"), "data.normalize"s, "true or false"s);
+  EXPECT_MTL_ERROR(make("multi_fashion", "  normalize: maybe\n"), "data.normalize"s, "true, false, imagenet"s);
   Made m = make("multi_fashion", "  max_shfit: 2\n");
   EXPECT_MTL_ERROR(m.cfg.check_unused(), "max_shfit"s, "did you mean 'max_shift'"s);
 }

@@ -46,7 +46,7 @@ TEST(TensorDataset, CollatesScaledImagesAndTargets) {
 TEST(TensorDataset, NormalisesAfterScaling) {
   mtl::TensorDataset ds(image_schema(3), images(),
                         {{"digit", torch::tensor({0, 2, 1, 2})}, {"size", torch::zeros({4})}},
-                        mtl::Normalization{{0.5}, {0.5}});
+                        mtl::InputTransform::normalization({0.5}, {0.5}));
   torch::Tensor x = ds.batch({0}).inputs.at("image").flatten();
   EXPECT_TRUE(torch::allclose(x, torch::tensor({-1.f, 51 / 127.5f - 1, 102 / 127.5f - 1, 1.f})));
 }
@@ -56,7 +56,7 @@ TEST(TensorDataset, NormalisesFeaturesPerColumn) {
   s.inputs.push_back({"features", {2}});
   s.labels.push_back({"y", mtl::LabelKind::kReal, 1, {}});
   mtl::TensorDataset ds(s, torch::tensor({1.0, 10.0, 3.0, 30.0}).reshape({2, 2}), {{"y", torch::zeros({2})}},
-                        mtl::Normalization{{2.0, 20.0}, {1.0, 10.0}});
+                        mtl::InputTransform::normalization({2.0, 20.0}, {1.0, 10.0}));
   torch::Tensor x = ds.batch({0, 1}).inputs.at("features");
   EXPECT_TRUE(torch::allclose(x, torch::tensor({-1.f, -1.f, 1.f, 1.f}).reshape({2, 2})));
   // The stored data are untouched by batching.
@@ -104,7 +104,7 @@ TEST(TensorDataset, ConcurrentBatchesMatchSerialOnes) {
   const int64_t n = 500;
   mtl::TensorDataset ds(s, torch::randint(0, 256, {n, 1, 8, 8}, torch::kByte),
                         {{"digit", torch::randint(0, 10, {n})}, {"size", torch::randn({n})}},
-                        mtl::Normalization{{0.5}, {0.5}});
+                        mtl::InputTransform::normalization({0.5}, {0.5}));
   std::vector<std::vector<int64_t>> requests;
   for (int64_t r = 0; r < 40; ++r) {
     std::vector<int64_t> idx;

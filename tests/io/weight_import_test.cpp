@@ -80,13 +80,13 @@ TEST(WeightImport, NameMappingStripsAddsAndRenames) {
   m.add_prefix = "backbone.";
   EXPECT_EQ(m.apply("fc.weight"), "backbone.fc.weight");
   // Rename rules run after the prefixes, in order, and see the previous rule's result.
-  m.rename = {{"^backbone\\.fc\\.", "heads.label."}, {"^heads\\.(\\w+)\\.", "heads.$1.0."}};
+  m.rules = {{"^backbone\\.fc\\.", "heads.label."}, {"^heads\\.(\\w+)\\.", "heads.$1.0."}};
   EXPECT_EQ(m.apply("fc.weight"), "heads.label.0.weight");
   EXPECT_EQ(m.apply("encoder.bn.running_mean"), "backbone.bn.running_mean");
 
   EXPECT_EQ(mtl::check_rename_regex("^a\\.(\\d+)$"), "");
   EXPECT_NE(mtl::check_rename_regex("a(b"), "");
-  m.rename = {{"a(b", "x"}};
+  m.rules = {{"a(b", "x"}};
   EXPECT_MTL_ERROR(m.apply("ab"), "a(b", "not a valid regular expression");
 }
 

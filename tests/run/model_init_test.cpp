@@ -182,6 +182,31 @@ TEST(ModelInit, FromSafetensorsWithANameMapping) {
       build(p.yaml("a, b", init_block(p.dir.file("bare.safetensors"), "    add_prefix: backbone\n")));
   expect_from(from_bare.model, "backbone.", p.trained);
   expect_from(from_bare.model, "heads.", state(plain.model));
+  // A file that keeps each weight as two row halves: a concat rule joins them (and a split rule in the
+  // resolved config keeps working too).
+  mtl::NamedTensors halves;
+  for (const auto& [name, t] : bare) {
+    if (t.dim() == 2 && t.size(0) % 2 == 0) {
+      for (const auto& [half, part] : {std::pair{"top", t.chunk(2)[0]}, std::pair{"bottom", t.chunk(2)[1]}})
+        halves.emplace_back(name + "." + half, part.contiguous());
+    } else {
+      halves.emplace_back(name, t);
+    }
+  }
+  ASSERT_GT(halves.size(), bare.size());
+  mtl::write_safetensors(p.dir.file("halves.safetensors"), halves);
+  std::string joined = "    add_prefix: backbone\n    rename:\n"
+                       "      - {concat: ['^(.*)\\.top$', '^(.*)\\.bottom$'], to: $1, dim: 0}\n";
+  mtl::Run from_halves = build(p.yaml("a, b", init_block(p.dir.file("halves.safetensors"), joined)));
+  expect_from(from_halves.model, "backbone.", p.trained);
+  mtl::Run resolved_halves =
+      mtl::assemble(mtl::Config::from_string(from_halves.config.source.resolved_yaml(), "resolved.yaml"));
+  expect_from(resolved_halves.model, "backbone.", p.trained);
+  mtl::write_safetensors(p.dir.file("fused.safetensors"), file);  // and back: split halves, join them again
+  std::string round = mapping + "      - {split: '^backbone\\.(.*)weight$', to: [$1top, $1bottom]}\n"
+                                "      - {concat: ['^(.*)top$', '^(.*)bottom$'], to: backbone.$1weight}\n";
+  mtl::Run from_round = build(p.yaml("a, b", init_block(p.dir.file("fused.safetensors"), round)));
+  expect_from(from_round.model, "backbone.", p.trained);
   // Without the mapping nothing matches, and the message shows both sides' names.
   EXPECT_MTL_ERROR(build(p.yaml("a, b", init_block(p.dir.file("bare.safetensors"), "    strict: false\n"))),
                    "bare.safetensors", "no tensor of the file matches", "layers.0.weight",
@@ -247,6 +272,22 @@ TEST(ModelInit, BadSettingsFailAtTheirKey) {
                    "(model.init.rename[0].from)", "not a valid regular expression");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{from: x}]\n"))), "(model.init.rename[0].to)",
                    "missing required key 'to'");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{to: y}]\n"))), "(model.init.rename[0])",
+                   "expected one of {from: REGEX, to: NAME}");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{from: x, split: x, to: y}]\n"))),
+                   "(model.init.rename[0])", "expected one of");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{split: x, to: [a]}]\n"))),
+                   "(model.init.rename[0].to)", "at least two names");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{split: x, to: [a, b], sizes: [1]}]\n"))),
+                   "(model.init.rename[0].sizes)", "one size per name in 'to' (2), got 1");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{split: x, to: [a, b], sizes: [2, 0]}]\n"))),
+                   "(model.init.rename[0].sizes)", "positive sizes");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{concat: ['a', 'b('], to: c}]\n"))),
+                   "(model.init.rename[0].concat)", "not a valid regular expression 'b('");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{concat: [a], to: c}]\n"))),
+                   "(model.init.rename[0].concat)", "at least two regular expressions");
+  EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    rename: [{concat: [a, b], to: c, dims: 1}]\n"))),
+                   "(model.init.rename[0].dims)", "did you mean 'dim'");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    format: safetensor\n"))), "(model.init.format)",
                    "did you mean 'safetensors'");
   EXPECT_MTL_ERROR(build(d.yaml("a, b", init_block(w, "    format: safetensors\n    key: model\n"))),
