@@ -14,6 +14,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/core/text.h"
 #include "mtl/dist/local_launcher.h"
 #include "mtl/dist/process_group.h"
 #include "mtl/run/baselines.h"
@@ -209,6 +210,8 @@ int cmd_inspect(const CommonArgs& a) {
   int64_t trunk = 0;
   for (const auto& m : arch.modules()) trunk += count(m.second->parameters());
   std::cout << "architecture: " << arch.describe() << "\n";
+  for (const auto& in : run.schema.inputs)  // as the data's preprocessing delivers them
+    std::cout << "input " << in.name << ": " << shape_text(in.shape) << " per example\n";
   std::cout << "backbone: " << bb.type() << " -> " << arch.output_dim() << " features per task, " << trunk
             << " parameters below the heads (" << count(ex.model->shared_parameters()) << " shared and trainable)\n";
   if (!ex.init_report.empty()) std::cout << "model.init: " << ex.init_report << "\n";

@@ -1,5 +1,6 @@
 #include "mtl/config/config_node.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -155,9 +156,12 @@ void check_unused_rec(const detail::ConfigState& st, const YAML::Node& node, con
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.Scalar();
       std::string p = path.empty() ? key : path + "." + key;
-      if (!st.used.count(p)) {
-        auto kn = st.known.find(path);
-        std::vector<std::string> cands = kn == st.known.end() ? std::vector<std::string>{} : kn->second;
+      auto kn = st.known.find(path);
+      std::vector<std::string> cands = kn == st.known.end() ? std::vector<std::string>{} : kn->second;
+      // A known key set to null (`init: ~`, --set model.init=null) reads as absent: nothing to use.
+      const bool known_null =
+          it->second.IsNull() && std::find(cands.begin(), cands.end(), key) != cands.end();
+      if (!st.used.count(p) && !known_null) {
         std::string msg = "unknown key '" + key + "'" + did_you_mean(key, cands);
         if (!cands.empty()) msg += "; known keys here: " + join(cands);
         throw Error(st.where(p, it->first), msg);

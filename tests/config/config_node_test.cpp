@@ -57,6 +57,17 @@ TEST(ConfigNode, UnknownKeySuggestsNearMiss) {
                    "did you mean 'batch_size'");
 }
 
+TEST(ConfigNode, AKnownKeySetToNullReadsAsAbsent) {
+  // `--set model.init=null` removes a section the file has: read as absent, and not an unknown key.
+  Config cfg = Config::from_string("model:\n  init: {path: x}\n  other: ~\n", "t.yaml", {"model.init=null"});
+  auto m = cfg.root().child("model");
+  EXPECT_FALSE(m.has("init"));
+  EXPECT_MTL_ERROR(cfg.check_unused(), "model.other", "unknown key 'other'");  // never asked for: still unknown
+  Config file = Config::from_string("model:\n  init: ~\n", "t.yaml");
+  EXPECT_FALSE(file.root().child("model").has("init"));
+  EXPECT_NO_THROW(file.check_unused());
+}
+
 TEST(ConfigNode, ErrorsCarryLineAndColumn) {
   Config cfg = Config::from_string("a:\n  x: [1, 2]\n", "f.yaml");
   EXPECT_MTL_ERROR(cfg.root().child("a").get<int64_t>("x", 0), "f.yaml:2:6 (a.x)", "expected an integer",

@@ -59,6 +59,13 @@ TEST(Cli, InspectShowsSharedAndTaskParameters) {
   CliResult r = run_cli("inspect " + mtl_test::source_path("configs/multi_fashion.yaml"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("30890 shared"), std::string::npos) << r.out;  // MultiLeNet trunk
+  EXPECT_NE(r.out.find("input image: [1, 36, 36] per example"), std::string::npos) << r.out;
+  // Preprocessing for pretrained weights changes what the model is built for.
+  CliResult rgb = run_cli("inspect " + mtl_test::source_path("configs/multi_fashion.yaml") +
+                          " --set data.channels=3 --set data.resize=[40,48] --set data.normalize=imagenet");
+  EXPECT_EQ(rgb.code, 0) << rgb.out;
+  EXPECT_NE(rgb.out.find("input image: [3, 40, 48] per example"), std::string::npos) << rgb.out;
+  EXPECT_NE(rgb.out.find("Conv2d(3, 10"), std::string::npos) << rgb.out;
   EXPECT_NE(r.out.find("task left"), std::string::npos);
   EXPECT_NE(r.out.find("task right"), std::string::npos);
 }
