@@ -4,6 +4,7 @@
   /usr/bin/python3 tools/compare_architectures.py [--config configs/multi_fashion.yaml] [--epochs 10]
       [--train-size 60000] [--test-size 10000] [--threads 2] [--architectures hps,mmoe,cgc,ple]
       [--weighting ew|pcgrad:space=representation|...] [--out table.md] [--mtl build/mtl] [--set KEY=VALUE] [--workdir DIR] [--report]
+      [--no-baselines] [--max-steps N]
 
 For each architecture (a spec may carry options: `mmoe:experts=4`, `ple:levels=3`) it runs
 `mtl train CONFIG --set model.architecture={type: A, ...}` in its own run directory and reads the run's metrics
@@ -42,6 +43,8 @@ def common_sets(args, run_dir):
         sets.append("data.train_size=%d" % args.train_size)
     if args.test_size:
         sets.append("data.test_size=%d" % args.test_size)
+    if args.max_steps:
+        sets.append("trainer.max_steps=%d" % args.max_steps)
     return [x for s in sets + args.set for x in ("--set", s)]
 
 
@@ -107,6 +110,10 @@ def main():
     p.add_argument("--out", help="also write the table to this file")
     p.add_argument("--workdir", help="keep the run directories here; finished runs are reused")
     p.add_argument("--report", action="store_true", help="train nothing: tabulate the finished runs in --workdir")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="trainer.max_steps: with --epochs 1, a short run whose one (partial) epoch gives examples/s")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the single-task baselines (delta-m n/a): e.g. to measure examples/s alone on a short budget")
     args = p.parse_args()
     if args.report and not args.workdir:
         sys.exit("compare_architectures: --report reads the runs of --workdir; give --workdir")
@@ -117,7 +124,7 @@ def main():
         os.makedirs(workdir, exist_ok=True)
         single = os.path.join(workdir, "single")
         baselines = single + ".baselines/baselines.json"
-        if not os.path.exists(baselines) and not args.report:
+        if not os.path.exists(baselines) and not args.report and not args.no_baselines:
             print("training the single-task baselines ...", file=sys.stderr, flush=True)
             check_output([args.mtl, "baselines", args.config, "-q"] + common_sets(args, single))
         if not os.path.exists(baselines):

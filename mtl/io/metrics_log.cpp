@@ -29,6 +29,13 @@ void MetricsLog::write(const std::string& event, int64_t step, int64_t epoch, co
   if (!out_.is_open()) return;
   out_ << metrics_json(event, step, epoch, values) << '\n';
   out_.flush();
+  if (tensorboard_)
+    for (const auto& [k, v] : values)
+      if (std::isfinite(v)) tensorboard_->scalar(event + "/" + k, step, static_cast<float>(v));
+}
+
+void MetricsLog::mirror_to_tensorboard(const std::string& dir) {
+  if (out_.is_open()) tensorboard_ = std::make_unique<TfEventsWriter>(dir);
 }
 
 }  // namespace mtl

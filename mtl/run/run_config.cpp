@@ -199,6 +199,7 @@ RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
   ConfigNode root = config.root();
   // Cheap sections first, so their mistakes surface before anything is built.
   rc.trainer = parse_trainer(root.child("trainer"), rc.name, rc.engine);
+  rc.logging.tensorboard = root.child("logging").get<bool>("tensorboard", false);
   rc.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
   parse_engine(root.child("engine"), rc.optimizer, rc.engine);
   rc.distributed = parse_distributed_options(root.child("distributed"));

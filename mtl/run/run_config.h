@@ -83,10 +83,16 @@ struct BaselinesConfig {
   bool explicit_path = false;  // the path was given, not `auto`
 };
 
+/// `logging:`: where the metrics go besides <run_dir>/metrics.jsonl.
+struct LoggingOptions {
+  bool tensorboard = false;  // <run_dir>/tensorboard/: TensorBoard event files with every metrics-log value
+};
+
 struct RunConfig {
   Config source;     // the YAML as loaded: locations, the resolved config, unknown-key check
   std::string name;  // the config file's stem
   TrainerOptions trainer;
+  LoggingOptions logging;
   EngineOptions engine;
   DistributedOptions distributed;  // `distributed:` (used only when a launcher starts several processes)
   OptimizerOptions optimizer;

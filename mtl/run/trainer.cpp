@@ -325,6 +325,7 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   }
   MetricsLog log;
   if (ranks.leader()) log = MetricsLog((fs::path(summary.run_dir) / "metrics.jsonl").string());
+  if (rc.logging.tensorboard) log.mirror_to_tensorboard((fs::path(summary.run_dir) / "tensorboard").string());
   loop.engine = build_engine(loop, groups, log, show);
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
   MetricsLogObserver metrics(log, run.task_names(), tr);
