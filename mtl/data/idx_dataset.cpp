@@ -100,7 +100,8 @@ DatasetSchema IdxSource::schema() const {
   std::call_once(schema_once_, [this] {
     DatasetSchema s;
     const std::string& images = options_.train.images;
-    s.inputs.push_back(InputInfo{"image", options_.transform.output_shape(example_shape(read_idx_header(images), images))});
+    const std::vector<int64_t> stored = example_shape(read_idx_header(images), images);
+    s.inputs.push_back(InputInfo{"image", options_.transform.output_shape(stored)});
     for (const auto& [name, path] : options_.train.labels) {
       IdxHeader h = read_idx_header(path);
       LabelInfo info;

@@ -42,7 +42,8 @@ struct IdxOptions {
   IdxSplitFiles train;
   IdxSplitFiles test;
   std::map<std::string, int64_t> num_classes;  // per class label; absent = from the train file
-  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize, channels, resize (image_transform.h)
+  // normalize (default (x - 0.5) / 0.5), channels, resize: image_transform.h
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
   static IdxOptions from_config(const ConfigNode& node);

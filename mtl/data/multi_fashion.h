@@ -83,7 +83,8 @@ struct MultiFashionOptions {
   int64_t train_size = 120000;
   int64_t test_size = 20000;
   int64_t max_shift = 4;  // 0..4: the canvas leaves 8 pixels for both items' shifts
-  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize (default (x - 0.5) / 0.5), channels, resize: image_transform.h
+  // normalize (default (x - 0.5) / 0.5), channels, resize: image_transform.h
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});
   bool dense = false;     // also the per-pixel labels "segment" and "left_pixels" (above)
 
   /// Reads and validates the options of a `data:` node (its `type` is read by the caller).
@@ -142,7 +143,8 @@ class MultiFashionSource : public DatasetSource {
 
 struct FashionMnistOptions {
   std::string root = kFashionMnistRoot;
-  InputTransform transform = InputTransform::normalization({0.5}, {0.5});  // normalize, channels, resize (image_transform.h)
+  // normalize (default (x - 0.5) / 0.5), channels, resize: image_transform.h
+  InputTransform transform = InputTransform::normalization({0.5}, {0.5});
   int64_t train_size = 0;  // use the first N examples; 0 = all
   int64_t test_size = 0;
   int64_t canvas = 0;              // > 28: each item pasted on a canvas x canvas black image (e.g. 36, the

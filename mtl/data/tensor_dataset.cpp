@@ -66,9 +66,9 @@ TensorDataset::TensorDataset(DatasetSchema schema, at::Tensor input, TensorMap l
   TORCH_CHECK(schema_.inputs.size() == 1, "TensorDataset holds exactly one input");
   TORCH_CHECK(input.defined() && input.dim() >= 2, "TensorDataset input must be [N, ...]");
   input_name_ = schema_.inputs[0].name;
-  TORCH_CHECK(transform_.output_shape(input.sizes().slice(1).vec()) == schema_.inputs[0].shape, "TensorDataset input '",
-              input_name_, "' has shape ", input.sizes(), " (before its transform), the schema says [N] + ",
-              schema_.inputs[0].shape);
+  TORCH_CHECK(transform_.output_shape(input.sizes().slice(1).vec()) == schema_.inputs[0].shape,
+              "TensorDataset input '", input_name_, "' has shape ", input.sizes(),
+              " (before its transform), the schema says [N] + ", schema_.inputs[0].shape);
   const bool image_ops = transform_.channels > 0 || !transform_.size.empty();
   TORCH_CHECK(!image_ops || input.dim() == 4, "channel repeats and resizing need images [N,C,H,W]");
   if (transform_.channels > 0 && input.size(1) != transform_.channels && input.size(1) != 1)

@@ -1,7 +1,8 @@
 // TensorDataset: a Dataset held in memory as whole tensors, one row per example. The image and tabular
 // sources (multi_fashion, fashion_mnist, idx, csv) all load into one.
 //
-//   auto ds = std::make_shared<mtl::TensorDataset>(schema, images_u8_NCHW, labels, mtl::InputTransform::normalization({0.5}, {0.5}));
+//   auto ds = std::make_shared<mtl::TensorDataset>(schema, images_u8_NCHW, labels,
+//                                                  mtl::InputTransform::normalization({0.5}, {0.5}));
 //   mtl::Batch b = ds->batch({0, 5, 7});   // inputs["image"]: float32 [3,C,H,W]; targets["left"]: int64 [3]
 //
 // Inputs are stored compactly and converted per batch: uint8 images [N,C,H,W] become float32 scaled to

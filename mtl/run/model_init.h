@@ -9,7 +9,8 @@
 //       strip_prefix: []              # a name or a list: the first matching prefix is removed from file names
 //       add_prefix: ""                # then this is prepended, e.g. backbone
 //       rename: []                    # then each rule in order: {from: REGEX, to: REPLACEMENT},
-//                                     #   {split: REGEX, to: [NAMES], dim: 0, sizes: []} or {concat: [REGEXES], to: NAME, dim: 0}
+//                                     #   {split: REGEX, to: [NAMES], dim: 0, sizes: []}
+//                                     #   or {concat: [REGEXES], to: NAME, dim: 0}
 //       ignore: []                    # mapped names (dotted prefixes) dropped silently, e.g. backbone.fc
 //       preset: none                  # torch_transformer_encoder: torch.nn.TransformerEncoder names -> transformer
 //       adapt_channels: false         # true: 3-channel kernels summed for 1-channel data (or spread, the reverse)
