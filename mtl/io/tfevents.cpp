@@ -37,10 +37,15 @@ void varint(std::string& out, uint64_t v) {
 
 void key(std::string& out, int field, int wire_type) { varint(out, (static_cast<uint64_t>(field) << 3) | wire_type); }
 
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "mtl's TensorBoard writer assumes a little-endian host (it copies values' bytes as they are)");
+#endif
+
 template <typename T>
 void little_endian(std::string& out, T v) {
   char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));  // x86-64 and aarch64 Linux are little-endian
+  std::memcpy(b, &v, sizeof(T));
   out.append(b, sizeof(T));
 }
 
