@@ -91,6 +91,8 @@ def run(args, arch, workdir, baselines):
     steps = epochs[-1]["step"] - epochs[-2]["step"] if len(epochs) > 1 else epochs[0]["step"]
     batch = re.search(r"^  batch_size: (\d+)", open(os.path.join(run_dir, "config.yaml")).read(), re.M)
     examples = steps * int(batch.group(1)) if batch else None  # the last batch of an epoch may be smaller
+    if all("examples_per_second" in e for e in timed):  # logged by mtl since it measures it itself
+        seconds, examples = 1.0, statistics.median(e["examples_per_second"] for e in timed)
     return {"metrics": metrics, "delta_m": last.get("delta_m"), "seconds": seconds,
             "params": parameters(args, arch), "examples": examples}
 

@@ -33,6 +33,7 @@ void MetricsLogObserver::epoch_done(const TrainPosition& pos, const EpochEnd& en
   MetricValues v;
   for (size_t t = 0; t < tasks_.size(); ++t) v.emplace_back(tasks_[t] + "/loss", end.mean_losses[t]);
   v.emplace_back("seconds", end.seconds);
+  v.emplace_back("examples_per_second", end.examples_per_second);
   v.emplace_back("data_wait_share", end.data_wait_share);
   log_.write("epoch", pos.step, pos.epoch, v);
 }

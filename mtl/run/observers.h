@@ -29,6 +29,7 @@ namespace mtl {
 struct EpochEnd {
   std::vector<double> mean_losses;  // per task, over the epoch's examples that had its labels
   double seconds = 0.0;
+  double examples_per_second = 0.0;  // examples trained over `seconds` (all processes' examples: global batches)
   double data_wait_share = 0.0;     // share of the epoch spent waiting for the loader
   bool last = false;                // the run's last epoch
 };

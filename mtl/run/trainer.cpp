@@ -71,11 +71,13 @@ struct Loop {
   std::vector<TrainObserver*> observers;
   ProgressObserver* progress = nullptr;
   Checkpointer* checkpointer = nullptr;
+  int64_t epoch_rows = 0;  // examples trained in this process's part of the current epoch (for examples/s)
 
   // Bookkeeping of one finished step, then the observers.
   void record(const StepResult& r) {
     ++pos.step;
     ++pos.batch_in_epoch;
+    epoch_rows += r.examples;
     for (size_t t = 0; t < r.present.size(); ++t) {
       if (!r.present[t]) continue;
       pos.epoch_loss_sum[t] += r.losses[t] * r.examples;
@@ -120,12 +122,14 @@ struct Loop {
     for (size_t t = 0; t < T; ++t)
       end.mean_losses[t] = pos.epoch_examples[t] > 0 ? pos.epoch_loss_sum[t] / pos.epoch_examples[t] : 0.0;
     end.seconds = seconds;
+    end.examples_per_second = static_cast<double>(epoch_rows) / std::max(1e-9, seconds);
     end.data_wait_share = wait_seconds / std::max(1e-9, seconds);
     end.last = pos.step >= total_steps;
     for (auto* o : observers) o->epoch_done(pos, end);
     run.weighting->on_epoch_end(end.mean_losses);
     ++pos.epoch;
     pos.batch_in_epoch = 0;
+    epoch_rows = 0;
     std::fill(pos.epoch_loss_sum.begin(), pos.epoch_loss_sum.end(), 0.0);
     std::fill(pos.epoch_examples.begin(), pos.epoch_examples.end(), 0.0);
   }

@@ -119,8 +119,13 @@ TEST(TfEvents, ATrainingRunMirrorsItsMetricsLogAndAResumeAddsAFile) {
   // Every finite value of metrics.jsonl, as "<event>/<key>" at its step, in order.
   std::vector<std::tuple<int64_t, std::string, float>> want;
   std::istringstream lines(mtl_test::read_file(run_dir + "/metrics.jsonl"));
+  int epochs = 0;
   for (std::string line; std::getline(lines, line);) {
     nlohmann::ordered_json j = nlohmann::ordered_json::parse(line);  // keys in the file's order
+    if (j["event"] == "epoch") {  // throughput: the epoch's 40 examples over its seconds
+      ++epochs;
+      EXPECT_NEAR(j["examples_per_second"].get<double>() * j["seconds"].get<double>(), 40.0, 1e-6) << line;
+    }
     for (auto& [k, v] : j.items())
       if (k != "event" && k != "step" && k != "epoch" && v.is_number())
         want.emplace_back(j["step"].get<int64_t>(), j["event"].get<std::string>() + "/" + k, v.get<float>());
@@ -137,6 +142,7 @@ TEST(TfEvents, ATrainingRunMirrorsItsMetricsLogAndAResumeAddsAFile) {
     step_range.push_back(range);
   }
   ASSERT_GT(want.size(), 20u);
+  EXPECT_EQ(epochs, 2);
   EXPECT_EQ(got, want);
   // The first process wrote epoch 1 (steps 1-5 of 8 examples each), the resumed one goes on from there.
   EXPECT_EQ(step_range[0], std::make_pair(int64_t{0}, int64_t{5}));
