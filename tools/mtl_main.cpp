@@ -4,6 +4,8 @@
 //   mtl baselines configs/multi_fashion.yaml --set trainer.epochs=3
 //   mtl eval configs/multi_fashion.yaml --checkpoint runs/multi_fashion
 //   mtl export runs/multi_fashion multi_fashion.safetensors   # or model.pt: a state dict for torch.load
+//   mtl report runs/a runs/b --output report.html              # curves, final table, config differences
+//   mtl sweep configs/multi_fashion.yaml --grid weighting.method=ew,pcgrad --seeds 3   # mean and std per method
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
 
@@ -28,6 +30,9 @@
 #include "mtl/io/safetensors.h"
 #include "mtl/io/torch_state_dict.h"
 #include "mtl/optim/param_groups.h"
+#include "mtl/report/html.h"
+#include "mtl/report/run_log.h"
+#include "mtl/sweep/sweep.h"
 
 namespace fs = std::filesystem;
 using namespace mtl;
@@ -259,6 +264,35 @@ int cmd_export(const std::string& checkpoint, const std::string& output, const s
   return 0;
 }
 
+// One self-contained HTML file with the runs' curves, final evaluations and configs (mtl/report/html.h).
+int cmd_report(const std::vector<std::string>& run_dirs, const std::string& output, const std::string& title) {
+  std::vector<RunLog> runs;
+  for (const auto& d : run_dirs) runs.push_back(read_run_log(d));
+  const std::string html = report_html(runs, {title});
+  const fs::path parent = fs::path(output).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent)) throw Error(output, "the output's directory does not exist");
+  write_file_atomic(output, html);
+  std::cout << "wrote " << output << " (" << runs.size() << (runs.size() == 1 ? " run, " : " runs, ") << html.size() / 1024
+            << " KiB; opens offline)\n";
+  return 0;
+}
+
+// Every combination of the grid for every seed, one run directory each (resumable), then the aggregate table.
+int cmd_sweep(const CommonArgs& a, SweepOptions options, bool quiet) {
+  options.config = a.config;
+  options.sets = a.sets;
+  if (!a.threads.empty()) options.sets.push_back("trainer.threads=" + a.threads);
+  options.progress = !quiet;
+  SweepSummary s = run_sweep(options);
+  if (s.interrupted) {
+    std::cerr << "mtl sweep: stopped; run the same command again to continue (finished runs are kept)\n";
+    return 130;
+  }
+  std::cout << s.markdown << "summary: " << (fs::path(s.dir) / "summary.md").string() << " and summary.json; report: "
+            << (fs::path(s.dir) / "report.html").string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -312,6 +346,31 @@ int main(int argc, char** argv) {
   export_cmd->add_option("output", export_out, "file to write: .safetensors, or .pt/.pth for torch.load")->required();
   export_cmd->add_option("--config", export_config, "the run's config (default: config.yaml beside the checkpoint)");
 
+  std::vector<std::string> report_dirs;
+  std::string report_out = "report.html", report_title;
+  auto* report_cmd = app.add_subcommand(
+      "report", "write one self-contained HTML file (opens offline) with the runs' loss, metric, weight and "
+                "gradient-diagnostics curves, final evaluations and configs; several runs are overlaid and compared");
+  report_cmd->add_option("run_dirs", report_dirs, "run directories (trainer.run_dir of `mtl train`)")->required();
+  report_cmd->add_option("--output,-o", report_out, "HTML file to write (default report.html)");
+  report_cmd->add_option("--title", report_title, "the page's title (default: the run names)");
+
+  CommonArgs sweep_args;
+  SweepOptions sweep_options;
+  bool sweep_no_baselines = false;
+  auto* sweep_cmd = app.add_subcommand(
+      "sweep", "train a config for every combination of a grid of settings and several seeds, each run in its own "
+               "directory (resumable: finished runs are skipped), then write the mean and standard deviation of "
+               "every test metric and delta-m per combination (summary.md, summary.json) and the HTML report");
+  add_common(sweep_cmd, sweep_args);
+  sweep_cmd->add_option("--grid", sweep_options.grid, "one axis: KEY=V1,V2,... (repeatable; replaces sweep.grid)")
+      ->type_name("KEY=V1,V2");
+  sweep_cmd->add_option("--seeds", sweep_options.seeds, "runs per combination: trainer.seed, trainer.seed + 1, ...")
+      ->check(CLI::Range(1, 1000));
+  sweep_cmd->add_option("--dir", sweep_options.dir, "the sweep's directory (default sweep.dir, else <trainer.run_dir>.sweep)");
+  sweep_cmd->add_flag("--no-baselines", sweep_no_baselines, "no single-task baselines (no delta-m)");
+  sweep_cmd->add_flag("--quiet,-q", quiet, "no progress display of each run");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -325,6 +384,11 @@ int main(int argc, char** argv) {
     if (*pred_cmd) return cmd_predict(predict_args, pred_ckpt, pred_split, pred_out);
     if (*inspect_cmd) return cmd_inspect(inspect_args);
     if (*export_cmd) return cmd_export(export_ckpt, export_out, export_config);
+    if (*report_cmd) return cmd_report(report_dirs, report_out, report_title);
+    if (*sweep_cmd) {
+      sweep_options.baselines = !sweep_no_baselines;
+      return cmd_sweep(sweep_args, sweep_options, quiet);
+    }
   } catch (const mtl::Error& e) {
     std::cerr << "mtl: error: " << e.what() << "\n";
     return 2;

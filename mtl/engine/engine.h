@@ -11,10 +11,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "mtl/core/batch.h"
 #include "mtl/core/task.h"
+#include "mtl/engine/diagnostics.h"
 #include "mtl/model/multi_task_model.h"
 #include "mtl/weighting/weighting.h"
 
@@ -33,6 +35,7 @@ struct EngineOptions {
   bool dynamic_balance = false;  // shard sizes follow each worker's measured examples/s
   bool async = false;            // Hogwild!: each worker applies its shard's update at once (mtl/engine/async_engine.h)
   bool lookahead = true;         // async: momentum look-ahead for stale gradients
+  int64_t diagnostics_every = 0;  // gradient diagnostics on the first step and every N-th (0: off; sync engines)
   bool probe_plan = false;       // threads and intra-op threads were `auto`: the trainer times the candidate
                                  // plans on the first batch and keeps the fastest (mtl/run/thread_plan.h)
   /// The reducer of each parallel engine built from these options (across processes: mtl/dist's
@@ -57,6 +60,7 @@ struct StepResult {
   double penalty = 0.0;         // explicit L1/L2 penalties of the step
   std::vector<std::vector<double>> gates;  // per task: the batch's mean gate weight per expert (expert
                                            // architectures, sync engines), else empty
+  std::optional<GradientDiagnostics> diagnostics;  // on diagnostic steps (EngineOptions::diagnostics_every)
   StepTimings timings;
 };
 

@@ -1,6 +1,7 @@
 #include "mtl/engine/parallel_engine.h"
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <unordered_map>
 
@@ -54,7 +55,11 @@ struct Worker {
   void forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
                int index, bool keep_features);
   void backward_weighted(const std::vector<double>& weights);
-  void backward_per_task();
+  void task_rows(bool heads, bool keep_graph);
+  void backward_per_task() {
+    task_rows(/*heads=*/true, /*keep_graph=*/false);
+    losses.clear();
+  }
   void representation_pass();
   void trunk_backward(const at::Tensor& dz);
 
@@ -65,8 +70,8 @@ struct Worker {
       if (losses[t].defined()) last = static_cast<int64_t>(t);
     return last;
   }
-  // Task t's gradients of `inputs` followed by its head's parameters; head gradients go to buffers.grads.
-  std::vector<at::Tensor> task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain);
+  // Task t's gradients of `inputs`; with `heads`, also of its head's parameters, which go to buffers.grads.
+  std::vector<at::Tensor> task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain, bool heads = true);
 };
 
 void Worker::bind(MultiTaskModel m) {
@@ -122,9 +127,9 @@ void Worker::backward_weighted(const std::vector<double>& weights) {
   seconds += seconds_since(start);
 }
 
-std::vector<at::Tensor> Worker::task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain) {
+std::vector<at::Tensor> Worker::task_pass(size_t t, std::vector<at::Tensor> inputs, bool retain, bool heads) {
   const size_t n = inputs.size();
-  std::vector<at::Tensor> head = model->head_parameters(t);
+  std::vector<at::Tensor> head = heads ? model->head_parameters(t) : std::vector<at::Tensor>();
   inputs.insert(inputs.end(), head.begin(), head.end());
   auto g = torch::autograd::grad({losses[t] * share}, inputs, {}, retain, /*create_graph=*/false,
                                  /*allow_unused=*/true);
@@ -134,15 +139,17 @@ std::vector<at::Tensor> Worker::task_pass(size_t t, std::vector<at::Tensor> inpu
   return g;
 }
 
-// kSharedTaskGrads: one backward pass per task gives the task's trunk row (written into the reused [T, P]
-// matrix) and its head's gradient: T passes, no extra pass for the heads.
-void Worker::backward_per_task() {
+// One backward pass per present task gives the task's trunk row (written into the reused [T, P] matrix;
+// absent tasks' rows are zero) and, with `heads`, its head's gradient. kSharedTaskGrads: T passes, no extra
+// pass for the heads. Gradient diagnostics of loss-based methods: the rows only, keeping the graph for the
+// weighted backward pass that follows (autograd::grad writes no .grad: the step's update is unchanged).
+void Worker::task_rows(bool heads, bool keep_graph) {
   const int64_t last = last_present();
   if (last < 0) return;
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
   const int64_t T = static_cast<int64_t>(losses.size()), P = numel(shared);
-  buffers.grads.assign(params.size(), at::Tensor());
+  if (heads) buffers.grads.assign(params.size(), at::Tensor());
   if (!rows.defined() || rows.size(0) != T || rows.size(1) != P) rows = at::empty({T, P}, shared[0].options());
   for (size_t t = 0; t < losses.size(); ++t) {
     at::Tensor row = rows[static_cast<int64_t>(t)];
@@ -150,7 +157,7 @@ void Worker::backward_per_task() {
       row.zero_();
       continue;
     }
-    auto g = task_pass(t, shared, static_cast<int64_t>(t) != last);
+    auto g = task_pass(t, shared, keep_graph || static_cast<int64_t>(t) != last, heads);
     int64_t pos = 0;
     for (size_t k = 0; k < shared.size(); ++k) {
       at::Tensor slot = row.narrow(0, pos, shared[k].numel());
@@ -160,7 +167,6 @@ void Worker::backward_per_task() {
     }
   }
   buffers.task_rows = rows;
-  losses.clear();
   seconds += seconds_since(start);
 }
 
@@ -234,6 +240,8 @@ class ParallelEngine : public GradientEngine {
     r.step = ctx.step;
     r.examples = batch.whole_size();
     const bool fused = kind == GradientKind::kWeightedLoss && weighting_.weights_ignore_step_losses();
+    diagnose_ = is_diagnostic_step(ctx.step, options_.diagnostics_every) && !shared_.empty();
+    const bool extra_rows = diagnose_ && kind == GradientKind::kWeightedLoss;  // T extra backward passes
     if (fused) r.weights = loss_weights_for_step(weighting_, {}, labels_present(tasks_, batch), ctx);
     std::vector<Batch> shards;
     for (size_t i = 0; i < workers_.size(); ++i) {
@@ -246,6 +254,7 @@ class ParallelEngine : public GradientEngine {
       Worker& w = workers_[i];
       w.forward(tasks_, shards[i], options_.seed, ctx, options_.first_shard + i,
                 kind == GradientKind::kRepresentationGrads);
+      if (extra_rows) w.task_rows(/*heads=*/false, /*keep_graph=*/true);
       if (fused) w.backward_weighted(r.weights);
       if (kind == GradientKind::kSharedTaskGrads) w.backward_per_task();
       if (kind == GradientKind::kRepresentationGrads) w.representation_pass();
@@ -254,6 +263,7 @@ class ParallelEngine : public GradientEngine {
     r.present.assign(tasks_.size(), false);
     reducer_->reduce_losses(buffer_list(), r.losses, r.present);
     reduce_gates(r);
+    if (extra_rows) diagnose(reducer_->reduce_task_rows(buffer_list()), r, false);
     std::vector<double> head_weights;
     if (kind != GradientKind::kWeightedLoss) {
       head_weights = loss_weights_for_step(weighting_, r.losses, r.present, ctx);
@@ -271,6 +281,7 @@ class ParallelEngine : public GradientEngine {
     if (kind != GradientKind::kWeightedLoss) scale_head_gradients(head_weights);
     for (size_t t = 0; t < tasks_.size(); ++t)
       if (r.present[t]) r.total_loss += r.weights[t] * r.losses[t];
+    if (r.diagnostics) r.diagnostics->combined_norm = trunk_gradient_norm();
     average_buffers();
     return r;
   }
@@ -299,6 +310,7 @@ class ParallelEngine : public GradientEngine {
   void representation_step(StepResult& r, const StepContext& ctx) {
     at::Tensor R = reducer_->gather_representation_grads(buffer_list());
     if (!R.defined()) return;
+    if (diagnose_) diagnose(R, r, true);
     at::Tensor dz;
     {
       // R is small (T x BD): one thread is enough, and OpenMP threads that BLAS would wake (OpenBLAS threads
@@ -323,12 +335,29 @@ class ParallelEngine : public GradientEngine {
   void set_shared_gradients(StepResult& r, const StepContext& ctx) {
     at::Tensor G = reducer_->reduce_task_rows(buffer_list());
     if (!G.defined()) return;
+    if (diagnose_) diagnose(G, r, false);  // before combine(), which may work in G
     at::Tensor combined = combine_for_step(weighting_, G, r.losses, r.present, ctx, r.weights).to(G.scalar_type());
     int64_t pos = 0;
     for (auto& p : shared_) {
       p.mutable_grad() = combined.narrow(0, pos, p.numel()).view(p.sizes());
       pos += p.numel();
     }
+  }
+
+  // Gradient diagnostics of the reduced per-task rows (trunk parameters, or the shared representation).
+  void diagnose(const at::Tensor& rows, StepResult& r, bool representation) {
+    if (!rows.defined()) return;
+    IntraOpThreadsScope serial(1);  // T x T: see representation_step
+    r.diagnostics = diagnose_task_gradients(rows, r.present);
+    r.diagnostics->representation = representation;
+  }
+
+  // |d| of the trunk gradient the optimizer gets (every shared parameter's reduced, combined .grad).
+  double trunk_gradient_norm() const {
+    double sum = 0.0;
+    for (const auto& p : shared_)
+      if (p.grad().defined()) sum += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+    return std::sqrt(sum);
   }
 
   // Heads of the gradient-based paths: the reduced gradient of L_t times the head's loss weight.
@@ -378,6 +407,7 @@ class ParallelEngine : public GradientEngine {
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<Worker> workers_;
   std::vector<at::Tensor> params_, shared_;
+  bool diagnose_ = false;            // this step is a diagnostic one (EngineOptions::diagnostics_every)
   std::vector<int64_t> gate_sizes_;  // per task: experts its gate mixes (expert architectures), else empty
 };
 

@@ -27,6 +27,24 @@ void MetricsLogObserver::step_done(const TrainPosition& pos, const StepResult& r
     }
     log_.write("train", pos.step, pos.epoch, v);
   }
+  if (r.diagnostics) log_.write("diagnostics", pos.step, pos.epoch, diagnostics_values(tasks_, r));
+}
+
+MetricValues diagnostics_values(const std::vector<std::string>& tasks, const StepResult& r) {
+  const GradientDiagnostics& d = *r.diagnostics;
+  MetricValues v;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    if (!r.present[t]) continue;
+    v.emplace_back(tasks[t] + "/grad_norm", d.norms[t]);
+    v.emplace_back(tasks[t] + "/weight", r.weights[t]);
+  }
+  for (size_t i = 0; i < tasks.size(); ++i)
+    for (size_t j = i + 1; j < tasks.size(); ++j)
+      if (r.present[i] && r.present[j]) v.emplace_back("cosine/" + tasks[i] + "/" + tasks[j], d.cosine[i][j]);
+  v.emplace_back("conflict_share", d.conflict_share);
+  v.emplace_back("combined_norm", d.combined_norm);
+  v.emplace_back("representation", d.representation ? 1.0 : 0.0);
+  return v;
 }
 
 void MetricsLogObserver::epoch_done(const TrainPosition& pos, const EpochEnd& end) {

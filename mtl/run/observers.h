@@ -1,6 +1,6 @@
 // Observers of the training loop (mtl/run/trainer.h): each sees the position and every step's result, the
 // start and the end of every epoch, and does one job. The trainer owns them and calls them in order.
-//   MetricsLogObserver  `weights`, `train` and `epoch` lines of <run_dir>/metrics.jsonl
+//   MetricsLogObserver  `weights`, `train`, `diagnostics` and `epoch` lines of <run_dir>/metrics.jsonl
 //   ProgressObserver    the progress display on stderr
 //   Checkpointer        <run_dir>/checkpoint.pt every checkpoint_interval steps (the trainer also saves at
 //                       epoch ends and on Ctrl-C)
@@ -42,6 +42,11 @@ class TrainObserver {
   /// Only for complete epochs (not for one cut short by max_steps or Ctrl-C).
   virtual void epoch_done(const TrainPosition& pos, const EpochEnd& end) {}
 };
+
+/// A `diagnostics` line (StepResult::diagnostics): per present task `<task>/grad_norm` and `<task>/weight`,
+/// `cosine/<a>/<b>` per pair of present tasks (null where a gradient is zero), `conflict_share`,
+/// `combined_norm`, and `representation` (1: the rows were representation gradients).
+MetricValues diagnostics_values(const std::vector<std::string>& tasks, const StepResult& r);
 
 class MetricsLogObserver : public TrainObserver {
  public:

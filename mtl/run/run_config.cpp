@@ -77,6 +77,13 @@ void parse_engine(const ConfigNode& n, const OptimizerOptions& optimizer, Engine
             "clip_grad_*, max_norm); use engine.mode sync");
 }
 
+// `diagnostics: {every: N}`: gradient diagnostics every N steps (mtl/engine/diagnostics.h).
+void parse_diagnostics(const ConfigNode& n, EngineOptions& o) {
+  o.diagnostics_every = non_negative<int64_t>(n, "every", 0);
+  n.check(o.diagnostics_every == 0 || !o.async, "every",
+          "gradient diagnostics need engine.mode sync (the async engine applies each shard's update on its own)");
+}
+
 TaskSamplerOptions parse_task_sampler(const ConfigNode& n, const std::vector<std::string>& datasets) {
   TaskSamplerOptions o;
   o.type = n.choice("type", o.type, {"proportional", "uniform", "temperature", "round_robin", "given"});
@@ -202,6 +209,11 @@ RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
   rc.logging.tensorboard = root.child("logging").get<bool>("tensorboard", false);
   rc.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
   parse_engine(root.child("engine"), rc.optimizer, rc.engine);
+  parse_diagnostics(root.child("diagnostics"), rc.engine);
+  ConfigNode sweep = root.child("sweep");
+  rc.sweep.grid = sweep.get<std::vector<std::string>>("grid", {});
+  rc.sweep.seeds = in_range<int64_t>(sweep, "seeds", 1, 1, 1000);
+  rc.sweep.dir = sweep.get<std::string>("dir", "");
   rc.distributed = parse_distributed_options(root.child("distributed"));
   rc.scheduler = parse_scheduler_options(root.component("scheduler", "constant"));
   rc.freeze_node = root.child("freeze");

@@ -88,6 +88,13 @@ struct LoggingOptions {
   bool tensorboard = false;  // <run_dir>/tensorboard/: TensorBoard event files with every metrics-log value
 };
 
+/// `sweep:` (read by `mtl sweep`, ignored by `mtl train`): the same settings as its flags (mtl/sweep/sweep.h).
+struct SweepConfig {
+  std::vector<std::string> grid;  // "key=v1,v2,..." per axis
+  int64_t seeds = 1;              // runs per combination: trainer.seed, trainer.seed + 1, ...
+  std::string dir;                // "" = <trainer.run_dir>.sweep
+};
+
 struct RunConfig {
   Config source;     // the YAML as loaded: locations, the resolved config, unknown-key check
   std::string name;  // the config file's stem
@@ -105,6 +112,7 @@ struct RunConfig {
   ModelConfig model;
   WeightingConfig weighting;
   BaselinesConfig baselines;
+  SweepConfig sweep;
 
   std::vector<std::string> task_names() const;
 };

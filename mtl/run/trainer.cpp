@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "mtl/core/allocator.h"
+#include "mtl/core/sigint.h"
 #include "mtl/data/loader.h"
 #include "mtl/dist/process_group.h"
 #include "mtl/dist/process_reducer.h"
@@ -23,23 +24,6 @@ namespace fs = std::filesystem;
 namespace mtl {
 
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted = true; }
-
-// Installs a SIGINT handler for the duration of training: the first Ctrl-C finishes the current step,
-// writes a checkpoint and stops; the previous handler (usually: terminate) comes back afterwards.
-class SigintScope {
- public:
-  SigintScope() {
-    g_interrupted = false;
-    prev_ = std::signal(SIGINT, on_sigint);
-  }
-  ~SigintScope() { std::signal(SIGINT, prev_); }
-
- private:
-  void (*prev_)(int);
-};
 
 using Clock = std::chrono::steady_clock;
 
@@ -107,7 +91,7 @@ struct Loop {
     for (size_t k = 0; !stop && loader.next(batch); ++k) {
       if (ranks.group) batch.global_size = whole[k];
       for (const StepResult& r : engine->step(batch, StepContext{submitted++, pos.epoch, {}})) record(r);
-      stop = g_interrupted.load();
+      stop = sigint_requested();  // the first Ctrl-C: finish this step, checkpoint, stop
       if (ranks.group) stop = ranks.group->any(stop);  // every rank stops after the same step
     }
     for (const StepResult& r : engine->finish()) record(r);

@@ -3,7 +3,7 @@
 // the gradients of their rows of one batch; every rank's result must equal the single-process full-batch
 // gradient of a 1-thread engine (float32, 1e-5 relative), for the total gradient (ew), the per-task T x P path
 // (pcgrad, mgda, nash_mtl), the representation path (mgda with space: representation) and a loss-based
-// stateful method (famo). Also the environment contract (torchrun's variables) and its one-line errors.
+// stateful method (famo); the gradient diagnostics of every path are the single process's too. Also the environment contract (torchrun's variables) and its one-line errors.
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/torch.h>
 
@@ -38,6 +38,7 @@ std::vector<at::Tensor> grads_of(mtl::MultiTaskModel& model) {
 struct RankResult {
   std::vector<at::Tensor> grads;
   std::vector<double> losses, weights;
+  std::optional<mtl::GradientDiagnostics> diagnostics;
   std::string error;
 };
 
@@ -53,6 +54,7 @@ RankResult run_rank(c10::intrusive_ptr<c10d::Store> store, int rank, int world, 
     w->set_shared_parameters(mtl::trainable_shared_parameters(*model));
     mtl::EngineOptions options{2, 1, 0};
     options.first_shard = rank * 2;
+    options.diagnostics_every = 1;
     auto engine = mtl::make_parallel_engine(model, ex.tasks, *w, options, ex.make_model,
                                             std::make_unique<mtl::ProcessReducer>(group));
     const std::vector<int64_t> off = mtl::shard_offsets(batch.size, world);
@@ -62,6 +64,7 @@ RankResult run_rank(c10::intrusive_ptr<c10d::Store> store, int rank, int world, 
     out.grads = grads_of(model);
     out.losses = r.losses;
     out.weights = r.weights;
+    out.diagnostics = r.diagnostics;
   } catch (const std::exception& e) {
     out.error = e.what();
   }
@@ -78,7 +81,9 @@ TEST(ProcessReducer, RanksGradientsEqualTheSingleProcessFullBatchGradient) {
                                    "{method: mgda, space: representation}", "{method: famo}"}) {
     auto w = mtl_test::make_weighting(method, 2);
     w->set_shared_parameters(mtl::trainable_shared_parameters(*ex.model));
-    auto reference = mtl::make_parallel_engine(ex.model, ex.tasks, *w, {1, 1, 0}, ex.make_model);
+    mtl::EngineOptions one{1, 1, 0};
+    one.diagnostics_every = 1;  // gradient diagnostics reduced across the ranks too
+    auto reference = mtl::make_parallel_engine(ex.model, ex.tasks, *w, one, ex.make_model);
     const mtl::StepResult want = reference->compute_gradients(batch, {});
     const std::vector<at::Tensor> want_grads = grads_of(ex.model);
     for (int world : {2, 3}) {
@@ -102,6 +107,12 @@ TEST(ProcessReducer, RanksGradientsEqualTheSingleProcessFullBatchGradient) {
           EXPECT_NEAR(results[r].losses[t], want.losses[t], 1e-5 * std::abs(want.losses[t])) << what;
           EXPECT_NEAR(results[r].weights[t], want.weights[t], 1e-5) << what;
         }
+        ASSERT_TRUE(want.diagnostics && results[r].diagnostics) << what;
+        const mtl::GradientDiagnostics &d = *results[r].diagnostics, &e = *want.diagnostics;
+        for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(d.norms[t], e.norms[t], 1e-5 * e.norms[t]) << what;
+        EXPECT_NEAR(d.cosine[0][1], e.cosine[0][1], 1e-5) << what;
+        EXPECT_EQ(d.conflict_share, e.conflict_share) << what;
+        EXPECT_NEAR(d.combined_norm, e.combined_norm, 1e-5 * e.combined_norm) << what;
       }
     }
   }
