@@ -172,3 +172,32 @@ TEST(Sweep, BadInputGivesOneLineErrors) {
   }
   EXPECT_FALSE(fs::exists(dir.file("sw/weighting.method=ew")));  // nothing trained
 }
+
+TEST(Sweep, TheConfigsSweepSectionSetsGridSeedsAndDirectory) {
+  if (!mtl_test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists(mtl_cli())) GTEST_SKIP() << "CLI not built";
+  mtl_test::TempDir dir("sweep_yaml");
+  const std::string body = "data: {type: multi_fashion, train_size: 256, test_size: 64, cache_dir: '" + dir.file("cache") +
+                           "'}\nmodel: {backbone: lenet}\ntasks: {left: {label: left}, right: {label: right}}\n"
+                           "trainer: {epochs: 1, batch_size: 64, threads: 1, run_dir: '" + dir.file("r") + "'}\n";
+  mtl_test::write_file(dir.file("ok.yaml"), body + "sweep: {grid: [\"weighting.method=ew,dwa\"], seeds: 2, dir: '" +
+                                                dir.file("sw") + "'}\n");
+  mtl_test::ShellRun r = mtl_test::run_shell(mtl_cli() + " sweep " + dir.file("ok.yaml") + " -q --no-baselines");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* run : {"weighting.method=ew/seed0", "weighting.method=ew/seed1", "weighting.method=dwa/seed0",
+                          "weighting.method=dwa/seed1"})
+    EXPECT_TRUE(fs::exists(dir.file("sw/") + run + "/checkpoint.pt")) << run;
+  EXPECT_NE(r.out.find("| weighting.method=dwa | 2 |"), std::string::npos) << r.out;
+  // The other commands accept the section (and ignore it): inspect builds the whole run, as train does.
+  EXPECT_EQ(mtl_test::run_shell(mtl_cli() + " inspect " + dir.file("ok.yaml")).code, 0);
+  // A bad axis in the file names the file, line and key.
+  mtl_test::write_file(dir.file("bad.yaml"), body + "sweep: {grid: [\"weighting.method\"]}\n");
+  r = mtl_test::run_shell(mtl_cli() + " sweep " + dir.file("bad.yaml"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml:5"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(sweep.grid)"), std::string::npos) << r.out;
+  mtl_test::write_file(dir.file("zero.yaml"), body + "sweep: {seeds: 0}\n");
+  r = mtl_test::run_shell(mtl_cli() + " sweep " + dir.file("zero.yaml"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("sweep.seeds"), std::string::npos) << r.out;
+}
