@@ -221,98 +221,83 @@ std::string sweep_table(const std::vector<std::string>& combinations, const std:
   return md;
 }
 
-SweepSummary run_sweep(const SweepOptions& options) {
+namespace {
+
+// What a sweep will run, from the flags and the config's `sweep:` section.
+struct SweepPlan {
+  std::vector<SweepRun> runs;
+  int64_t seeds = 1;
+  std::string dir;
+  bool baselines = false;  // single-task baselines for delta-m
+};
+
+SweepPlan plan_sweep(const SweepOptions& options) {
   const Config base = Config::load(options.config, options.sets);
   const RunConfig rc = parse_run_config(base);
   const bool flags = !options.grid.empty();
   std::vector<SweepAxis> grid;
   for (const auto& g : flags ? options.grid : rc.sweep.grid)
     grid.push_back(parse_sweep_axis(g, flags ? "--grid " + g : base.root().child("sweep").where("grid")));
-  const int64_t seeds = options.seeds > 0 ? options.seeds : rc.sweep.seeds;
-  if (grid.empty() && seeds < 2)
+  SweepPlan plan;
+  plan.seeds = options.seeds > 0 ? options.seeds : rc.sweep.seeds;
+  if (grid.empty() && plan.seeds < 2)
     throw Error("mtl sweep", "nothing to sweep: give --grid KEY=V1,V2,... (or sweep.grid in the config) and/or --seeds N > 1");
-  SweepSummary summary;
-  summary.dir = !options.dir.empty() ? options.dir : !rc.sweep.dir.empty() ? rc.sweep.dir : rc.trainer.run_dir + ".sweep";
-  const std::vector<SweepRun> runs = sweep_runs(grid, seeds, rc.trainer.seed, summary.dir);
-  fs::create_directories(summary.dir);
-  SweepState state{(fs::path(summary.dir) / "sweep.json").string(), {}};
-  state.load();
+  plan.dir = !options.dir.empty() ? options.dir : !rc.sweep.dir.empty() ? rc.sweep.dir : rc.trainer.run_dir + ".sweep";
+  plan.runs = sweep_runs(grid, plan.seeds, rc.trainer.seed, plan.dir);
+  plan.baselines = options.baselines && rc.tasks.size() >= 2 && !rc.baselines.path.empty();
+  return plan;
+}
 
-  auto run_sets = [&](const SweepRun& r) {
-    std::vector<std::string> sets = options.sets;
-    for (const auto& [k, v] : r.settings) sets.push_back(k + "=" + v);
-    sets.push_back("trainer.seed=" + std::to_string(r.seed));
-    return sets;
-  };
-  // Every combination is built once before anything trains: a key that does not exist or a bad value stops the
-  // sweep now, with the --set flag that carries it.
-  size_t pending = 0;
-  for (const auto& r : runs) pending += !state.finished.count(r.run_dir);
-  if (pending > 0) {
-    std::set<std::string> checked;
-    for (const auto& r : runs)
-      if (checked.insert(r.combination).second) assemble(Config::load(options.config, run_sets(r)));
-  }
-  const bool with_baselines = options.baselines && rc.tasks.size() >= 2 && rc.baselines.path != "";
+// The overrides of one run: the sweep's --set flags, the run's settings and its seed.
+std::vector<std::string> run_sets(const SweepOptions& options, const SweepRun& r) {
+  std::vector<std::string> sets = options.sets;
+  for (const auto& [k, v] : r.settings) sets.push_back(k + "=" + v);
+  sets.push_back("trainer.seed=" + std::to_string(r.seed));
+  return sets;
+}
 
-  size_t done_here = 0;
-  double seconds_here = 0;
-  SigintScope sigint;  // Ctrl-C between runs stops the sweep before the next one
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const SweepRun& r = runs[i];
-    if (state.finished.count(r.run_dir)) continue;
-    if (sigint_requested()) {
-      summary.interrupted = true;
-      return summary;
-    }
-    std::vector<std::string> sets = run_sets(r);
-    if (with_baselines) {
-      std::string group = "seed" + std::to_string(r.seed);
-      for (const auto& [k, v] : r.settings)
-        if (!baseline_neutral(k)) group += "," + k + "=" + v;
-      const std::string bdir = (fs::path(summary.dir) / "baselines" / file_safe(group)).string();
-      const std::string bpath = default_baselines_path(bdir);
-      if (!fs::exists(bpath)) {
-        std::cerr << "mtl sweep: single-task baselines for " << group << " (once per seed)\n";
-        std::vector<std::string> bsets = sets;
-        bsets.push_back("trainer.run_dir=" + bdir);
-        bsets.push_back("baselines=auto");
-        Run b = assemble(Config::load(options.config, bsets));
-        if (run_baselines(b.config, BaselinesRunOptions{options.progress}).interrupted) {
-          summary.interrupted = true;
-          return summary;
-        }
-      }
-      sets.push_back("baselines=" + bpath);
-    }
-    sets.push_back("trainer.run_dir=" + r.run_dir);
-    sets.push_back("trainer.resume=auto");
-    const size_t left = pending - done_here;
-    std::string eta = done_here > 0 ? ", ETA " + duration_text(seconds_here / done_here * left) : "";
-    std::cerr << "mtl sweep: run " << (i + 1) << "/" << runs.size() << ": " << r.combination << " seed " << r.seed
-              << " (" << left << " left" << eta << ") -> " << r.run_dir << "\n";
-    const auto start = Clock::now();
-    const RunConfig checked = parse_run_config(Config::load(options.config, sets));
-    const std::string resume = auto_resume_dir(checked.trainer);
-    Run run = assemble(Config::load(options.config, sets), AssembleOptions{resume});
-    if (sigint_requested()) {
-      summary.interrupted = true;
-      return summary;
-    }
-    TrainSummary s = train(run, TrainRunOptions{resume, options.progress});
-    if (s.interrupted) {
-      summary.interrupted = true;
-      return summary;
-    }
-    seconds_here += std::chrono::duration<double>(Clock::now() - start).count();
-    ++done_here;
-    state.finished.insert(r.run_dir);
-    state.save();
-  }
+// Every combination is built once before anything trains: a key that does not exist or a bad value stops the
+// sweep now, with the --set flag that carries it.
+void check_combinations(const SweepOptions& options, const std::vector<SweepRun>& runs) {
+  std::set<std::string> checked;
+  for (const auto& r : runs)
+    if (checked.insert(r.combination).second) assemble(Config::load(options.config, run_sets(options, r)));
+}
 
-  // Aggregate: every combination's seeds, from the runs' own logs.
+// The baselines file of run r's seed (and of its settings that change baselines), trained when missing; "" when
+// Ctrl-C stopped their training.
+std::string ensure_baselines(const SweepOptions& options, const SweepPlan& plan, const SweepRun& r) {
+  std::string group = "seed" + std::to_string(r.seed);
+  for (const auto& [k, v] : r.settings)
+    if (!baseline_neutral(k)) group += "," + k + "=" + v;
+  const std::string dir = (fs::path(plan.dir) / "baselines" / file_safe(group)).string();
+  const std::string path = default_baselines_path(dir);
+  if (fs::exists(path)) return path;
+  std::cerr << "mtl sweep: single-task baselines for " << group << " (once per seed)\n";
+  std::vector<std::string> sets = run_sets(options, r);
+  sets.push_back("trainer.run_dir=" + dir);
+  sets.push_back("baselines=auto");
+  Run b = assemble(Config::load(options.config, sets));
+  return run_baselines(b.config, BaselinesRunOptions{options.progress}).interrupted ? "" : path;
+}
+
+// Trains (or continues, from its checkpoint) one run; false when Ctrl-C stopped it.
+bool train_run(const SweepOptions& options, const std::vector<std::string>& sets) {
+  const RunConfig checked = parse_run_config(Config::load(options.config, sets));
+  const std::string resume = auto_resume_dir(checked.trainer);
+  Run run = assemble(Config::load(options.config, sets), AssembleOptions{resume});
+  if (sigint_requested()) return false;
+  return !train(run, TrainRunOptions{resume, options.progress}).interrupted;
+}
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+// Aggregates every combination's seeds from the runs' own logs into `summary` and writes summary.md,
+// summary.json and report.html.
+void write_summary(const SweepOptions& options, const SweepPlan& plan, SweepSummary& summary) {
+  const auto& runs = plan.runs;
   std::vector<RunLog> logs;
-  nlohmann::json json{{"dir", summary.dir}, {"config", options.config}, {"seeds", seeds}};
+  nlohmann::json json{{"dir", plan.dir}, {"config", options.config}, {"seeds", plan.seeds}};
   json["combinations"] = nlohmann::json::array();
   for (size_t i = 0; i < runs.size();) {
     const std::string combo = runs[i].combination;
@@ -329,9 +314,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
     summary.combinations.push_back(combo);
     summary.stats.push_back(statistics(per_seed));
     for (const auto& s : summary.stats.back())
-      entry["metrics"][s.metric] = {{"mean", std::isfinite(s.mean) ? nlohmann::json(s.mean) : nlohmann::json()},
-                                    {"std", std::isfinite(s.stdev) ? nlohmann::json(s.stdev) : nlohmann::json()},
-                                    {"n", s.n}};
+      entry["metrics"][s.metric] = {{"mean", number_or_null(s.mean)}, {"std", number_or_null(s.stdev)}, {"n", s.n}};
     json["combinations"].push_back(entry);
   }
   double train_seconds = 0;
@@ -341,16 +324,60 @@ SweepSummary run_sweep(const SweepOptions& options) {
   json["train_seconds"] = train_seconds;
   summary.markdown = sweep_table(summary.combinations, summary.stats);
   const std::string header = "Sweep of " + options.config + " (" + std::to_string(runs.size()) + " runs, " +
-                             std::to_string(seeds) + " seed(s); mean ± sample standard deviation over seeds; " +
+                             std::to_string(plan.seeds) + " seed(s); mean ± sample standard deviation over seeds; " +
                              duration_text(train_seconds) + " of training)\n\n";
-  write_file_atomic((fs::path(summary.dir) / "summary.md").string(), header + summary.markdown);
-  write_file_atomic((fs::path(summary.dir) / "summary.json").string(), json.dump(2) + "\n");
+  write_file_atomic((fs::path(plan.dir) / "summary.md").string(), header + summary.markdown);
+  write_file_atomic((fs::path(plan.dir) / "summary.json").string(), json.dump(2) + "\n");
   ReportOptions report{"mtl sweep: " + options.config, "<h2>Sweep</h2>\n<p>" + html_escape(header) + "</p>\n" +
                                                            markdown_table_html(summary.markdown)};
   if (*chart_library().js != '\0')
-    write_file_atomic((fs::path(summary.dir) / "report.html").string(), report_html(logs, report));
+    write_file_atomic((fs::path(plan.dir) / "report.html").string(), report_html(logs, report));
   else
     std::cerr << "mtl sweep: no report.html: this build has no charting library (tools/fetch_uplot.sh, then rebuild)\n";
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& options) {
+  const SweepPlan plan = plan_sweep(options);
+  SweepSummary summary;
+  summary.dir = plan.dir;
+  fs::create_directories(plan.dir);
+  SweepState state{(fs::path(plan.dir) / "sweep.json").string(), {}};
+  state.load();
+  size_t pending = 0;
+  for (const auto& r : plan.runs) pending += !state.finished.count(r.run_dir);
+  if (pending > 0) check_combinations(options, plan.runs);
+
+  size_t done_here = 0;
+  double seconds_here = 0;
+  SigintScope sigint;  // Ctrl-C between runs stops the sweep before the next one
+  for (size_t i = 0; i < plan.runs.size(); ++i) {
+    const SweepRun& r = plan.runs[i];
+    if (state.finished.count(r.run_dir)) continue;
+    summary.interrupted = true;  // until this run is done
+    if (sigint_requested()) return summary;
+    std::vector<std::string> sets = run_sets(options, r);
+    if (plan.baselines) {
+      const std::string baselines = ensure_baselines(options, plan, r);
+      if (baselines.empty()) return summary;
+      sets.push_back("baselines=" + baselines);
+    }
+    sets.push_back("trainer.run_dir=" + r.run_dir);
+    sets.push_back("trainer.resume=auto");
+    const size_t left = pending - done_here;
+    const std::string eta = done_here > 0 ? ", ETA " + duration_text(seconds_here / done_here * left) : "";
+    std::cerr << "mtl sweep: run " << (i + 1) << "/" << plan.runs.size() << ": " << r.combination << " seed " << r.seed
+              << " (" << left << " left" << eta << ") -> " << r.run_dir << "\n";
+    const auto start = Clock::now();
+    if (!train_run(options, sets)) return summary;
+    summary.interrupted = false;
+    seconds_here += std::chrono::duration<double>(Clock::now() - start).count();
+    ++done_here;
+    state.finished.insert(r.run_dir);
+    state.save();
+  }
+  write_summary(options, plan, summary);
   return summary;
 }
 
