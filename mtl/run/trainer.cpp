@@ -1,9 +1,7 @@
 #include "mtl/run/trainer.h"
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <optional>

@@ -1,6 +1,7 @@
 #include "mtl/sweep/sweep.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
