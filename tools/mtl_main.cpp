@@ -9,6 +9,7 @@
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,6 +17,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
+#include "mtl/core/stop_signal.h"
 #include "mtl/core/text.h"
 #include "mtl/dist/local_launcher.h"
 #include "mtl/dist/process_group.h"
@@ -111,7 +113,7 @@ bool ensure_baselines(const Run& run, bool quiet) {
 int cmd_baselines(const CommonArgs& a, bool quiet) {
   Run run = load_run(a);
   BaselinesRun b = run_baselines(run.config, BaselinesRunOptions{!quiet});
-  if (b.interrupted) return 130;
+  if (b.interrupted) return stopped_exit_code();
   print_baselines(b);
   return 0;
 }
@@ -136,7 +138,7 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   if (env.distributed() && with_baselines)
     throw Error("--baselines", "train the baselines in one process first (mtl baselines CONFIG), then launch the "
                                "distributed run");
-  if (with_baselines && !ensure_baselines(run, quiet)) return 130;
+  if (with_baselines && !ensure_baselines(run, quiet)) return stopped_exit_code();
   TrainRunOptions options{resume, !quiet};
   options.group = ProcessGroup::connect(env, run.config.distributed);
   if (env.rank == 0)
@@ -149,7 +151,7 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
                       : std::to_string(run.config.engine.threads) + " thread(s)")
               << (env.distributed() ? " per process, " + std::to_string(env.world_size) + " processes" : "") << "\n";
   TrainSummary s = train(run, options);
-  if (s.interrupted) return 130;
+  if (s.interrupted) return stopped_exit_code();
   if (env.rank != 0) return 0;  // rank 0 reports
   double total = 0;
   for (double e : s.epoch_seconds) total += e;
@@ -157,6 +159,7 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   std::cout << "steps: " << s.steps;
   if (!s.epoch_seconds.empty())
     std::cout << ", mean epoch time: " << (total / s.epoch_seconds.size()) << " s";
+  if (s.skipped_steps > 0) std::cout << ", skipped (non-finite): " << s.skipped_steps;
   std::cout << "\n";
   // What the architecture learned where its structure is learned (ltb's tree), else its shape.
   if (run.model->architecture().name() != "hps") std::cout << "architecture: " << run.model->architecture().describe() << "\n";
@@ -286,7 +289,7 @@ int cmd_sweep(const CommonArgs& a, SweepOptions options, bool quiet) {
   SweepSummary s = run_sweep(options);
   if (s.interrupted) {
     std::cerr << "mtl sweep: stopped; run the same command again to continue (finished runs are kept)\n";
-    return 130;
+    return stopped_exit_code();
   }
   std::cout << s.markdown << "summary: " << (fs::path(s.dir) / "summary.md").string() << " and summary.json; report: "
             << (fs::path(s.dir) / "report.html").string() << "\n";
@@ -296,6 +299,9 @@ int cmd_sweep(const CommonArgs& a, SweepOptions options, bool quiet) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file size limit (ulimit -f) makes writes fail with EFBIG, reported as a one-line error naming the file,
+  // instead of killing the process with SIGXFSZ halfway through a write.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"mtl: multi-task learning on LibTorch. Define tasks in YAML, train one shared trunk with a head per task."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mtl 0.1.0");

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -49,6 +51,20 @@ namespace {
   _exit(127);
 }
 
+// The ranks of the running launch, for the SIGTERM handler (kill() is async-signal-safe; the array is filled
+// before the handler is installed and not changed while it is).
+constexpr int kMaxRanks = 1024;
+pid_t g_ranks[kMaxRanks];
+std::atomic<int> g_rank_count{0};
+
+// A scheduler's SIGTERM to the launcher goes on to every rank: each checkpoints and exits 143 (the launcher
+// then returns their status).
+extern "C" void forward_sigterm(int) {
+  const int n = g_rank_count.load();
+  for (int r = 0; r < n; ++r)
+    if (g_ranks[r] > 0) kill(g_ranks[r], SIGTERM);  // 0: reaped (never kill(0, ...): the whole group)
+}
+
 int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -79,13 +95,21 @@ int run_local_ranks(const std::vector<std::string>& argv, int nproc) {
     }
     pids.push_back(pid);
   }
+  for (int r = 0; r < nproc && r < kMaxRanks; ++r) g_ranks[r] = pids[r];
+  g_rank_count.store(std::min(nproc, kMaxRanks));
+  struct sigaction forward {}, previous_term {};
+  forward.sa_handler = forward_sigterm;
+  sigaction(SIGTERM, &forward, &previous_term);
   std::vector<int> codes(nproc, 0);
   for (int r = 0; r < nproc; ++r) {
     int status = 0;
     while (waitpid(pids[r], &status, 0) < 0 && errno == EINTR) {
     }
+    if (r < kMaxRanks) g_ranks[r] = 0;
     codes[r] = exit_code(status);
   }
+  sigaction(SIGTERM, &previous_term, nullptr);
+  g_rank_count.store(0);
   sigaction(SIGINT, &previous, nullptr);
   if (codes[0] != 0) return codes[0];
   for (int c : codes)

@@ -5,6 +5,7 @@
 
 #include "mtl/engine/async_engine.h"
 #include "mtl/core/random.h"
+#include "mtl/engine/nonfinite.h"
 #include "mtl/engine/parallel_engine.h"
 #include "mtl/optim/param_groups.h"
 
@@ -109,9 +110,16 @@ class SyncEngine : public Engine {
   std::vector<StepResult> step(const Batch& batch, const StepContext& ctx) override {
     auto start = Clock::now();
     const double lr = groups_.set_step(ctx.step);
+    if (options_.keep_state_on_skip) state_before_.capture(weighting_);
     StepResult r = gradients_->compute_gradients(batch, ctx);
     auto computed = Clock::now();
     r.lr = lr;
+    r.nonfinite = find_nonfinite(r, tasks_, model_->named_parameters(), groups_.optimizer());
+    if (!r.nonfinite.empty()) {  // not applied: the weights (and, when kept, the weighting state) stay
+      if (options_.keep_state_on_skip) state_before_.restore(weighting_);
+      r.timings.gradients = seconds_between(start, computed);
+      return {std::move(r)};
+    }
     r.penalty = groups_.before_step();
     groups_.optimizer().step();
     groups_.after_step();
@@ -136,6 +144,7 @@ class SyncEngine : public Engine {
   EngineOptions options_;
   ModelFactory make_replica_;
   std::unique_ptr<GradientEngine> gradients_;
+  StateSnapshot state_before_;
 };
 
 }  // namespace

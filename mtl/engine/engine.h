@@ -1,6 +1,7 @@
 // The training step. An Engine takes one batch and does the whole optimizer step: per-task losses and
 // gradients on its worker threads (a GradientEngine), the reduction of the workers' buffers (a
-// GradientReducer, mtl/engine/reducer.h), the weighting method's combination, penalties and clipping of the
+// GradientReducer, mtl/engine/reducer.h), the weighting method's combination, the non-finite guard (a step
+// with a non-finite loss or gradient is not applied: mtl/engine/nonfinite.h), penalties and clipping of the
 // parameter groups, the optimizer step, the weighting method's post-step hook (FAMO's re-evaluation),
 // max-norm constraints and the BatchNorm statistics sync. It returns what the step measured. The trainer
 // loop (mtl/run/trainer.h) only feeds batches and hands results to its observers.
@@ -36,6 +37,8 @@ struct EngineOptions {
   bool async = false;            // Hogwild!: each worker applies its shard's update at once (mtl/engine/async_engine.h)
   bool lookahead = true;         // async: momentum look-ahead for stale gradients
   int64_t diagnostics_every = 0;  // gradient diagnostics on the first step and every N-th (0: off; sync engines)
+  bool keep_state_on_skip = false;  // sync: the weighting method's state is copied before each step and put back
+                                   // when the step is not applied (trainer.on_nonfinite: skip)
   bool probe_plan = false;       // threads and intra-op threads were `auto`: the trainer times the candidate
                                  // plans on the first batch and keeps the fastest (mtl/run/thread_plan.h)
   /// The reducer of each parallel engine built from these options (across processes: mtl/dist's
@@ -61,6 +64,8 @@ struct StepResult {
   std::vector<std::vector<double>> gates;  // per task: the batch's mean gate weight per expert (expert
                                            // architectures, sync engines), else empty
   std::optional<GradientDiagnostics> diagnostics;  // on diagnostic steps (EngineOptions::diagnostics_every)
+  std::string nonfinite;  // sync engines: why this step was not applied (a non-finite loss or gradient,
+                          // mtl/engine/nonfinite.h); empty when it was
   StepTimings timings;
 };
 

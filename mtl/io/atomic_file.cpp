@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "mtl/core/error.h"
 
@@ -47,11 +46,13 @@ void write_atomic(const std::string& path, const std::function<void(const std::s
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   write_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path, std::string("cannot write file: ") + std::strerror(errno));
-    out << content;
-    out.flush();
-    if (!out) throw Error(path, "cannot write file (disk full?)");
+    std::FILE* file = std::fopen(tmp.c_str(), "wb");
+    if (file == nullptr) throw Error(path, std::string("cannot write file: ") + std::strerror(errno));
+    int error = 0;
+    if (!content.empty() && std::fwrite(content.data(), 1, content.size(), file) != content.size()) error = errno;
+    if (std::fflush(file) != 0 && error == 0) error = errno;
+    if (std::fclose(file) != 0 && error == 0) error = errno;
+    if (error != 0) throw Error(path, std::string("cannot write file: ") + std::strerror(error));
   });
 }
 

@@ -1,5 +1,9 @@
 #include "mtl/io/checkpoint.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <ATen/core/Dict.h>
 #include <torch/serialize.h>
 
@@ -67,6 +71,7 @@ void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const 
   archive.write("epoch_loss_sum", c10::IValue(pos.epoch_loss_sum));
   archive.write("epoch_examples", c10::IValue(pos.epoch_examples));
   if (pos.workers > 0) archive.write("thread_plan", c10::IValue(std::vector<int64_t>{pos.workers, pos.intra_op_threads}));
+  if (pos.log_bytes >= 0) archive.write("log_bytes", c10::IValue(pos.log_bytes));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   if (refs.optimizer) {
     torch::serialize::OutputArchive opt;
@@ -79,11 +84,24 @@ void save_checkpoint(const std::string& path, const CheckpointRefs& refs, const 
     archive.write("weighting", w);
   }
   write_atomic(path, [&](const std::string& tmp) {
+    // LibTorch's own file writer ends the zip archive in its destructor, where a write error (a full disk, a
+    // file size limit) terminates the process; so the archive goes through a sink that never fails towards
+    // LibTorch and remembers the first error for us to report.
+    std::FILE* file = std::fopen(tmp.c_str(), "wb");
+    if (file == nullptr) throw Error(path, std::string("cannot write checkpoint: ") + std::strerror(errno));
+    int error = 0;
     try {
-      archive.save_to(tmp);
+      archive.save_to([&](const void* data, size_t n) -> size_t {
+        if (error == 0 && n > 0 && std::fwrite(data, 1, n, file) != n) error = errno != 0 ? errno : EIO;
+        return n;
+      });
     } catch (const c10::Error& e) {
+      std::fclose(file);
       throw Error(path, "cannot write checkpoint: " + first_line(e.what_without_backtrace()));
     }
+    if (std::fflush(file) != 0 && error == 0) error = errno;
+    if (std::fclose(file) != 0 && error == 0) error = errno;
+    if (error != 0) throw Error(path, std::string("cannot write checkpoint: ") + std::strerror(error));
   });
 }
 
@@ -150,6 +168,11 @@ TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& ref
       if (v.size() != 2 || v[0] < 1 || v[1] < 1) throw Error(path, "checkpoint's thread plan is malformed");
       pos.workers = v[0];
       pos.intra_op_threads = v[1];
+    }
+    c10::IValue log_bytes;  // absent in checkpoints of earlier versions and of runs without a log
+    if (archive.try_read("log_bytes", log_bytes)) {
+      if (!log_bytes.isInt() || log_bytes.toInt() < 0) throw Error(path, "checkpoint's log size is malformed");
+      pos.log_bytes = log_bytes.toInt();
     }
     if (refs.optimizer) {
       torch::serialize::InputArchive opt;

@@ -23,6 +23,9 @@ struct TrainPosition {
   std::vector<double> epoch_examples;  // per task: examples seen
   // The thread plan `trainer.threads: auto` chose (0 = none recorded), so that a resumed run keeps it.
   int64_t workers = 0, intra_op_threads = 0;
+  // Bytes of the run's metrics.jsonl when the checkpoint was written (-1: not recorded), so that a resumed
+  // run drops the lines written after it (they are written again) and its log equals an uninterrupted one's.
+  int64_t log_bytes = -1;
 };
 
 struct CheckpointRefs {

@@ -364,6 +364,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   write_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(path, std::string("cannot write file: ") + std::strerror(errno));
+    errno = 0;
     unsigned char len_bytes[8];
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(n >> (8 * i));
@@ -372,7 +373,9 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
     for (const at::Tensor& t : data)
       if (t.nbytes() > 0) out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
     out.flush();
-    if (!out) throw Error(path, "cannot write file (disk full?)");
+    if (!out)
+      throw Error(path, errno != 0 ? std::string("cannot write file: ") + std::strerror(errno)
+                                   : std::string("cannot write file (disk full?)"));
   });
 }
 

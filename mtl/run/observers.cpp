@@ -104,9 +104,15 @@ void Evaluator::evaluate_at_end(const TrainPosition& pos) {
 void FreezeSchedule::epoch_started(const TrainPosition& pos, int64_t) {
   const FreezeSetting& setting = freeze_.at_epoch(pos.epoch);
   if (in_force_ && setting == *in_force_) return;
+  const bool first = in_force_ == nullptr;
   in_force_ = &setting;
   int64_t frozen = apply_freezing(*model_, frozen_parameters(*model_, setting));
   engine_.trainable_changed();
+  // A resumed run applies the setting in force again but does not log it again (its log has the line from where
+  // the setting began), so that its log equals an uninterrupted run's.
+  const bool begins_here =
+      pos.batch_in_epoch == 0 && (pos.epoch == 0 || !(freeze_.at_epoch(pos.epoch - 1) == setting));
+  if (first && !begins_here) return;
   log_.write("freeze", pos.step, pos.epoch, {{"frozen_parameters", double(frozen)}});
   if (print_ && !freeze_.empty()) std::cerr << "epoch " << pos.epoch + 1 << ": " << frozen << " parameters frozen\n";
 }

@@ -86,14 +86,29 @@ class Checkpointer : public TrainObserver {
   void step_done(const TrainPosition& pos, const StepResult& r) override {
     if (interval_ > 0 && pos.step % interval_ == 0) save(pos);
   }
-  void save(const TrainPosition& pos) { save_checkpoint(path_, refs_, pos); }
-  TrainPosition load() { return load_checkpoint(path_, refs_); }
+  void save(const TrainPosition& pos) {
+    TrainPosition at = pos;
+    if (log_ != nullptr && log_->is_open()) at.log_bytes = log_->bytes();
+    save_checkpoint(path_, refs_, at);
+    saved_step_ = pos.step;
+  }
+  /// The run's metrics log, whose size each checkpoint records (TrainPosition::log_bytes).
+  void record_log_size_of(const MetricsLog* log) { log_ = log; }
+  TrainPosition load() {
+    TrainPosition pos = load_checkpoint(path_, refs_);
+    saved_step_ = pos.step;
+    return pos;
+  }
+  /// The step of the checkpoint on disk from this run (saved or resumed), -1 when there is none yet.
+  int64_t saved_step() const { return saved_step_; }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
   CheckpointRefs refs_;
   int64_t interval_;
+  const MetricsLog* log_ = nullptr;
+  int64_t saved_step_ = -1;
 };
 
 class Evaluator : public TrainObserver {

@@ -57,6 +57,9 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, Engin
   o.drop_last = n.get<bool>("drop_last", o.drop_last);
   o.length_bucketing = n.get<bool>("length_bucketing", o.length_bucketing);
   o.auto_resume = n.choice("resume", "never", {"never", "auto"}) == "auto";
+  o.skip_nonfinite = n.choice("on_nonfinite", "stop", {"stop", "skip"}) == "skip";
+  o.max_skipped = positive<int64_t>(n, "max_skipped", o.max_skipped);
+  engine.keep_state_on_skip = o.skip_nonfinite;
   return o;
 }
 
@@ -66,6 +69,8 @@ void parse_engine(const ConfigNode& n, const OptimizerOptions& optimizer, Engine
   o.dynamic_balance = n.choice("balance", "static", {"static", "dynamic"}) == "dynamic";
   o.lookahead = n.get<bool>("lookahead", o.lookahead);
   if (!o.async) return;
+  n.check(!o.keep_state_on_skip, "mode",
+          "trainer.on_nonfinite: skip needs engine.mode sync (async workers apply their updates on their own)");
   n.check(optimizer.type == "sgd", "mode",
           "async (Hogwild!) updates support optimizer.type sgd only, got '" + optimizer.type + "'");
   n.check(!optimizer.regularisation.any(), "mode",

@@ -45,6 +45,11 @@ struct TrainerOptions {
   /// `resume: auto`: a run whose run_dir already holds a checkpoint continues from it (restarts by torchrun
   /// --max_restarts, requeued scheduler jobs); `never` (default): a fresh run_dir (base-2, ...) every time.
   bool auto_resume = false;
+  /// `on_nonfinite`: a step with a non-finite loss or gradient is never applied; `stop` (default) ends the run
+  /// with an error naming the task, the step and the last good checkpoint; `skip` drops the step (logged as a
+  /// `skipped` line) and stops only after `max_skipped` consecutive skips.
+  bool skip_nonfinite = false;
+  int64_t max_skipped = 10;
 };
 
 /// `data:` (one dataset) or `datasets:` (named datasets whose tasks a task sampler interleaves).

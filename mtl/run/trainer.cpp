@@ -1,18 +1,20 @@
 #include "mtl/run/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 
 #include "mtl/core/allocator.h"
-#include "mtl/core/sigint.h"
+#include "mtl/core/stop_signal.h"
 #include "mtl/data/loader.h"
 #include "mtl/dist/process_group.h"
 #include "mtl/dist/process_reducer.h"
 #include "mtl/engine/shard_plan.h"
 #include "mtl/io/atomic_file.h"
+#include "mtl/io/dir_lock.h"
 #include "mtl/run/batch_plan.h"
 #include "mtl/run/observers.h"
 #include "mtl/run/thread_plan.h"
@@ -53,12 +55,45 @@ struct Loop {
   std::vector<TrainObserver*> observers;
   ProgressObserver* progress = nullptr;
   Checkpointer* checkpointer = nullptr;
+  int64_t skipped = 0;      // steps not applied (trainer.on_nonfinite: skip)
   int64_t epoch_rows = 0;  // examples trained in this process's part of the current epoch (for examples/s)
+
+  MetricsLog* log = nullptr;
+  bool show = false;  // progress on stderr (a warning then starts on a line of its own)
+  int64_t consecutive_skips = 0;
+
+  // A step the engine did not apply (StepResult::nonfinite): trainer.on_nonfinite says stop or skip.
+  void not_applied(const StepResult& r) {
+    const std::string what = "step " + std::to_string(pos.step) + ": " + r.nonfinite;
+    const std::string last_good =
+        checkpointer != nullptr && checkpointer->saved_step() >= 0
+            ? "the last good checkpoint is " + checkpointer->path() + " (step " +
+                  std::to_string(checkpointer->saved_step()) + ")"
+            : "no checkpoint was written yet";
+    if (!tr.skip_nonfinite)
+      throw Error(run.config.source.file(), what + "; stopped before the optimizer step (trainer.on_nonfinite: stop); " +
+                                                last_good + " (lower optimizer.lr, clip gradients or check the data)");
+    ++consecutive_skips;
+    ++skipped;
+    if (log) log->write("skipped", pos.step, pos.epoch,
+                        {{"consecutive", double(consecutive_skips)}, {"total", double(skipped)}});
+    if (ranks.leader())
+      std::cerr << (show ? "\n" : "") << "mtl: warning: " << what << "; step skipped (trainer.on_nonfinite: skip)\n";
+    if (consecutive_skips >= tr.max_skipped)
+      throw Error(run.config.source.file(), what + "; stopped after " + std::to_string(consecutive_skips) +
+                                                " consecutive skipped steps (trainer.max_skipped: " +
+                                                std::to_string(tr.max_skipped) + "); " + last_good);
+  }
 
   // Bookkeeping of one finished step, then the observers.
   void record(const StepResult& r) {
     ++pos.step;
     ++pos.batch_in_epoch;
+    if (!r.nonfinite.empty()) {  // the batch is used up; the weights, sums and observers see nothing of it
+      not_applied(r);
+      return;
+    }
+    consecutive_skips = 0;
     epoch_rows += r.examples;
     for (size_t t = 0; t < r.present.size(); ++t) {
       if (!r.present[t]) continue;
@@ -89,7 +124,7 @@ struct Loop {
     for (size_t k = 0; !stop && loader.next(batch); ++k) {
       if (ranks.group) batch.global_size = whole[k];
       for (const StepResult& r : engine->step(batch, StepContext{submitted++, pos.epoch, {}})) record(r);
-      stop = sigint_requested();  // the first Ctrl-C: finish this step, checkpoint, stop
+      stop = stop_requested();  // the first Ctrl-C or SIGTERM: finish this step, checkpoint, stop
       if (ranks.group) stop = ranks.group->any(stop);  // every rank stops after the same step
     }
     for (const StepResult& r : engine->finish()) record(r);
@@ -118,17 +153,27 @@ struct Loop {
 };
 
 // Never overwrite an earlier run unless resuming it; the resolved config and the data artefacts go in first.
-std::string prepare_run_dir(const Run& run, const TrainRunOptions& options) {
+// The directory stays locked (`lock`) while this process trains: a second `mtl train` of a fresh run goes on to
+// the next free directory, one that resumes or auto-resumes the same directory gets an error.
+std::string prepare_run_dir(const Run& run, const TrainRunOptions& options, std::optional<DirLock>& lock) {
   const bool resuming = !options.resume_dir.empty();
   // trainer.resume: auto reuses run_dir even without a checkpoint: a restarted job that died before its first
   // checkpoint starts over in the same directory, where its next restart will look.
   const std::string& base = run.config.trainer.run_dir;
-  std::string run_dir = resuming                         ? options.resume_dir
-                        : run.config.trainer.auto_resume ? base
-                                                         : fresh_run_dir(base);
+  const bool fresh = !resuming && !run.config.trainer.auto_resume;
+  std::string run_dir = resuming ? options.resume_dir : fresh ? fresh_run_dir(base) : base;
   if (resuming && !fs::exists(fs::path(run_dir) / "checkpoint.pt"))
     throw Error(run_dir, "cannot resume: no checkpoint.pt in this run directory");
-  ensure_writable_dir(run_dir);
+  for (;;) {
+    ensure_writable_dir(run_dir);
+    lock = DirLock::try_lock(run_dir);
+    if (lock) break;
+    if (!fresh)
+      throw Error(run_dir, "run directory in use: " + DirLock::owner(run_dir) +
+                               " is training in it (wait for it to finish, or stop it first)");
+    run_dir = fresh_run_dir(base);  // another process took it a moment ago: the next free one
+  }
+  if (!fresh) remove_stale_temporaries(run_dir);  // a killed process's unfinished checkpoint or config write
   write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
                     run.config.source.resolved_yaml());
   // The tokenizer and class vocabularies, for eval/predict/resume (a resumed run was built from them).
@@ -203,8 +248,9 @@ bool train_epochs(Loop& loop, Checkpointer& checkpointer, ProgressObserver& prog
       if (loop.ranks.leader()) checkpointer.save(loop.pos);
       progress.end_epoch(loop.pos, "interrupted");
       if (show)
-        std::cerr << "interrupted: checkpoint written to " << checkpointer.path() << "; continue with --resume "
-                  << summary.run_dir << "\n";
+        std::cerr << (last_stop_signal() == SIGTERM ? "stopped by SIGTERM" : "interrupted")
+                  << ": checkpoint written to " << checkpointer.path() << "; continue with --resume " << summary.run_dir
+                  << "\n";
       summary.interrupted = true;
       summary.steps = loop.pos.step;
       return false;
@@ -283,7 +329,8 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
 
   TrainSummary summary;
   // Rank 0 writes the run directory; the others read a resumed run's checkpoint from it and write nothing.
-  summary.run_dir = ranks.leader() ? prepare_run_dir(run, options) : options.resume_dir;
+  std::optional<DirLock> lock;
+  summary.run_dir = ranks.leader() ? prepare_run_dir(run, options, lock) : options.resume_dir;
   const bool show = options.progress && ranks.leader();
   const int64_t spe = loop.plan.steps_per_epoch();
   loop.total_steps = tr.epochs * spe;
@@ -310,7 +357,17 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     loop.pos.epoch_examples.assign(T, 0.0);
   }
   MetricsLog log;
-  if (ranks.leader()) log = MetricsLog((fs::path(summary.run_dir) / "metrics.jsonl").string());
+  if (ranks.leader()) {
+    const std::string log_path = (fs::path(summary.run_dir) / "metrics.jsonl").string();
+    // A resumed run drops what was logged after its checkpoint; a run that starts over in its directory
+    // (trainer.resume: auto before any checkpoint) drops what the attempt that died there logged.
+    truncate_log_for_resume(log_path, options.resume_dir.empty() ? 0 : loop.pos.log_bytes);
+    log = MetricsLog(log_path);
+    checkpointer.record_log_size_of(&log);
+  }
+  loop.checkpointer = &checkpointer;
+  loop.log = &log;
+  loop.show = show;
   if (rc.logging.tensorboard) log.mirror_to_tensorboard((fs::path(summary.run_dir) / "tensorboard").string());
   loop.engine = build_engine(loop, groups, log, show);
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
@@ -324,7 +381,7 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   std::optional<CollectiveBytes> collective_bytes;
   if (ranks.group) loop.observers.push_back(&collective_bytes.emplace(*ranks.group, log, loop.pos));
   loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());
-  SigintScope sigint;
+  StopSignalScope stop_signals;
 
   run.model->train();
   const bool finished = train_epochs(loop, checkpointer, progress, summary, show);
@@ -333,6 +390,7 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   evaluator.evaluate_at_end(loop.pos);
   summary.final_eval = evaluator.last();
   summary.steps = loop.pos.step;
+  summary.skipped_steps = loop.skipped;
   return summary;
 }
 

@@ -40,7 +40,8 @@ struct TrainSummary {
   int64_t steps = 0;
   std::vector<double> epoch_seconds;  // wall time of each epoch run in this process
   double data_wait_seconds = 0.0;     // time the engine waited for the loader
-  bool interrupted = false;           // stopped by Ctrl-C (a checkpoint was written)
+  bool interrupted = false;           // stopped by Ctrl-C or SIGTERM (a checkpoint was written)
+  int64_t skipped_steps = 0;          // steps not applied for non-finite values (trainer.on_nonfinite: skip)
 };
 
 TrainSummary train(Run& run, const TrainRunOptions& options);

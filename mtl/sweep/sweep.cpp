@@ -14,7 +14,7 @@
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
-#include "mtl/core/sigint.h"
+#include "mtl/core/stop_signal.h"
 #include "mtl/io/atomic_file.h"
 #include "mtl/report/assets.h"
 #include "mtl/report/html.h"
@@ -287,7 +287,7 @@ bool train_run(const SweepOptions& options, const std::vector<std::string>& sets
   const RunConfig checked = parse_run_config(Config::load(options.config, sets));
   const std::string resume = auto_resume_dir(checked.trainer);
   Run run = assemble(Config::load(options.config, sets), AssembleOptions{resume});
-  if (sigint_requested()) return false;
+  if (stop_requested()) return false;
   return !train(run, TrainRunOptions{resume, options.progress}).interrupted;
 }
 
@@ -352,12 +352,12 @@ SweepSummary run_sweep(const SweepOptions& options) {
 
   size_t done_here = 0;
   double seconds_here = 0;
-  SigintScope sigint;  // Ctrl-C between runs stops the sweep before the next one
+  StopSignalScope stop_signals;  // Ctrl-C between runs stops the sweep before the next one
   for (size_t i = 0; i < plan.runs.size(); ++i) {
     const SweepRun& r = plan.runs[i];
     if (state.finished.count(r.run_dir)) continue;
     summary.interrupted = true;  // until this run is done
-    if (sigint_requested()) return summary;
+    if (stop_requested()) return summary;
     std::vector<std::string> sets = run_sets(options, r);
     if (plan.baselines) {
       const std::string baselines = ensure_baselines(options, plan, r);
