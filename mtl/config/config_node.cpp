@@ -69,11 +69,24 @@ YAML::Node parse_text(const std::string& text, const std::string& name) {
   }
 }
 
+// Paths name a value in the document: "data.labels.a", "model.backbone.stems[0].type". A key that holds '.',
+// '[', ']' or '"' (a CSV column "temp[C]", a label "a.b") is one segment in double quotes, quotes doubled:
+// data.labels."temp[C]".kind.
+std::string path_segment(const std::string& key) {
+  if (!key.empty() && key.find_first_of(".[]\"") == std::string::npos) return key;
+  std::string out = "\"";
+  for (char c : key) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// The segments of a path (split at dots outside quotes; a quoted segment keeps its quotes).
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> parts;
   std::string cur;
+  bool quoted = false;
   for (char c : path) {
-    if (c == '.') {
+    if (c == '"') quoted = !quoted;  // a doubled quote leaves and re-enters: still inside
+    if (c == '.' && !quoted) {
       parts.push_back(cur);
       cur.clear();
     } else {
@@ -84,6 +97,42 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
+// The key of one segment (unquoted) and its list indices ("stems[0]" -> "stems", {0}). A suffix that is not
+// a list of [digits] is part of the key.
+std::string segment_key(const std::string& segment, std::vector<size_t>& indices) {
+  indices.clear();
+  std::string key;
+  size_t i = 0;
+  if (!segment.empty() && segment[0] == '"') {
+    for (i = 1; i < segment.size(); ++i) {
+      if (segment[i] != '"') {
+        key += segment[i];
+      } else if (i + 1 < segment.size() && segment[i + 1] == '"') {
+        key += '"';
+        ++i;
+      } else {
+        ++i;
+        break;
+      }
+    }
+  } else {
+    i = std::min(segment.find('['), segment.size());
+    key = segment.substr(0, i);
+  }
+  for (size_t pos = i; pos < segment.size();) {
+    const size_t close = segment.find(']', pos);
+    const std::string digits = close == std::string::npos ? "" : segment.substr(pos + 1, close - pos - 1);
+    if (segment[pos] != '[' || digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      indices.clear();
+      return segment;  // not an index suffix after all
+    }
+    indices.push_back(std::stoul(digits));
+    pos = close + 1;
+  }
+  return key;
+}
+
 void apply_override(detail::ConfigState& st, const std::string& arg) {
   auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0)
@@ -91,8 +140,13 @@ void apply_override(detail::ConfigState& st, const std::string& arg) {
   std::string path = arg.substr(0, eq);
   std::string text = arg.substr(eq + 1);
   auto parts = split_path(path);
-  for (const auto& p : parts)
+  for (auto& p : parts) {
     if (p.empty()) throw Error("--set " + arg, "empty component in key path '" + path + "'");
+    std::vector<size_t> indices;
+    p = segment_key(p, indices);
+    if (!indices.empty())
+      throw Error("--set " + arg, "cannot set one element of a list; set the whole list (key=[...])");
+  }
   YAML::Node value;
   try {
     value = text.empty() ? YAML::Node() : YAML::Load(text);
@@ -155,7 +209,7 @@ void check_unused_rec(const detail::ConfigState& st, const YAML::Node& node, con
   if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.Scalar();
-      std::string p = path.empty() ? key : path + "." + key;
+      std::string p = path.empty() ? path_segment(key) : path + "." + path_segment(key);
       auto kn = st.known.find(path);
       std::vector<std::string> cands = kn == st.known.end() ? std::vector<std::string>{} : kn->second;
       // A known key set to null (`init: ~`, --set model.init=null) reads as absent: nothing to use.
@@ -187,7 +241,7 @@ ConfigNode::ConfigNode(std::shared_ptr<detail::ConfigState> state, YAML::Node no
       path_(std::move(path)) {}
 
 std::string ConfigNode::child_path(const std::string& key) const {
-  return path_.empty() ? key : path_ + "." + key;
+  return path_.empty() ? path_segment(key) : path_ + "." + path_segment(key);
 }
 
 std::string ConfigNode::where(const std::string& key) const {
@@ -227,19 +281,8 @@ YAML::Node ConfigNode::lookup(const std::string& key) const {
 static YAML::Node resolved_map_at(YAML::Node parent, const std::vector<std::string>& parts, size_t i);
 
 static YAML::Node resolved_step(YAML::Node parent, const std::string& raw) {
-  std::string name = raw;
   std::vector<size_t> idx;
-  auto br = name.find('[');
-  if (br != std::string::npos) {
-    std::string rest = name.substr(br);
-    name = name.substr(0, br);
-    size_t pos = 0;
-    while ((pos = rest.find('[', pos)) != std::string::npos) {
-      auto close = rest.find(']', pos);
-      idx.push_back(std::stoul(rest.substr(pos + 1, close - pos - 1)));
-      pos = close;
-    }
-  }
+  const std::string name = segment_key(raw, idx);
   {
     YAML::Node probe = parent[name];
     bool ok = idx.empty() ? probe.IsMap() : probe.IsSequence();
@@ -248,6 +291,8 @@ static YAML::Node resolved_step(YAML::Node parent, const std::string& raw) {
   if (idx.empty()) return parent[name];
   YAML::Node seq = parent[name];
   while (seq.size() <= idx[0]) seq.push_back(YAML::Node(YAML::NodeType::Map));
+  // An element recorded earlier as a scalar (the same key read as a list of names) becomes the map now read.
+  if (!seq[idx[0]].IsMap()) seq[idx[0]] = YAML::Node(YAML::NodeType::Map);
   return seq[idx[0]];  // nested indices ("a[1][2]") are not produced by ConfigNode
 }
 

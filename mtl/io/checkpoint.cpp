@@ -12,6 +12,7 @@
 #include "mtl/core/error.h"
 #include "mtl/core/text.h"
 #include "mtl/io/atomic_file.h"
+#include "mtl/io/pickle_check.h"
 
 namespace fs = std::filesystem;
 
@@ -117,9 +118,14 @@ namespace {
 c10::Dict<std::string, at::Tensor> open_checkpoint(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!fs::exists(path)) throw Error(path, "checkpoint file does not exist");
   try {
+    check_pickle_records(path);  // LibTorch's unpickler trusts declared lengths (mtl/io/pickle_check.h)
     archive.load_from(path);
+  } catch (const Error& e) {
+    throw Error(path, std::string("not a readable mtl checkpoint: ") + e.what());
   } catch (const c10::Error& e) {
     throw Error(path, "not a readable mtl checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  } catch (const std::exception& e) {  // LibTorch's unpickler also throws std:: exceptions on damaged data
+    throw Error(path, "not a readable mtl checkpoint (" + first_line(e.what()) + ")");
   }
   try {
     c10::IValue format;
@@ -132,6 +138,10 @@ c10::Dict<std::string, at::Tensor> open_checkpoint(const std::string& path, torc
     return c10::impl::toTypedDict<std::string, at::Tensor>(model.toGenericDict());
   } catch (const c10::Error& e) {
     throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what()) + ")");
   }
 }
 
@@ -193,6 +203,10 @@ TrainPosition load_checkpoint(const std::string& path, const CheckpointRefs& ref
     }
   } catch (const c10::Error& e) {
     throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what_without_backtrace()) + ")");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path, "damaged or incompatible checkpoint (" + first_line(e.what()) + ")");
   }
   return pos;
 }

@@ -180,7 +180,11 @@ class Unpickler {
         push(d);
         return true;
       }
-      case 's': set_items(top(), pop_n(2)); return true;  // SETITEM
+      case 's': {  // SETITEM (the pair first: top() is then the dict; argument order is unspecified)
+        std::vector<ValuePtr> kv = pop_n(2);
+        set_items(top(), std::move(kv));
+        return true;
+      }
       case 'u': {                                          // SETITEMS
         std::vector<ValuePtr> kv = pop_mark();
         set_items(top(), std::move(kv));

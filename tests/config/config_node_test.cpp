@@ -80,3 +80,32 @@ TEST(ConfigNode, ChoiceListsAllowedValues) {
   EXPECT_MTL_ERROR(cfg.root().child("o").choice("type", "sgd", {"sgd", "adam"}), "f.yaml:1:11", "(o.type)",
                    "did you mean 'sgd'", "sgd, adam");
 }
+
+// Keys with dots, brackets or quotes (CSV columns such as "temp[C]" used as label names) are one path segment:
+// the resolved config keeps them as they were (a resumed run reads it back), unknown keys among them are found,
+// and `--set` reaches them in quotes. (Fuzzing found "temp[C]" crashing the resolved-config writer.)
+TEST(ConfigNode, KeysWithDotsAndBracketsStayOneKey) {
+  Config cfg = Config::from_string(
+      "labels: {\"temp[C]\": {kind: real}, \"a.b\": {kind: class}, 'say \"hi\"': {kind: class}}\n"
+      "stems: [lenet, mlp]\n",
+      "t.yaml", {"labels.\"a.b\".kind=real"});
+  auto labels = cfg.root().child("labels");
+  const std::vector<std::string> keys = cfg.root().keys("labels");
+  ASSERT_EQ(keys, (std::vector<std::string>{"temp[C]", "a.b", "say \"hi\""}));
+  for (const auto& k : keys) labels.child(k).get<std::string>("kind", "");
+  EXPECT_EQ(labels.child("a.b").get<std::string>("kind", ""), "real");  // the --set reached it
+  EXPECT_EQ(labels.child("temp[C]").where("kind"), "t.yaml:1:28 (labels.\"temp[C]\".kind)");
+  // The same key read as a list of names and then as components (code paths that differ) stays readable.
+  cfg.root().get<std::vector<std::string>>("stems", {});
+  EXPECT_EQ(cfg.root().components("stems")[0].type(), "lenet");
+  cfg.check_unused();
+  Config again = Config::from_string(cfg.resolved_yaml(), "resolved.yaml");
+  EXPECT_EQ(again.root().keys("labels"), keys);
+  EXPECT_EQ(again.root().child("labels").child("temp[C]").get<std::string>("kind", ""), "real");
+  EXPECT_EQ(again.root().child("labels").child("say \"hi\"").get<std::string>("kind", ""), "class");
+  // An unknown key inside a quoted segment is reported with its path.
+  Config bad = Config::from_string("labels: {\"a.b\": {kind: real, knd: 1}}\n", "b.yaml");
+  bad.root().child("labels").child("a.b").get<std::string>("kind", "");
+  EXPECT_MTL_ERROR(bad.check_unused(), "labels.\"a.b\".knd", "unknown key 'knd'");
+  EXPECT_MTL_ERROR(Config::from_string("a: [1, 2]\n", "t.yaml", {"a[0]=3"}), "cannot set one element of a list");
+}

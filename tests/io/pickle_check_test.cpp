@@ -1,0 +1,62 @@
+// The pickle bounds check (mtl/io/pickle_check.h) against pickles written by Python itself: every protocol's
+// opcodes pass, and a cut, an inflated length or an unknown opcode is an mtl::Error before LibTorch reads it.
+#include "mtl/io/pickle_check.h"
+
+#include <filesystem>
+
+#include "mtl/io/checkpoint.h"
+#include "test_util.h"
+
+namespace {
+
+// Pickles of a value that uses most opcodes (ints of every width, floats, str, bytes, bytearray, tuples of 1-3
+// and more, lists, dicts, sets, frozensets, None/True/False, shared references, a global), protocols 0-5.
+std::vector<std::string> python_pickles(const mtl_test::TempDir& dir) {
+  const std::string code =
+      "import pickle, sys, collections\n"
+      "shared = [1, 2]\n"
+      "v = {'i': [0, 1, 255, 256, 65535, 65536, -1, 2**31, 2**70, -2**70], 'f': [0.5, -1e300], 's': 'caf\\u00e9',\n"
+      "     'b': b'\\x00\\xff' * 300, 'ba': bytearray(b'xy'), 't': [(), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4)],\n"
+      "     'set': {1, 2}, 'fs': frozenset({3}), 'n': [None, True, False], 'ref': [shared, shared],\n"
+      "     'od': collections.OrderedDict(a=1), 'long': 'x' * 70000}\n"
+      "for p in range(6):\n"
+      "    open(sys.argv[1] + '/p%d.pkl' % p, 'wb').write(pickle.dumps(v, protocol=p))\n";
+  mtl_test::write_file(dir.file("make.py"), code);
+  mtl_test::ShellRun r = mtl_test::run_shell("/usr/bin/python3 " + dir.file("make.py") + " " + dir.path());
+  EXPECT_EQ(r.code, 0) << r.out;
+  std::vector<std::string> out;
+  for (int p = 0; p < 6; ++p) out.push_back(mtl_test::read_file(dir.file("p" + std::to_string(p) + ".pkl")));
+  return out;
+}
+
+}  // namespace
+
+TEST(PickleCheck, PythonsPicklesOfEveryProtocolPass) {
+  mtl_test::TempDir dir("pickle_ok");
+  for (const std::string& p : python_pickles(dir)) EXPECT_NO_THROW(mtl::check_pickle(p.data(), p.size(), "p"));
+}
+
+TEST(PickleCheck, CutInflatedAndUnknownOpcodesAreErrors) {
+  mtl_test::TempDir dir("pickle_bad");
+  const std::string p = python_pickles(dir)[4];  // protocol 4: FRAME, SHORT_BINUNICODE, BINUNICODE8, ...
+  EXPECT_MTL_ERROR(mtl::check_pickle(p.data(), p.size() - 1, "p"), "p: damaged pickle: no STOP opcode");
+  EXPECT_MTL_ERROR(mtl::check_pickle(p.data(), p.size() / 2, "p"), "p: damaged pickle");
+  // The 70000-character string is a BINUNICODE ('X', 4-byte length): declare 3 GB instead.
+  std::string inflated = p;
+  const size_t x = inflated.find(std::string("X\x70\x11\x01\x00", 5));
+  ASSERT_NE(x, std::string::npos);
+  inflated.replace(x + 1, 4, std::string("\x00\x00\x00\xb8", 4));
+  EXPECT_MTL_ERROR(mtl::check_pickle(inflated.data(), inflated.size(), "p"), "declares 3087007744 bytes");
+  std::string unknown = p;
+  unknown[2] = '\xff';
+  EXPECT_MTL_ERROR(mtl::check_pickle(unknown.data(), unknown.size(), "p"), "unknown opcode 0xff at byte 2");
+}
+
+TEST(PickleCheck, ACheckpointWithAnInflatedLengthIsAnErrorNotAnAllocation) {
+  // The fuzzer's finding: a checkpoint whose pickle declares a 3 GB string (LibTorch reserved it first).
+  const std::string file = mtl_test::source_path("tests/fuzz/regressions/checkpoint/unpickler_reserves_declared_3gb");
+  EXPECT_MTL_ERROR(mtl::read_checkpoint_model_tensors(file), "not a readable mtl checkpoint: record '",
+                   "damaged pickle", "declares");
+  // A valid checkpoint passes the check (each of its .pkl records).
+  EXPECT_NO_THROW(mtl::check_pickle_records(mtl_test::source_path("tests/fuzz/corpus/checkpoint/small.pt")));
+}
