@@ -81,10 +81,10 @@ void ProgressObserver::end_epoch(const TrainPosition& pos, const std::string& no
   progress_.end_epoch(note.empty() ? loss_info(pos) : note);
 }
 
-EvalResult Evaluator::run(const TrainPosition& pos) {
+EvalResult Evaluator::run(const TrainPosition& pos, bool log) {
   EvalResult e = evaluate(model_, tasks_, *test_, batch_size_, group_);
   if (baselines_) attach_delta_m(e, *baselines_);
-  log_.write("eval", pos.step, pos.epoch, e.flat());
+  if (log) log_.write("eval", pos.step, pos.epoch, e.flat());
   last_ = e;
   return e;
 }
@@ -98,7 +98,7 @@ void Evaluator::epoch_done(const TrainPosition& pos, const EpochEnd& end) {
 }
 
 void Evaluator::evaluate_at_end(const TrainPosition& pos) {
-  if (!evaluated_at_end_) run(pos);
+  if (!evaluated_at_end_) run(pos, /*log=*/!logged_at_end_);
 }
 
 void FreezeSchedule::epoch_started(const TrainPosition& pos, int64_t) {

@@ -121,10 +121,14 @@ class Evaluator : public TrainObserver {
   void epoch_done(const TrainPosition& pos, const EpochEnd& end) override;
   /// Evaluates now (and logs), unless the last epoch's end already did.
   void evaluate_at_end(const TrainPosition& pos);
+  /// A run resumed from the checkpoint its last epoch's end wrote: that epoch's evaluation is in the log
+  /// already (it came before the checkpoint), so evaluate_at_end evaluates again for the result without
+  /// writing a second line.
+  void final_evaluation_logged() { logged_at_end_ = true; }
   const EvalResult& last() const { return last_; }
 
  private:
-  EvalResult run(const TrainPosition& pos);
+  EvalResult run(const TrainPosition& pos, bool log = true);
   MultiTaskModel model_;
   const std::vector<TaskSpec>& tasks_;
   std::shared_ptr<Dataset> test_;
@@ -135,6 +139,7 @@ class Evaluator : public TrainObserver {
   ProcessGroup* group_;  // a distributed run: each rank evaluates its share (mtl::evaluate)
   EvalResult last_;
   bool evaluated_at_end_ = false;
+  bool logged_at_end_ = false;
 };
 
 class FreezeSchedule : public TrainObserver {

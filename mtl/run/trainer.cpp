@@ -132,6 +132,12 @@ struct Loop {
     return !stop;
   }
 
+  // Every batch of the current epoch was trained but the epoch did not end (a run stopped or killed between its
+  // last step and the epoch's end): the resumed run ends it (epoch line, evaluation, checkpoint) before anything.
+  bool epoch_awaits_its_end() const {
+    return pos.batch_in_epoch > 0 && pos.batch_in_epoch >= static_cast<int64_t>(plan.epoch(pos.epoch).size());
+  }
+
   void end_epoch(double seconds, double wait_seconds) {
     const size_t T = run.tasks.size();
     EpochEnd end;
@@ -239,7 +245,7 @@ void broadcast_model(ProcessGroup& group, MultiTaskModel& model) {
 // The epochs up to the run's last step, a checkpoint (rank 0) after each; false when Ctrl-C stopped them.
 bool train_epochs(Loop& loop, Checkpointer& checkpointer, ProgressObserver& progress, TrainSummary& summary,
                   bool show) {
-  while (loop.pos.step < loop.total_steps) {
+  while (loop.pos.step < loop.total_steps || loop.epoch_awaits_its_end()) {
     auto epoch_start = Clock::now();
     auto batches = loop.plan.epoch(loop.pos.epoch);
     for (auto* o : loop.observers) o->epoch_started(loop.pos, static_cast<int64_t>(batches.size()));
@@ -383,6 +389,9 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   loop.observers.insert(loop.observers.end(), options.observers.begin(), options.observers.end());
   StopSignalScope stop_signals;
 
+  // Resumed from the checkpoint written at the end of the last epoch: its evaluation is in the log already.
+  if (loop.pos.step >= loop.total_steps && loop.pos.step > 0 && loop.pos.batch_in_epoch == 0)
+    evaluator.final_evaluation_logged();
   run.model->train();
   const bool finished = train_epochs(loop, checkpointer, progress, summary, show);
   if (collective_bytes) collective_bytes->flush(loop.pos);

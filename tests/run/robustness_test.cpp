@@ -202,6 +202,26 @@ TEST(Robustness, ARunThatDiesMidWayResumesToTheUninterruptedLogAndResult) {
   EXPECT_FALSE(fs::exists(run_dir + "/checkpoint.pt.tmp.4242.0"));  // the dead process's temporary
 }
 
+// The two ends the crash trials found: a run that dies after its last step's checkpoint but before the epoch
+// ends (the resumed run ends the epoch: epoch line, evaluation), and one that dies after its final checkpoint
+// (resuming it trains nothing and writes no second evaluation line).
+TEST(Robustness, RunsKilledAtTheirVeryEndResumeToTheUninterruptedLog) {
+  mtl_test::TempDir dir("robust_end");
+  write_csv(dir.file("d.csv"));
+  const mtl::TrainSummary whole = train_yaml(csv_yaml(dir.file("d.csv"), dir.file("whole"), 3));
+  const std::string expected = log_without_timings(dir.file("whole/metrics.jsonl"));
+  const std::string run_dir = dir.file("last_step");
+  AtStep die(15, [] { throw Died(); });  // step 15 of 15: its checkpoint (interval 3) is written, the epoch not ended
+  EXPECT_THROW(train_yaml(csv_yaml(dir.file("d.csv"), run_dir, 3), "", {&die}), Died);
+  const mtl::TrainSummary ended = train_yaml(csv_yaml(dir.file("d.csv"), run_dir, 3), run_dir);
+  EXPECT_EQ(ended.final_eval.flat(), whole.final_eval.flat());
+  EXPECT_EQ(log_without_timings(run_dir + "/metrics.jsonl"), expected);
+  // Resuming a finished run (as after a kill right after its final checkpoint).
+  const mtl::TrainSummary again = train_yaml(csv_yaml(dir.file("d.csv"), dir.file("whole"), 3), dir.file("whole"));
+  EXPECT_EQ(again.final_eval.flat(), whole.final_eval.flat());  // evaluated again for the result...
+  EXPECT_EQ(log_without_timings(dir.file("whole/metrics.jsonl")), expected);  // ...but not logged twice
+}
+
 TEST(Robustness, TruncateLogForResumeCutsToTheCheckpointAndDropsAHalfLine) {
   mtl_test::TempDir dir("robust_log");
   const std::string path = dir.file("m.jsonl");
