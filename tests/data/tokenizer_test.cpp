@@ -237,3 +237,18 @@ TEST(Tokenizer, SentencePieceErrors) {
   t.type = "sentencepiece";
   EXPECT_MTL_ERROR(mtl::make_tokenizer(t, corpus_of({"", "  "})), "no text"s);
 }
+
+// Fuzzing found a float where an integer belongs ("min_freq": 5.6e118) cast to int64 by the JSON library
+// (undefined behaviour); such a field is now a one-line error (tests/fuzz/regressions/vocab/).
+TEST(Tokenizer, ASavedTokenizerWithANonIntegerCountIsAnError) {
+  mtl_test::TempDir dir("tok_float");
+  mtl_test::write_file(dir.file("vocab.txt"), "<pad>\n<unk>\n<cls>\nthe\n");
+  for (const std::string bad : {"5.5e118", "1.5", "18446744073709551615", "\"3\""}) {
+    mtl_test::write_file(dir.file("tokenizer.json"), "{\"type\": \"word\", \"lowercase\": true, \"min_freq\": " + bad +
+                                                         ", \"max_size\": 10, \"vocab\": \"vocab.txt\"}");
+    EXPECT_MTL_ERROR(mtl::load_tokenizer(dir.path()), "tokenizer.json", "'min_freq'");
+  }
+  mtl_test::write_file(dir.file("tokenizer.json"),
+                       "{\"type\": \"word\", \"lowercase\": true, \"min_freq\": 2, \"max_size\": 10, \"vocab\": \"vocab.txt\"}");
+  EXPECT_EQ(mtl::load_tokenizer(dir.path())->vocab_size(), 4);
+}

@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdint>
 #include <fstream>
+#include <type_traits>
 
 #include "mtl/config/config_node.h"
 #include "mtl/core/error.h"
@@ -59,8 +61,15 @@ std::shared_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   auto field = [&](const char* key, auto fallback) {
     using T = decltype(fallback);
     if (!j.is_object() || !j.contains(key)) throw Error(path, std::string("corrupt tokenizer description: no '") + key + "'");
+    const nlohmann::json& v = j.at(key);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // nlohmann converts a float (5.6e118) to an integer with a cast: out of range, that is undefined
+      // behaviour (found by fuzzing). Only JSON integers that fit are accepted.
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+        throw Error(path, std::string("corrupt tokenizer description: '") + key + "' is not an integer");
+    }
     try {
-      return j.at(key).get<T>();
+      return v.get<T>();
     } catch (const nlohmann::json::exception& e) {
       throw Error(path, std::string("corrupt tokenizer description: '") + key + "' has the wrong type");
     }
