@@ -35,10 +35,12 @@ run() {
   local exe="$BUILD/fuzz_$target"
   [ -x "$exe" ] || { echo "fuzz.sh: no $exe (run: bash tools/fuzz.sh build; targets: $(targets | xargs))" >&2; exit 2; }
   mkdir -p "$BUILD/corpus/$target" "$BUILD/findings"
+  local seeds=("tests/fuzz/corpus/$target")  # plus the inputs of earlier findings (tests/fuzz/regressions/)
+  [ -d "tests/fuzz/regressions/$target" ] && seeds+=("tests/fuzz/regressions/$target")
   echo "fuzz.sh: $target for ${seconds}s"
   # -fork is not used: one process, so that the corpus and statistics are simple to read from the log.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-    "$exe" "$BUILD/corpus/$target" "tests/fuzz/corpus/$target" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 \
+    "$exe" "$BUILD/corpus/$target" "${seeds[@]}" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 \
     -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix="$BUILD/findings/$target-" \
     2>&1 | tee "$BUILD/findings/$target.log" | grep -E "^#[0-9]+ +(INITED|DONE|pulse)|ERROR|stat::|Test unit written" || true
   if ! grep -q "^Done [0-9]* runs\|DONE" "$BUILD/findings/$target.log"; then
