@@ -187,6 +187,20 @@ std::string prepare_run_dir(const Run& run, const TrainRunOptions& options, std:
   return run_dir;
 }
 
+// The run's metrics log (rank 0's; the other ranks get a closed one that writes nothing), cut back first: a
+// resumed run drops what was logged after its checkpoint (`keep_bytes`, TrainPosition::log_bytes), a run that
+// starts over in its directory (trainer.resume: auto before any checkpoint: keep_bytes 0) what the attempt that
+// died there logged.
+MetricsLog open_metrics_log(const RunConfig& rc, const std::string& run_dir, bool leader, int64_t keep_bytes) {
+  MetricsLog log;
+  if (!leader) return log;
+  const std::string path = (fs::path(run_dir) / "metrics.jsonl").string();
+  truncate_log_for_resume(path, keep_bytes);
+  log = MetricsLog(path);
+  if (rc.logging.tensorboard) log.mirror_to_tensorboard((fs::path(run_dir) / "tensorboard").string());
+  return log;
+}
+
 // `trainer.threads: auto`: the plan a resumed run recorded, else the fastest on the next batch of the plan
 // (mtl/run/thread_plan.h); recorded in the position, so checkpoints keep it.
 EngineOptions choose_thread_plan(Loop& loop, EngineOptions engine, std::vector<ThreadPlan>& probed) {
@@ -362,19 +376,12 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
     loop.pos.epoch_loss_sum.assign(T, 0.0);
     loop.pos.epoch_examples.assign(T, 0.0);
   }
-  MetricsLog log;
-  if (ranks.leader()) {
-    const std::string log_path = (fs::path(summary.run_dir) / "metrics.jsonl").string();
-    // A resumed run drops what was logged after its checkpoint; a run that starts over in its directory
-    // (trainer.resume: auto before any checkpoint) drops what the attempt that died there logged.
-    truncate_log_for_resume(log_path, options.resume_dir.empty() ? 0 : loop.pos.log_bytes);
-    log = MetricsLog(log_path);
-    checkpointer.record_log_size_of(&log);
-  }
+  MetricsLog log =
+      open_metrics_log(rc, summary.run_dir, ranks.leader(), options.resume_dir.empty() ? 0 : loop.pos.log_bytes);
+  if (ranks.leader()) checkpointer.record_log_size_of(&log);
   loop.checkpointer = &checkpointer;
   loop.log = &log;
   loop.show = show;
-  if (rc.logging.tensorboard) log.mirror_to_tensorboard((fs::path(summary.run_dir) / "tensorboard").string());
   loop.engine = build_engine(loop, groups, log, show);
   FreezeSchedule freeze(run.model, rc.freeze, *loop.engine, log, show);
   MetricsLogObserver metrics(log, run.task_names(), tr);
