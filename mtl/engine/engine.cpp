@@ -114,7 +114,7 @@ class SyncEngine : public Engine {
     StepResult r = gradients_->compute_gradients(batch, ctx);
     auto computed = Clock::now();
     r.lr = lr;
-    r.nonfinite = find_nonfinite(r, tasks_, model_->named_parameters(), groups_.optimizer());
+    r.nonfinite = find_nonfinite(r, tasks_, named_parameters_, groups_.optimizer());
     if (!r.nonfinite.empty()) {  // not applied: the weights (and, when kept, the weighting state) stay
       if (options_.keep_state_on_skip) state_before_.restore(weighting_);
       r.timings.gradients = seconds_between(start, computed);
@@ -131,6 +131,7 @@ class SyncEngine : public Engine {
   }
 
   void trainable_changed() override {
+    named_parameters_ = model_->named_parameters();  // built once, not at every step's non-finite check
     weighting_.set_shared_parameters(trainable_shared_parameters(*model_));
     gradients_.reset();  // one pool at a time
     gradients_ = make_parallel_engine(model_, tasks_, weighting_, options_, make_replica_);
@@ -144,6 +145,7 @@ class SyncEngine : public Engine {
   EngineOptions options_;
   ModelFactory make_replica_;
   std::unique_ptr<GradientEngine> gradients_;
+  torch::OrderedDict<std::string, at::Tensor> named_parameters_;
   StateSnapshot state_before_;
 };
 
