@@ -26,13 +26,21 @@ void truncate_log_for_resume(const std::string& path, int64_t bytes) {
   if (ec) return;
   int64_t keep = static_cast<int64_t>(size);
   if (bytes >= 0) keep = std::min(keep, bytes);
-  if (keep > 0) {  // end at a line break
-    std::ifstream in(path, std::ios::binary);
-    std::string text(static_cast<size_t>(keep), '\0');
-    in.read(text.data(), keep);
+  // End at a line break: read backwards from `keep` in blocks (a long run's log is large; only its tail matters).
+  std::ifstream in(path, std::ios::binary);
+  for (int64_t end = keep; end > 0;) {
+    const int64_t begin = std::max<int64_t>(0, end - 4096);
+    std::string block(static_cast<size_t>(end - begin), '\0');
+    in.seekg(begin);
+    in.read(block.data(), end - begin);
     if (!in) throw Error(path, "cannot read the metrics log");
-    const size_t last = text.rfind('\n');
-    keep = last == std::string::npos ? 0 : static_cast<int64_t>(last + 1);
+    const size_t last = block.rfind('\n');
+    if (last != std::string::npos) {
+      keep = begin + static_cast<int64_t>(last) + 1;
+      break;
+    }
+    end = begin;
+    if (end == 0) keep = 0;  // no line break at all
   }
   if (keep == static_cast<int64_t>(size)) return;
   fs::resize_file(path, static_cast<uintmax_t>(keep), ec);
