@@ -3,6 +3,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "mtl/core/error.h"
@@ -57,6 +58,14 @@ void check_pickle(const char* data, size_t size, const std::string& where) {
       throw Error(where, std::string("damaged pickle: ") + what + " at byte " + std::to_string(at) + " declares " +
                              std::to_string(n) + " bytes, " + std::to_string(size - pos) + " remain");
   };
+  // LibTorch's unpickler grows its memo table to the index a PUT names (16 bytes an entry): a damaged
+  // LONG_BINPUT of 1.8e9 made it allocate 30 GB. Picklers number memo entries 0, 1, 2, ..., one PUT opcode
+  // (two bytes or more) each, so an index is always smaller than the record.
+  auto check_memo_index = [&](uint64_t index, size_t at) {
+    if (index >= size)
+      throw Error(where, "damaged pickle: a memo index of " + std::to_string(index) + " at byte " +
+                             std::to_string(at) + " in a record of " + std::to_string(size) + " bytes");
+  };
   while (pos < size) {
     const size_t at = pos;
     const uint8_t op = static_cast<uint8_t>(data[pos++]);
@@ -74,6 +83,7 @@ void check_pickle(const char* data, size_t size, const std::string& where) {
           pos += 8;
           need(frame, "a frame", at);
         } else {
+          if (op == 'r') check_memo_index(little_endian(data + pos, 4), at);  // LONG_BINPUT
           pos += l.bytes;
         }
         break;
@@ -93,7 +103,9 @@ void check_pickle(const char* data, size_t size, const std::string& where) {
         for (int lines = l.arg == Arg::kLine ? 1 : 2; lines > 0; --lines) {
           const void* nl = std::memchr(data + pos, '\n', size - pos);
           if (nl == nullptr) throw Error(where, "damaged pickle: an unterminated line at byte " + std::to_string(at));
-          pos = static_cast<size_t>(static_cast<const char*>(nl) - data) + 1;
+          const size_t end = static_cast<size_t>(static_cast<const char*>(nl) - data);
+          if (op == 'p') check_memo_index(std::strtoull(std::string(data + pos, end - pos).c_str(), nullptr, 10), at);
+          pos = end + 1;
         }
         break;
     }

@@ -60,3 +60,16 @@ TEST(PickleCheck, ACheckpointWithAnInflatedLengthIsAnErrorNotAnAllocation) {
   // A valid checkpoint passes the check (each of its .pkl records).
   EXPECT_NO_THROW(mtl::check_pickle_records(mtl_test::source_path("tests/fuzz/corpus/checkpoint/small.pt")));
 }
+
+TEST(PickleCheck, AMemoIndexPastTheRecordIsAnError) {
+  // LibTorch grows its memo table to the index a PUT names: LONG_BINPUT 1869898499 (the fuzzer's finding,
+  // a 17 KB checkpoint) made it allocate 30 GB. PROTO 2, EMPTY_LIST, LONG_BINPUT, STOP:
+  const std::string binput("\x80\x02]r\x03\x63\x74\x6f.", 9);
+  EXPECT_MTL_ERROR(mtl::check_pickle(binput.data(), binput.size(), "p"), "a memo index of 1869898499 at byte 3");
+  const std::string put = "(lp99999999\n.";  // protocol 0's PUT
+  EXPECT_MTL_ERROR(mtl::check_pickle(put.data(), put.size(), "p"), "a memo index of 99999999 at byte 2");
+  const std::string ok("\x80\x02]r\x00\x00\x00\x00.", 9);  // index 0 is what a pickler writes first
+  EXPECT_NO_THROW(mtl::check_pickle(ok.data(), ok.size(), "p"));
+  const std::string file = mtl_test::source_path("tests/fuzz/regressions/checkpoint/unpickler_memo_index_30gb");
+  EXPECT_MTL_ERROR(mtl::read_checkpoint_model_tensors(file), "damaged pickle: a memo index of 1869898499");
+}
