@@ -29,6 +29,7 @@ struct BenchArgs {
   std::string json_path;
   std::vector<std::string> methods;          // the weighting-method table: method specs ("all" = every one)
   std::vector<int> method_threads;           // its worker counts (default 1 and the physical cores)
+  bool parallel = false;                     // the model-parallelism and precision table (bench_parallel.cpp)
 };
 
 struct ModelSpec {
@@ -37,7 +38,8 @@ struct ModelSpec {
   bool text = false;
 };
 
-/// lenet, mlp, transformer (synthetic text) or sotu (configs/sotu.yaml); mtl::Error for another name.
+/// lenet, mlp, transformer (synthetic text), sotu (configs/sotu.yaml), heads16 (configs/multi_fashion_16_heads.yaml)
+/// or deep_mlp (MultiFashion, an MLP of 8 x 2048); mtl::Error for another name.
 ModelSpec model_spec(const std::string& model, const BenchArgs& a);
 
 std::string fixed(double v, int digits);
@@ -53,5 +55,8 @@ std::string allocator_label(const BenchArgs& a);
 
 /// The weighting-method table (--methods): every method in both spaces against EW.
 int methods_driver(BenchArgs a);
+
+/// The model-parallelism and precision table (--parallel): tasks, pipeline and bf16 against data parallelism.
+int parallel_driver(BenchArgs a);
 
 }  // namespace mtl_bench

@@ -86,7 +86,11 @@ ModelSpec model_spec(const std::string& model, const BenchArgs& a) {
             {"data.train=" + a.text_data + "/train.jsonl", "data.test=" + a.text_data + "/test.jsonl"}, true};
   if (model == "sotu")  // tools/prepare_sotu.py writes the data (bench.sh runs it when missing)
     return {"SOTU Transformer", "configs/sotu.yaml", {}, true};
-  throw mtl::Error("--models", "unknown model '" + model + "' (known: lenet, mlp, transformer, sotu)");
+  data.pop_back();
+  if (model == "heads16") return {"16 heads x 1024", "configs/multi_fashion_16_heads.yaml", data};
+  data.push_back("model.backbone={type: mlp, hidden: [2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048]}");
+  if (model == "deep_mlp") return {"MLP 8 x 2048", "configs/multi_fashion.yaml", data};
+  throw mtl::Error("--models", "unknown model '" + model + "' (known: lenet, mlp, transformer, sotu, heads16, deep_mlp)");
 }
 
 // Writes the synthetic text splits into `dir` unless they are there.
@@ -629,15 +633,19 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--method-threads", a.method_threads, "worker counts of the method table (default: 1,cores)")
       ->delimiter(',');
+  app.add_flag("--parallel", a.parallel,
+               "model-parallelism and precision table instead: tasks, pipeline and bf16 against data parallelism");
   app.add_option("--run", a.run, "(internal) run one configuration model:workers:intra, print one JSON line");
   CLI11_PARSE(app, argc, argv);
   if (a.quick && app.count("--models") == 0) a.models = {"lenet", "mlp", "transformer"};
   if (!a.methods.empty() && app.count("--models") == 0) a.models = {"lenet", "sotu"};
+  if (a.parallel && app.count("--models") == 0) a.models = {"heads16", "deep_mlp", "lenet", "mlp", "transformer"};
   try {
     if (a.print_data_prefix) std::cout << data_prefix(a) << "\n";
     if (a.write_text_data) write_text_data(a.text_data);
     if (!a.run.empty()) std::cout << run_one(a).dump() << "\n";
     if (a.print_data_prefix || a.write_text_data || !a.run.empty()) return 0;
+    if (a.parallel) return parallel_driver(a);
     return a.methods.empty() ? driver(a) : methods_driver(a);
   } catch (const std::exception& e) {
     std::cerr << "mtl_bench: error: " << e.what() << "\n";

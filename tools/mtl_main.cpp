@@ -6,9 +6,11 @@
 //   mtl export runs/multi_fashion multi_fashion.safetensors   # or model.pt: a state dict for torch.load
 //   mtl report runs/a runs/b --output report.html              # curves, final table, config differences
 //   mtl sweep configs/multi_fashion.yaml --grid weighting.method=ew,pcgrad --seeds 3   # mean and std per method
+//   mtl adapt configs/fashion_maml.yaml --checkpoint runs/fashion_maml --shots 5   # few-shot accuracy, held-out classes
 // User errors print one line "mtl: error: <where>: <what>" and exit with code 2.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,7 @@
 #include "mtl/dist/process_group.h"
 #include "mtl/run/baselines.h"
 #include "mtl/run/evaluate.h"
+#include "mtl/run/meta_trainer.h"
 #include "mtl/run/assembler.h"
 #include "mtl/run/predict.h"
 #include "mtl/run/setup_report.h"
@@ -118,6 +121,19 @@ int cmd_baselines(const CommonArgs& a, bool quiet) {
   return 0;
 }
 
+// `meta:` configs: the meta-trainer instead of multi-task training (mtl/run/meta_trainer.h).
+int meta_train_and_report(Run& run, const std::string& resume, bool quiet) {
+  const MetaConfig& m = run.config.meta;
+  MetaTrainSummary s = meta_train(run, TrainRunOptions{resume, !quiet});
+  if (s.interrupted) return stopped_exit_code();
+  std::cout << "run directory: " << s.run_dir << "\nmeta steps: " << s.steps << " (" << s.seconds << " s)\n";
+  if (s.test_accuracy)
+    std::cout << "held-out episodes (" << m.episodes.ways << "-way " << m.episodes.support << "-shot, "
+              << m.test_inner_steps << " adaptation steps): accuracy " << s.test_accuracy->mean << " +- "
+              << s.test_accuracy->half_width << " (95%, " << s.test_accuracy->n << " episodes)\n";
+  return 0;
+}
+
 int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_baselines) {
   CommonArgs args = a;
   if (args.config.empty()) {
@@ -138,6 +154,11 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   if (env.distributed() && with_baselines)
     throw Error("--baselines", "train the baselines in one process first (mtl baselines CONFIG), then launch the "
                                "distributed run");
+  if (run.config.meta.enabled) {
+    if (env.distributed() || with_baselines)
+      throw Error(args.config, "meta-learning runs in one process, without --baselines");
+    return meta_train_and_report(run, resume, quiet);
+  }
   if (with_baselines && !ensure_baselines(run, quiet)) return stopped_exit_code();
   TrainRunOptions options{resume, !quiet};
   options.group = ProcessGroup::connect(env, run.config.distributed);
@@ -164,6 +185,45 @@ int cmd_train(const CommonArgs& a, std::string resume, bool quiet, bool with_bas
   // What the architecture learned where its structure is learned (ltb's tree), else its shape.
   if (run.model->architecture().name() != "hps") std::cout << "architecture: " << run.model->architecture().describe() << "\n";
   std::cout << "test metrics:\n" << format_eval_table(s.final_eval);
+  return 0;
+}
+
+struct AdaptArgs {
+  std::string checkpoint, task, json;
+  bool scratch = false, trunk_only = false;
+  int64_t shots = 0, episodes = 0, steps = -1;
+  double lr = 0.0;
+  std::vector<std::string> adapt;
+};
+
+int cmd_adapt(const CommonArgs& a, const AdaptArgs& x) {
+  Run run = load_run(a, x.checkpoint.empty() ? "" : run_dir_of(x.checkpoint));
+  if (!run.config.meta.enabled) throw Error(a.config, "mtl adapt needs a config with a meta: section (ways, query, test_classes)");
+  if (x.scratch == !x.checkpoint.empty()) throw Error("mtl adapt", "give --checkpoint RUN or --scratch");
+  load_adaptation_start(run, x.scratch ? AdaptStart::kScratch : x.trunk_only ? AdaptStart::kTrunk : AdaptStart::kCheckpoint,
+                        x.checkpoint);
+  AdaptRequest r = default_adapt_request(run.config);
+  if (x.shots > 0) r.episodes.support = x.shots;
+  if (x.episodes > 0) r.count = x.episodes;
+  if (x.steps >= 0) r.inner.steps = x.steps;
+  if (x.lr > 0) r.inner.lr = x.lr;
+  if (!x.adapt.empty()) r.adapt = x.adapt;
+  if (!x.task.empty()) {
+    const auto names = run.task_names();
+    auto it = std::find(names.begin(), names.end(), x.task);
+    if (it == names.end()) throw Error("--task", "no task '" + x.task + "'; tasks: " + join(names));
+    r.tasks = {static_cast<size_t>(it - names.begin())};
+  }
+  AdaptResult res = evaluate_adaptation(run, run.model, r);
+  std::cout << r.count << " episodes, " << r.episodes.ways << "-way " << r.episodes.support << "-shot, "
+            << r.inner.steps << " adaptation steps of lr " << r.inner.lr << ": accuracy " << res.accuracy.mean
+            << " +- " << res.accuracy.half_width << " (95%), query loss " << res.query_loss.mean << ", "
+            << res.seconds << " s\n";
+  if (!x.json.empty())
+    write_file_atomic(x.json, nlohmann::json{{"episodes", r.count}, {"ways", r.episodes.ways}, {"shots", r.episodes.support},
+                                             {"steps", r.inner.steps}, {"lr", r.inner.lr}, {"accuracy", res.accuracy.mean},
+                                             {"accuracy_ci95", res.accuracy.half_width}, {"query_loss", res.query_loss.mean},
+                                             {"seconds", res.seconds}}.dump(2) + "\n");
   return 0;
 }
 
@@ -377,6 +437,26 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--no-baselines", sweep_no_baselines, "no single-task baselines (no delta-m)");
   sweep_cmd->add_flag("--quiet,-q", quiet, "no progress display of each run");
 
+  CommonArgs adapt_args;
+  AdaptArgs adapt_x;
+  auto* adapt_cmd = app.add_subcommand(
+      "adapt", "few-shot evaluation: adapt a (meta-)trained model to episodes of held-out classes (the config's meta: "
+               "section: ways, query, test_classes, test_episodes) and report the query accuracy's mean and 95% interval");
+  add_common(adapt_cmd, adapt_args);
+  adapt_cmd->add_option("--checkpoint", adapt_x.checkpoint, "checkpoint file or run directory to start from");
+  adapt_cmd->add_flag("--scratch", adapt_x.scratch, "start from the config's initial weights instead (a baseline)");
+  adapt_cmd->add_flag("--trunk-only", adapt_x.trunk_only,
+                      "load only the trunk from --checkpoint; the heads start fresh (e.g. from a multi-task run)");
+  adapt_cmd->add_option("--task", adapt_x.task, "episodes of this task only (default: every task in turn)");
+  adapt_cmd->add_option("--shots", adapt_x.shots, "K: support examples per class (default meta.support)")
+      ->check(CLI::PositiveNumber);
+  adapt_cmd->add_option("--episodes", adapt_x.episodes, "episodes (default meta.test_episodes)")->check(CLI::PositiveNumber);
+  adapt_cmd->add_option("--steps", adapt_x.steps, "adaptation steps (default meta.test_inner_steps)")
+      ->check(CLI::NonNegativeNumber);
+  adapt_cmd->add_option("--lr", adapt_x.lr, "adaptation learning rate (default meta.inner_lr)")->check(CLI::PositiveNumber);
+  adapt_cmd->add_option("--adapt", adapt_x.adapt, "what adapts: heads, all, or parameter-name patterns (default meta.adapt)");
+  adapt_cmd->add_option("--json", adapt_x.json, "also write the result as JSON to this file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -391,6 +471,7 @@ int main(int argc, char** argv) {
     if (*inspect_cmd) return cmd_inspect(inspect_args);
     if (*export_cmd) return cmd_export(export_ckpt, export_out, export_config);
     if (*report_cmd) return cmd_report(report_dirs, report_out, report_title);
+    if (*adapt_cmd) return cmd_adapt(adapt_args, adapt_x);
     if (*sweep_cmd) {
       sweep_options.baselines = !sweep_no_baselines;
       return cmd_sweep(sweep_args, sweep_options, quiet);

@@ -13,6 +13,7 @@ PACKAGES=(
   libsentencepiece-dev
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   python3-numpy python3-torch   # reference scripts and the PyTorch baseline (/usr/bin/python3)
+  python3-yaml            # tools/few_shot.py writes its baseline config
   python3-torchvision     # reference models for the torchvision-compatible backbones (tests, examples)
   python3-protobuf python3-crc32c   # the tests' independent reader of TensorBoard event files
   chromium chromium-driver python3-selenium   # the tests open `mtl report`'s HTML in headless Chromium

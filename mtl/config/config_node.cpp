@@ -557,4 +557,17 @@ std::string ConfigNode::type() const {
   return require<std::string>("type");
 }
 
+StringOrList string_or_list(const ConfigNode& n, const std::string& key, const std::string& fallback,
+                            const std::string& expected) {
+  try {
+    return {false, {n.get<std::string>(key, fallback)}};
+  } catch (const Error&) {
+  }
+  try {
+    return {true, n.get<std::vector<std::string>>(key, {})};
+  } catch (const Error&) {
+  }
+  n.fail(key, "expected " + expected);
+}
+
 }  // namespace mtl

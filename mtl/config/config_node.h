@@ -109,6 +109,15 @@ class ConfigNode {
   std::string path_;
 };
 
+/// A key that holds one string or a list of strings (`strip_prefix: module` or `strip_prefix: [a, b]`).
+struct StringOrList {
+  bool is_list = false;
+  std::vector<std::string> items;
+};
+/// Reads such a key (`fallback` when absent); else an error at `key` saying "expected <expected>".
+StringOrList string_or_list(const ConfigNode& n, const std::string& key, const std::string& fallback,
+                            const std::string& expected);
+
 // Range helpers used by option parsers.
 template <typename T>
 inline T positive(const ConfigNode& n, const std::string& key, const T& fallback) {

@@ -304,6 +304,7 @@ FashionMnistOptions FashionMnistOptions::from_config(const ConfigNode& node) {
   o.train_size = node.get<int64_t>("train_size", o.train_size);
   o.test_size = node.get<int64_t>("test_size", o.test_size);
   o.canvas = node.get<int64_t>("canvas", o.canvas);
+  o.classes = node.get<std::vector<int64_t>>("classes", o.classes);
   validate_config(node, [&] { o.validate(); });
   if (o.canvas > kItem) {  // placement and seed only mean something on a canvas
     o.placement = node.get<std::string>("placement", o.placement);
@@ -321,6 +322,8 @@ void FashionMnistOptions::validate() const {
         "expected 0 (28 x 28 as is) or a side of at least 28, got " + std::to_string(canvas));
   check_choice("placement", placement, {"random", "center"});
   check(seed >= 0, "seed", "expected a number >= 0, got " + std::to_string(seed));
+  for (int64_t c : classes)
+    check(c >= 0 && c < 10, "classes", "expected Fashion-MNIST classes 0..9, got " + std::to_string(c));
 }
 
 FashionMnistSource::FashionMnistSource(FashionMnistOptions options) : options_(std::move(options)) {
@@ -341,6 +344,13 @@ std::shared_ptr<Dataset> FashionMnistSource::open(Split split) const {
   if (limit > 0) {
     d.images = d.images.slice(0, 0, limit);
     d.labels = d.labels.slice(0, 0, limit);
+  }
+  if (!options_.classes.empty()) {  // after the size limit: train_size counts examples of every class
+    at::Tensor keep = at::zeros_like(d.labels, at::kBool);
+    for (int64_t c : options_.classes) keep.logical_or_(d.labels.to(at::kLong).eq(c));
+    const at::Tensor rows = keep.nonzero().squeeze(1);
+    d.images = d.images.index_select(0, rows);
+    d.labels = d.labels.index_select(0, rows);
   }
   const int64_t side = options_.canvas;
   if (side > kItem) {

@@ -151,6 +151,8 @@ struct FashionMnistOptions {
                                    // MultiFashion size, so that one backbone fits both); 0 = 28 x 28 as is
   std::string placement = "random";  // on a canvas: random (uniform offsets, per example) | center
   int64_t seed = 0;                // random placement
+  std::vector<int64_t> classes;    // keep only examples of these classes (labels unchanged); empty = all.
+                                   // E.g. a trunk trained on the classes a few-shot benchmark meta-trains on
 
   /// Reads and validates the options of a `data:` node (placement and seed only with a canvas).
   static FashionMnistOptions from_config(const ConfigNode& node);

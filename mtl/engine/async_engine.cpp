@@ -264,7 +264,12 @@ void AsyncEngine::run_shard(int i, Job& job, size_t shard_index) {
         w.snapshot[k].add_(w.momentum[k], -(options_.threads - 1) * w.lr[k] * mu_shard);
   }
   w.replica->train(model_->is_training());
-  std::vector<at::Tensor> losses = task_losses(tasks_, w.replica->forward(shard.inputs), shard);
+  ModelOutput out;
+  {
+    PrecisionScope autocast(options_.precision);
+    out = w.replica->forward(shard.inputs);
+  }
+  std::vector<at::Tensor> losses = task_losses(tasks_, out, shard);
   std::vector<double> values(T, 0.0);
   std::vector<bool> present(T, false);
   for (size_t t = 0; t < T; ++t)

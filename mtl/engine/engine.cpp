@@ -7,25 +7,30 @@
 #include "mtl/core/random.h"
 #include "mtl/engine/nonfinite.h"
 #include "mtl/engine/parallel_engine.h"
+#include "mtl/engine/pipeline_engine.h"
+#include "mtl/engine/task_parallel_engine.h"
 #include "mtl/optim/param_groups.h"
 
 namespace mtl {
 
+at::Tensor task_loss(const TaskSpec& task, const at::Tensor& output, const Batch& batch) {
+  auto it = batch.targets.find(task.label.name);
+  if (it == batch.targets.end() || !output.defined()) return at::Tensor();
+  // Losses are float32 whatever precision the forward pass ran in (trainer.precision: bf16).
+  return task.loss(output.scalar_type() == at::kBFloat16 ? output.to(at::kFloat) : output, it->second);
+}
+
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const std::vector<at::Tensor>& outputs,
                                     const Batch& batch) {
   std::vector<at::Tensor> losses(tasks.size());
-  for (size_t t = 0; t < tasks.size(); ++t) {
-    auto it = batch.targets.find(tasks[t].label.name);
-    if (it == batch.targets.end() || !outputs[t].defined()) continue;
-    losses[t] = tasks[t].loss(outputs[t], it->second);
-  }
+  for (size_t t = 0; t < tasks.size(); ++t) losses[t] = task_loss(tasks[t], outputs[t], batch);
   return losses;
 }
 
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const ModelOutput& out, const Batch& batch) {
   std::vector<at::Tensor> losses = task_losses(tasks, out.outputs, batch);
   for (size_t t = 0; t < losses.size() && t < out.regularizers.size(); ++t)
-    if (losses[t].defined() && out.regularizers[t].defined()) losses[t] = losses[t] + out.regularizers[t];
+    if (losses[t].defined() && out.regularizers[t].defined()) losses[t] = losses[t] + out.regularizers[t].to(at::kFloat);
   return losses;
 }
 
@@ -134,7 +139,11 @@ class SyncEngine : public Engine {
     named_parameters_ = model_->named_parameters();  // built once, not at every step's non-finite check
     weighting_.set_shared_parameters(trainable_shared_parameters(*model_));
     gradients_.reset();  // one pool at a time
-    gradients_ = make_parallel_engine(model_, tasks_, weighting_, options_, make_replica_);
+    switch (options_.model_parallel) {
+      case ModelParallel::kNone: gradients_ = make_parallel_engine(model_, tasks_, weighting_, options_, make_replica_); break;
+      case ModelParallel::kTasks: gradients_ = make_task_parallel_engine(model_, tasks_, weighting_, options_, make_replica_); break;
+      case ModelParallel::kPipeline: gradients_ = make_pipeline_engine(model_, tasks_, weighting_, options_); break;
+    }
   }
 
  private:

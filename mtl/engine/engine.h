@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mtl/core/batch.h"
+#include "mtl/core/precision.h"
 #include "mtl/core/task.h"
 #include "mtl/engine/diagnostics.h"
 #include "mtl/model/multi_task_model.h"
@@ -25,6 +26,13 @@ namespace mtl {
 
 class GradientReducer;
 class ParamGroups;
+
+/// How the model is split between threads (`engine.model_parallel`), besides data parallelism.
+enum class ModelParallel {
+  kNone,      // every thread runs the whole model on its shard of the batch
+  kTasks,     // the trunk runs once per shard; the task heads run on separate threads
+  kPipeline,  // the backbone's stages run on separate threads, micro-batches flowing through them (GPipe)
+};
 
 /// How the step runs: the one place that carries thread counts and the dropout seed.
 struct EngineOptions {
@@ -39,6 +47,11 @@ struct EngineOptions {
   int64_t diagnostics_every = 0;  // gradient diagnostics on the first step and every N-th (0: off; sync engines)
   bool keep_state_on_skip = false;  // sync: the weighting method's state is copied before each step and put back
                                    // when the step is not applied (trainer.on_nonfinite: skip)
+  Precision precision = Precision::kFloat32;  // forward passes of training steps (trainer.precision)
+  ModelParallel model_parallel = ModelParallel::kNone;
+  int model_threads = 0;   // model parallelism: threads per copy of the model (0: all `threads`); `threads /
+                           // model_threads` copies run data-parallel shards of each batch
+  int micro_batches = 0;   // pipeline: micro-batches per shard (0: 4 per stage)
   bool probe_plan = false;       // threads and intra-op threads were `auto`: the trainer times the candidate
                                  // plans on the first batch and keeps the fastest (mtl/run/thread_plan.h)
   /// The reducer of each parallel engine built from these options (across processes: mtl/dist's
@@ -120,6 +133,10 @@ std::vector<SharedParameter> trainable_shared_parameters(MultiTaskModelImpl& mod
 
 /// Whether `batch` has each task's label field.
 std::vector<bool> labels_present(const std::vector<TaskSpec>& tasks, const Batch& batch);
+
+/// Task `task`'s loss of `output` against `batch`'s target (float32); undefined when the batch has no such label
+/// or the output is undefined.
+at::Tensor task_loss(const TaskSpec& task, const at::Tensor& output, const Batch& batch);
 
 /// Per-task losses of `outputs` against `batch`'s targets; undefined tensors for absent tasks.
 std::vector<at::Tensor> task_losses(const std::vector<TaskSpec>& tasks, const std::vector<at::Tensor>& outputs,

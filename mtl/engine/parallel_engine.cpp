@@ -7,6 +7,7 @@
 
 #include "mtl/core/random.h"
 #include "mtl/core/threads.h"
+#include "mtl/engine/replicas.h"
 
 namespace mtl {
 
@@ -15,20 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::vector<at::Tensor> trainable(const MultiTaskModel& m) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : m->parameters())
-    if (p.requires_grad()) out.push_back(p);
-  return out;
-}
-
-// Where each parameter sits in `params` (and in a worker's grads), keyed by its TensorImpl.
-std::unordered_map<const void*, size_t> positions(const std::vector<at::Tensor>& params) {
-  std::unordered_map<const void*, size_t> out;
-  for (size_t k = 0; k < params.size(); ++k) out[params[k].unsafeGetTensorImpl()] = k;
-  return out;
-}
 
 int64_t numel(const std::vector<at::Tensor>& ts) {
   int64_t n = 0;
@@ -48,6 +35,7 @@ struct Worker {
   std::vector<at::Tensor> losses;  // per task, with graph (forward -> backward passes)
   at::Tensor features;             // the shard's shared representation (representation space)
   at::Tensor rows;                 // [T, P] per-task trunk gradients, reused from step to step
+  Precision precision = Precision::kFloat32;  // of the forward pass
   double share = 0.0;              // shard rows / batch rows
   double seconds = 0.0;            // time spent on this step's shard
 
@@ -76,9 +64,9 @@ struct Worker {
 
 void Worker::bind(MultiTaskModel m) {
   model = std::move(m);
-  params = trainable(model);
+  params = trainable_parameters(*model);
   shared = model->shared_parameters();
-  index = positions(params);
+  index = parameter_positions(params);
 }
 
 void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uint64_t seed, const StepContext& ctx,
@@ -95,7 +83,11 @@ void Worker::forward(const std::vector<TaskSpec>& tasks, const Batch& shard, uin
   torch::AutoGradMode grad_mode(true);
   // Dropout masks depend on (seed, step, shard) only: reproducible for a given thread count.
   ThreadGeneratorScope rng(StepInfo{seed, ctx.step, ctx.epoch}, static_cast<uint64_t>(index));
-  ModelOutput out = model->forward(shard.inputs);
+  ModelOutput out;
+  {
+    PrecisionScope autocast(precision);  // the graph records the casts: backward needs no scope
+    out = model->forward(shard.inputs);
+  }
   losses = task_losses(tasks, out, shard);
   if (keep_features) features = out.features;
   for (const at::Tensor& g : out.gates) {  // this shard's part of the batch's mean gate weights
@@ -177,7 +169,9 @@ void Worker::representation_pass() {
   auto start = Clock::now();
   torch::AutoGradMode grad_mode(true);
   buffers.grads.assign(params.size(), at::Tensor());
-  at::Tensor out = at::zeros({static_cast<int64_t>(losses.size()), features.numel()}, features.options());
+  // bf16 representations (trainer.precision) give float32 rows: the weighting methods work in float32 at least.
+  const at::ScalarType rows_type = features.scalar_type() == at::kBFloat16 ? at::kFloat : features.scalar_type();
+  at::Tensor out = at::zeros({static_cast<int64_t>(losses.size()), features.numel()}, features.options().dtype(rows_type));
   for (size_t t = 0; t < losses.size(); ++t) {
     if (!losses[t].defined()) continue;
     auto g = task_pass(t, {features}, /*retain=*/true);
@@ -193,7 +187,7 @@ void Worker::trunk_backward(const at::Tensor& dz) {
   auto start = Clock::now();
   if (buffers.rep_rows.defined()) {
     torch::AutoGradMode grad_mode(true);
-    auto g = torch::autograd::grad({features}, shared, {dz.view(features.sizes())}, /*retain_graph=*/false,
+    auto g = torch::autograd::grad({features}, shared, {dz.view(features.sizes()).to(features.scalar_type())}, /*retain_graph=*/false,
                                    /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t k = 0; k < shared.size(); ++k) buffers.grads[index.at(shared[k].unsafeGetTensorImpl())] = g[k];
   }
@@ -216,16 +210,17 @@ class ParallelEngine : public GradientEngine {
     workers_.resize(options_.threads);
     const bool replicas = !model_->buffers().empty() && options_.threads > 1;
     for (auto& w : workers_) {
+      w.precision = options_.precision;
       if (replicas) {
         TORCH_CHECK(make_replica, "a model with buffers (BatchNorm) needs replicas for parallel training");
         MultiTaskModel replica = make_replica();
-        alias_parameters(replica);
+        alias_parameters(model_, replica);
         w.bind(replica);
       } else {
         w.bind(model_);
       }
     }
-    params_ = trainable(model_);
+    params_ = trainable_parameters(*model_);
     shared_ = model_->shared_parameters();
     gate_sizes_ = model_->architecture().gate_sizes();
   }
@@ -369,34 +364,10 @@ class ParallelEngine : public GradientEngine {
     }
   }
 
-  // Replica parameters share storage with the model's, so optimizer updates reach every replica.
-  void alias_parameters(MultiTaskModel& replica) {
-    torch::NoGradGuard no_grad;
-    auto mine = model_->named_parameters();
-    for (auto& kv : replica->named_parameters()) {
-      kv.value().set_data(mine[kv.key()]);
-      kv.value().set_requires_grad(mine[kv.key()].requires_grad());
-    }
-    auto bufs = model_->named_buffers();
-    for (auto& kv : replica->named_buffers()) kv.value().copy_(bufs[kv.key()]);
-    replica->set_frozen_norm_modules(model_->frozen_norm_modules());  // frozen BatchNorm stays in eval mode
-  }
-
   void average_buffers();
 
   // StepResult::gates: the workers' gate sums reduced (across processes too), split per task.
-  void reduce_gates(StepResult& r) {
-    if (gate_sizes_.empty()) return;
-    int64_t total = 0;
-    for (int64_t n : gate_sizes_) total += n;
-    std::vector<double> flat(static_cast<size_t>(total), 0.0);
-    reducer_->reduce_gates(buffer_list(), flat);
-    size_t k = 0;
-    for (int64_t n : gate_sizes_) {
-      r.gates.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(k), flat.begin() + static_cast<std::ptrdiff_t>(k + n));
-      k += static_cast<size_t>(n);
-    }
-  }
+  void reduce_gates(StepResult& r) { r.gates = reduce_gate_means(*reducer_, buffer_list(), gate_sizes_); }
 
   MultiTaskModel model_;
   const std::vector<TaskSpec>& tasks_;
@@ -414,29 +385,10 @@ class ParallelEngine : public GradientEngine {
 // Running statistics: the model gets the mean over workers (and over processes, through the reducer); every
 // replica restarts from it.
 void ParallelEngine::average_buffers() {
-  torch::NoGradGuard no_grad;
-  auto target = model_->named_buffers();
-  if (target.is_empty()) return;
-  const bool replicas = !workers_.empty() && workers_[0].model.get() != model_.get();
-  std::vector<torch::OrderedDict<std::string, at::Tensor>> reps;
-  if (replicas)
-    for (auto& w : workers_) reps.push_back(w.model->named_buffers());
-  for (auto& kv : target) {
-    if (!replicas) break;
-    at::Tensor& b = kv.value();
-    if (at::isFloatingType(b.scalar_type())) {
-      at::Tensor acc = at::zeros_like(b, at::kDouble);
-      for (auto& r : reps) acc += r[kv.key()].to(at::kDouble);
-      b.copy_(acc / double(reps.size()));
-    } else {
-      b.copy_(reps[0][kv.key()]);  // counters (num_batches_tracked) agree
-    }
-  }
-  std::vector<at::Tensor> buffers;
-  for (auto& kv : target) buffers.push_back(kv.value());
-  reducer_->reduce_buffers(buffers);
-  for (auto& kv : target)
-    for (auto& r : reps) r[kv.key()].copy_(kv.value());
+  std::vector<MultiTaskModel> replicas;
+  if (!workers_.empty() && workers_[0].model.get() != model_.get())
+    for (auto& w : workers_) replicas.push_back(w.model);
+  average_replica_buffers(model_, replicas, *reducer_);
 }
 
 std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepContext& ctx) {
@@ -455,7 +407,12 @@ std::vector<double> ParallelEngine::batch_losses(const Batch& batch, const StepC
     at::NoGradGuard no_grad;
     ThreadGeneratorScope rng(StepInfo{options_.seed, ctx.step, ctx.epoch}, static_cast<uint64_t>(options_.first_shard + i));
     Batch shard = batch.slice(off[i], off[i + 1]);
-    std::vector<at::Tensor> losses = task_losses(tasks_, workers_[i].model->forward(shard.inputs), shard);
+    ModelOutput out;
+    {
+      PrecisionScope autocast(options_.precision);
+      out = workers_[i].model->forward(shard.inputs);
+    }
+    std::vector<at::Tensor> losses = task_losses(tasks_, out, shard);
     for (size_t t = 0; t < T; ++t)
       if (losses[t].defined()) values[i][t] = losses[t].item<double>() * double(off[i + 1] - off[i]) / B;
   });

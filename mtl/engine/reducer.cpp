@@ -93,4 +93,20 @@ at::Tensor OrderedReducer::gather_representation_grads(const WorkerBufferList& w
   return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
+std::vector<std::vector<double>> reduce_gate_means(GradientReducer& reducer, const WorkerBufferList& workers,
+                                                   const std::vector<int64_t>& sizes) {
+  std::vector<std::vector<double>> out;
+  if (sizes.empty()) return out;
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  std::vector<double> flat(static_cast<size_t>(total), 0.0);
+  reducer.reduce_gates(workers, flat);
+  size_t k = 0;
+  for (int64_t n : sizes) {
+    out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(k), flat.begin() + static_cast<std::ptrdiff_t>(k + n));
+    k += static_cast<size_t>(n);
+  }
+  return out;
+}
+
 }  // namespace mtl

@@ -62,6 +62,11 @@ class GradientReducer {
   virtual void use_pool(WorkerPool* /*pool*/) {}
 };
 
+/// The batch's mean gate weights per task (StepResult::gates): `reducer.reduce_gates` of the workers' flat
+/// task-major sums, split into one vector per task of `sizes[t]` experts; empty when `sizes` is.
+std::vector<std::vector<double>> reduce_gate_means(GradientReducer& reducer, const WorkerBufferList& workers,
+                                                   const std::vector<int64_t>& sizes);
+
 /// Sums in worker order on the calling thread; gradients of large models (>= 2^20 elements) are split into
 /// contiguous parameter ranges that the pool's workers sum in parallel (each range still in worker order).
 class OrderedReducer : public GradientReducer {

@@ -22,21 +22,24 @@ MultiTaskModelImpl::MultiTaskModelImpl(ArchitecturePtr architecture, std::vector
 ModelOutput MultiTaskModelImpl::forward(const TensorMap& inputs) {
   TrunkOutput trunk = architecture_->forward(inputs);
   ModelOutput out;
+  out.outputs.reserve(heads_.size());
+  for (size_t t = 0; t < heads_.size(); ++t) out.outputs.push_back(head_output(t, trunk));
   out.features = trunk.shared;
   out.token_features = trunk.tokens;
   out.gates = std::move(trunk.gates);
   out.regularizers = std::move(trunk.regularizers);
-  out.outputs.reserve(heads_.size());
-  for (size_t t = 0; t < heads_.size(); ++t) {
-    if (heads_[t]->dense()) {
-      TORCH_CHECK(t < trunk.maps.size(), "task ", task_names_[t], ": the architecture gives no feature maps");
-      out.outputs.push_back(heads_[t]->forward_maps(trunk.maps[t]));
-    } else if (!heads_[t]->token_level())
-      out.outputs.push_back(heads_[t]->forward(trunk.task[t]));
-    else
-      out.outputs.push_back(trunk.tokens.defined() ? heads_[t]->forward(trunk.tokens) : at::Tensor());
-  }
   return out;
+}
+
+TrunkOutput MultiTaskModelImpl::trunk(const TensorMap& inputs) { return architecture_->forward(inputs); }
+
+at::Tensor MultiTaskModelImpl::head_output(size_t t, const TrunkOutput& trunk) {
+  if (heads_[t]->dense()) {
+    TORCH_CHECK(t < trunk.maps.size(), "task ", task_names_[t], ": the architecture gives no feature maps");
+    return heads_[t]->forward_maps(trunk.maps[t]);
+  }
+  if (!heads_[t]->token_level()) return heads_[t]->forward(trunk.task[t]);
+  return trunk.tokens.defined() ? heads_[t]->forward(trunk.tokens) : at::Tensor();
 }
 
 namespace {

@@ -33,6 +33,11 @@ class MultiTaskModelImpl : public torch::nn::Module {
   MultiTaskModelImpl(ArchitecturePtr architecture, std::vector<std::string> task_names, std::vector<Head> heads);
 
   ModelOutput forward(const TensorMap& inputs);
+  /// forward() in two parts, for engines that run the heads apart from the trunk (model parallelism): the
+  /// architecture's output, then head t's output on it (undefined for a token-level head without per-token
+  /// features).
+  TrunkOutput trunk(const TensorMap& inputs);
+  at::Tensor head_output(size_t t, const TrunkOutput& trunk);
 
   size_t num_tasks() const { return heads_.size(); }
   const std::vector<std::string>& task_names() const { return task_names_; }

@@ -8,6 +8,7 @@
 #include "heads/head.h"
 #include "mtl/core/random.h"
 #include "mtl/data/mixture.h"
+#include "mtl/engine/pipeline_engine.h"
 #include "mtl/metrics/metric.h"
 #include "mtl/model/freezing.h"
 #include "mtl/run/model_init.h"
@@ -266,6 +267,47 @@ ParamGroups build_param_groups(const OptimizerOptions& optimizer, const Schedule
   return ParamGroups(optimizer, scheduler, named, backbone_blocks(model), weighting.parameters(), trunk);
 }
 
+namespace {
+
+// engine.model_parallel: what the model split needs of the weighting method and the model.
+void check_model_parallel(const RunConfig& rc, const Run& run) {
+  const ModelParallel mp = rc.engine.model_parallel;
+  if (mp == ModelParallel::kNone) return;
+  if (run.weighting->needs() != GradientKind::kWeightedLoss)
+    rc.engine_node.fail("model_parallel", std::string("model parallelism (") +
+                                               (mp == ModelParallel::kTasks ? "tasks" : "pipeline") +
+                                               ") supports loss-based weighting methods; '" + rc.weighting.method +
+                                               "' combines per-task gradients: use model_parallel: none");
+  if (mp == ModelParallel::kPipeline) {
+    const std::string why = pipeline_unsupported_reason(*run.model, rc.engine.model_threads);
+    if (!why.empty()) rc.engine_node.fail("model_parallel", why);
+  }
+}
+
+// meta: N-way episodes relabel a task's classes 0..N-1, so its head has N outputs; what else meta-learning needs.
+void apply_meta(const RunConfig& rc, std::vector<TaskSpec>& tasks) {
+  const MetaConfig& m = rc.meta;
+  if (!m.enabled) return;
+  if (rc.data.mixture()) m.node.fail("", "meta-learning draws episodes from one dataset (`data:`), not `datasets:`");
+  if (rc.engine.model_parallel != ModelParallel::kNone || rc.engine.async)
+    m.node.fail("", "meta-learning runs episodes on threads of its own: use engine.mode sync, model_parallel none");
+  if (rc.engine.precision != Precision::kFloat32)
+    m.node.fail("", "meta-learning trains in float32 (trainer.precision: bf16 applies to multi-task training)");
+  if (m.episodes.ways == 0) return;
+  for (TaskSpec& t : tasks) {
+    if (t.label.kind != LabelKind::kClass)
+      m.node.fail("ways", "N-way episodes need class labels; task " + t.name + "'s label '" + t.label.name +
+                              "' holds " + to_string(t.label.kind));
+    if (t.label.size < m.episodes.ways)
+      m.node.fail("ways", "task " + t.name + "'s label '" + t.label.name + "' has " + std::to_string(t.label.size) +
+                              " classes, fewer than ways = " + std::to_string(m.episodes.ways));
+    t.label.size = m.episodes.ways;
+    t.label.classes.clear();
+  }
+}
+
+}  // namespace
+
 Run assemble(const RunConfig& config, const AssembleOptions& options) {
   Run run;
   run.config = config;
@@ -274,13 +316,18 @@ Run assemble(const RunConfig& config, const AssembleOptions& options) {
   run.tokenizer = build_tokenizer(rc.tokenizer, *run.data, options.artifacts_dir);
   run.schema = run.data->schema();
   run.tasks = build_tasks(rc.tasks, rc.data, *run.data);
+  apply_meta(rc, run.tasks);
   run.weighting = build_weighting(rc.weighting, run.tasks, rc.engine);
   run.make_model = model_factory(rc.model, rc.tasks, run.tasks, run.schema, static_cast<uint64_t>(rc.trainer.seed));
   run.model = run.make_model();
   check_token_heads(rc, run);
+  if (rc.meta.enabled && !run.model->buffers().empty())
+    rc.meta.node.fail("", "meta-learning needs a model without BatchNorm (its episodes' inner loops would move the "
+                          "running statistics): use norm: none");
   if (rc.engine.async && !run.model->buffers().empty())
     throw Error(rc.source.file(), "engine.mode async does not support models with buffers such as BatchNorm running "
                                   "statistics (use norm: none, or engine.mode sync)");
+  check_model_parallel(rc, run);
   apply_initial_freezing(rc, run);
   build_param_groups(rc.optimizer, rc.scheduler, *run.model, *run.weighting);  // checks optimizer.groups now
   rc.source.check_unused();

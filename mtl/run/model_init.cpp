@@ -14,25 +14,6 @@ namespace mtl {
 
 namespace {
 
-struct StringOrList {
-  bool is_list = false;
-  std::vector<std::string> items;
-};
-
-// A key that holds one string or a list of strings (`strip_prefix: module` or `strip_prefix: [a, b]`).
-StringOrList string_or_list(const ConfigNode& n, const std::string& key, const std::string& fallback,
-                            const std::string& expected) {
-  try {
-    return {false, {n.get<std::string>(key, fallback)}};
-  } catch (const Error&) {
-  }
-  try {
-    return {true, n.get<std::vector<std::string>>(key, {})};
-  } catch (const Error&) {
-  }
-  n.fail(key, "expected " + expected);
-}
-
 void check_regex(const ConfigNode& r, const std::string& key, const std::string& pattern) {
   std::string why = check_rename_regex(pattern);
   if (!why.empty()) r.fail(key, "not a valid regular expression '" + pattern + "': " + why);

@@ -60,6 +60,14 @@ TrainerOptions parse_trainer(const ConfigNode& n, const std::string& name, Engin
   o.skip_nonfinite = n.choice("on_nonfinite", "stop", {"stop", "skip"}) == "skip";
   o.max_skipped = positive<int64_t>(n, "max_skipped", o.max_skipped);
   engine.keep_state_on_skip = o.skip_nonfinite;
+  if (n.choice("precision", "float32", {"float32", "bf16"}) == "bf16") {
+    if (cpu_has_bf16()) {
+      engine.precision = Precision::kBFloat16;
+    } else {  // LibTorch would emulate bfloat16: slower than float32, and less exact
+      o.precision_warning = n.where("precision") +
+                            ": this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32";
+    }
+  }
   return o;
 }
 
@@ -68,6 +76,23 @@ void parse_engine(const ConfigNode& n, const OptimizerOptions& optimizer, Engine
   o.async = n.choice("mode", "sync", {"sync", "async"}) == "async";
   o.dynamic_balance = n.choice("balance", "static", {"static", "dynamic"}) == "dynamic";
   o.lookahead = n.get<bool>("lookahead", o.lookahead);
+  const std::string mp = n.choice("model_parallel", "none", {"none", "tasks", "pipeline"});
+  o.model_parallel = mp == "tasks" ? ModelParallel::kTasks : mp == "pipeline" ? ModelParallel::kPipeline : ModelParallel::kNone;
+  if (o.model_parallel != ModelParallel::kNone) {
+    o.model_threads = static_cast<int>(in_range<int64_t>(n, "model_threads", o.threads, 1, o.threads));
+    n.check(o.threads % o.model_threads == 0, "model_threads",
+            "expected a divisor of trainer.threads (" + std::to_string(o.threads) + "): threads / model_threads "
+            "copies of the model train data-parallel shards, got " + std::to_string(o.model_threads));
+    n.check(!o.async, "model_parallel", "model parallelism needs engine.mode sync");
+    n.check(!o.dynamic_balance, "model_parallel", "model parallelism splits batches statically (balance: static)");
+    o.probe_plan = false;  // the thread counts are the model split's: no probing of other plans
+  } else {
+    n.check(!n.has("model_threads"), "model_threads", "model_threads applies to model_parallel: tasks or pipeline");
+  }
+  if (o.model_parallel == ModelParallel::kPipeline)
+    o.micro_batches = static_cast<int>(in_range<int64_t>(n, "micro_batches", 4 * o.model_threads, 1, 4096));
+  else
+    n.check(!n.has("micro_batches"), "micro_batches", "micro_batches applies to model_parallel: pipeline");
   if (!o.async) return;
   n.check(!o.keep_state_on_skip, "mode",
           "trainer.on_nonfinite: skip needs engine.mode sync (async workers apply their updates on their own)");
@@ -85,8 +110,50 @@ void parse_engine(const ConfigNode& n, const OptimizerOptions& optimizer, Engine
 // `diagnostics: {every: N}`: gradient diagnostics every N steps (mtl/engine/diagnostics.h).
 void parse_diagnostics(const ConfigNode& n, EngineOptions& o) {
   o.diagnostics_every = non_negative<int64_t>(n, "every", 0);
+  n.check(o.diagnostics_every == 0 || o.model_parallel == ModelParallel::kNone, "every",
+          "gradient diagnostics need data parallelism (engine.model_parallel: none)");
   n.check(o.diagnostics_every == 0 || !o.async, "every",
           "gradient diagnostics need engine.mode sync (the async engine applies each shard's update on its own)");
+}
+
+// `meta:` (mtl/run/meta_trainer.h); what depends on the data (classes, episode sizes) is checked by the
+// episode sampler when the run starts.
+MetaConfig parse_meta(const ConfigNode& root) {
+  MetaConfig m;
+  if (!root.has("meta")) return m;
+  const ConfigNode n = root.child("meta");
+  m.enabled = true;
+  m.node = n;
+  const std::string method = n.choice("method", "maml", {"maml", "fomaml", "reptile"});
+  m.inner.method = method == "maml" ? MetaMethod::kMaml : method == "fomaml" ? MetaMethod::kFomaml : MetaMethod::kReptile;
+  m.inner.steps = in_range<int64_t>(n, "inner_steps", m.inner.steps, 1, 1000);
+  m.inner.lr = positive<double>(n, "inner_lr", m.inner.lr);
+  m.meta_batch_tasks = in_range<int64_t>(n, "meta_batch_tasks", m.meta_batch_tasks, 1, 100000);
+  m.steps = positive<int64_t>(n, "steps", m.steps);
+  m.episodes.ways = in_range<int64_t>(n, "ways", m.episodes.ways, 0, 100000);
+  n.check(m.episodes.ways != 1, "ways", "expected 0 (the task as it is) or at least 2 classes per episode, got 1");
+  m.episodes.support = positive<int64_t>(n, "support", m.episodes.support);
+  m.episodes.query = positive<int64_t>(n, "query", m.episodes.query);
+  m.episodes.classes = n.get<std::vector<int64_t>>("classes", {});
+  m.test_classes = n.get<std::vector<int64_t>>("test_classes", {});
+  for (const char* key : {"classes", "test_classes"}) {
+    const std::vector<int64_t>& v = std::string(key) == "classes" ? m.episodes.classes : m.test_classes;
+    std::set<int64_t> seen;
+    for (int64_t c : v) {
+      n.check(c >= 0, key, "expected class indices (>= 0), got " + std::to_string(c));
+      n.check(seen.insert(c).second, key, "class " + std::to_string(c) + " is listed twice");
+    }
+    n.check(m.episodes.ways > 0 || v.empty(), key, std::string(key) + " needs ways > 0 (N-way episodes)");
+    n.check(v.empty() || static_cast<int64_t>(v.size()) >= m.episodes.ways, key,
+            "expected at least ways = " + std::to_string(m.episodes.ways) + " classes, got " + std::to_string(v.size()));
+  }
+  m.test_episodes = positive<int64_t>(n, "test_episodes", m.test_episodes);
+  m.test_inner_steps = in_range<int64_t>(n, "test_inner_steps", m.inner.steps, 0, 100000);
+  m.eval_interval = non_negative<int64_t>(n, "eval_interval", m.eval_interval);
+  const StringOrList adapt = string_or_list(n, "adapt", "heads", "heads, all, or a list of parameter-name patterns");
+  n.check(!adapt.items.empty(), "adapt", "expected heads, all, or a list of parameter-name patterns");
+  m.adapt = adapt.items;
+  return m;
 }
 
 TaskSamplerOptions parse_task_sampler(const ConfigNode& n, const std::vector<std::string>& datasets) {
@@ -213,8 +280,10 @@ RunConfig parse_run_config(const Config& config, const ParseOptions& options) {
   rc.trainer = parse_trainer(root.child("trainer"), rc.name, rc.engine);
   rc.logging.tensorboard = root.child("logging").get<bool>("tensorboard", false);
   rc.optimizer = parse_optimizer_options(root.component("optimizer", "sgd"));
-  parse_engine(root.child("engine"), rc.optimizer, rc.engine);
+  rc.engine_node = root.child("engine");
+  parse_engine(rc.engine_node, rc.optimizer, rc.engine);
   parse_diagnostics(root.child("diagnostics"), rc.engine);
+  rc.meta = parse_meta(root);
   ConfigNode sweep = root.child("sweep");
   rc.sweep.grid = sweep.get<std::vector<std::string>>("grid", {});
   rc.sweep.seeds = in_range<int64_t>(sweep, "seeds", 1, 1, 1000);

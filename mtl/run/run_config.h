@@ -19,6 +19,7 @@
 #include "mtl/data/sampler.h"
 #include "mtl/dist/options.h"
 #include "mtl/engine/engine.h"
+#include "mtl/meta/meta_gradient.h"
 #include "mtl/model/freezing.h"
 #include "mtl/optim/optimizer.h"
 #include "mtl/run/model_init.h"
@@ -50,6 +51,9 @@ struct TrainerOptions {
   /// `skipped` line) and stops only after `max_skipped` consecutive skips.
   bool skip_nonfinite = false;
   int64_t max_skipped = 10;
+  /// Set when `precision: bf16` was asked for on a CPU without bfloat16 instructions: the run trains in
+  /// float32 and shows this warning (EngineOptions::precision says what is used).
+  std::string precision_warning;
 };
 
 /// `data:` (one dataset) or `datasets:` (named datasets whose tasks a task sampler interleaves).
@@ -100,12 +104,28 @@ struct SweepConfig {
   std::string dir;                // "" = <trainer.run_dir>.sweep
 };
 
+/// `meta:`: meta-learning across tasks instead of multi-task training (mtl/run/meta_trainer.h).
+struct MetaConfig {
+  bool enabled = false;            // the config has a `meta:` section
+  InnerLoop inner;                 // method, inner_steps 5, inner_lr 0.01
+  int64_t meta_batch_tasks = 4;    // episodes per meta step
+  int64_t steps = 1000;            // meta steps
+  EpisodeOptions episodes;         // ways 0, support 1, query 15, classes (meta-training's)
+  std::vector<std::string> adapt{"heads"};  // what the inner loop adapts: heads, all, or parameter-name patterns
+  std::vector<int64_t> test_classes;        // held-out classes of the evaluation episodes (test split)
+  int64_t test_episodes = 200;
+  int64_t test_inner_steps = 5;    // adaptation steps at evaluation (default: inner_steps)
+  int64_t eval_interval = 0;       // meta steps between evaluations (0: only at the end)
+  ConfigNode node;
+};
+
 struct RunConfig {
   Config source;     // the YAML as loaded: locations, the resolved config, unknown-key check
   std::string name;  // the config file's stem
   TrainerOptions trainer;
   LoggingOptions logging;
   EngineOptions engine;
+  ConfigNode engine_node;          // `engine:`, for errors found once the model is built
   DistributedOptions distributed;  // `distributed:` (used only when a launcher starts several processes)
   OptimizerOptions optimizer;
   SchedulerOptions scheduler;
@@ -118,6 +138,7 @@ struct RunConfig {
   WeightingConfig weighting;
   BaselinesConfig baselines;
   SweepConfig sweep;
+  MetaConfig meta;
 
   std::vector<std::string> task_names() const;
 };

@@ -17,6 +17,7 @@
 #include "mtl/io/dir_lock.h"
 #include "mtl/run/batch_plan.h"
 #include "mtl/run/observers.h"
+#include "mtl/run/run_dir.h"
 #include "mtl/run/thread_plan.h"
 
 namespace fs = std::filesystem;
@@ -158,49 +159,6 @@ struct Loop {
   }
 };
 
-// Never overwrite an earlier run unless resuming it; the resolved config and the data artefacts go in first.
-// The directory stays locked (`lock`) while this process trains: a second `mtl train` of a fresh run goes on to
-// the next free directory, one that resumes or auto-resumes the same directory gets an error.
-std::string prepare_run_dir(const Run& run, const TrainRunOptions& options, std::optional<DirLock>& lock) {
-  const bool resuming = !options.resume_dir.empty();
-  // trainer.resume: auto reuses run_dir even without a checkpoint: a restarted job that died before its first
-  // checkpoint starts over in the same directory, where its next restart will look.
-  const std::string& base = run.config.trainer.run_dir;
-  const bool fresh = !resuming && !run.config.trainer.auto_resume;
-  std::string run_dir = resuming ? options.resume_dir : fresh ? fresh_run_dir(base) : base;
-  if (resuming && !fs::exists(fs::path(run_dir) / "checkpoint.pt"))
-    throw Error(run_dir, "cannot resume: no checkpoint.pt in this run directory");
-  for (;;) {
-    ensure_writable_dir(run_dir);
-    lock = DirLock::try_lock(run_dir);
-    if (lock) break;
-    if (!fresh)
-      throw Error(run_dir, "run directory in use: " + DirLock::owner(run_dir) +
-                               " is training in it (wait for it to finish, or stop it first)");
-    run_dir = fresh_run_dir(base);  // another process took it a moment ago: the next free one
-  }
-  if (!fresh) remove_stale_temporaries(run_dir);  // a killed process's unfinished checkpoint or config write
-  write_file_atomic((fs::path(run_dir) / (resuming ? "config.resumed.yaml" : "config.yaml")).string(),
-                    run.config.source.resolved_yaml());
-  // The tokenizer and class vocabularies, for eval/predict/resume (a resumed run was built from them).
-  if (!resuming) save_data_artifacts(*run.data, run.tokenizer.get(), run_dir);
-  return run_dir;
-}
-
-// The run's metrics log (rank 0's; the other ranks get a closed one that writes nothing), cut back first: a
-// resumed run drops what was logged after its checkpoint (`keep_bytes`, TrainPosition::log_bytes), a run that
-// starts over in its directory (trainer.resume: auto before any checkpoint: keep_bytes 0) what the attempt that
-// died there logged.
-MetricsLog open_metrics_log(const RunConfig& rc, const std::string& run_dir, bool leader, int64_t keep_bytes) {
-  MetricsLog log;
-  if (!leader) return log;
-  const std::string path = (fs::path(run_dir) / "metrics.jsonl").string();
-  truncate_log_for_resume(path, keep_bytes);
-  log = MetricsLog(path);
-  if (rc.logging.tensorboard) log.mirror_to_tensorboard((fs::path(run_dir) / "tensorboard").string());
-  return log;
-}
-
 // `trainer.threads: auto`: the plan a resumed run recorded, else the fastest on the next batch of the plan
 // (mtl/run/thread_plan.h); recorded in the position, so checkpoints keep it.
 EngineOptions choose_thread_plan(Loop& loop, EngineOptions engine, std::vector<ThreadPlan>& probed) {
@@ -312,15 +270,6 @@ std::string auto_resume_dir(const TrainerOptions& trainer) {
   return trainer.run_dir;
 }
 
-std::string fresh_run_dir(const std::string& base) {
-  auto usable = [](const fs::path& p) { return !fs::exists(p) || (fs::is_directory(p) && fs::is_empty(p)); };
-  if (usable(base)) return base;
-  for (int i = 2;; ++i) {
-    std::string candidate = base + "-" + std::to_string(i);
-    if (usable(candidate)) return candidate;
-  }
-}
-
 void configure_torch_threads(const EngineOptions& engine, bool deterministic) {
   configure_allocator();
   // The main thread (evaluation, serial work) may use every core the workers use.
@@ -346,11 +295,12 @@ TrainSummary train(Run& run, const TrainRunOptions& options) {
   // Single-task baselines for delta-m: a malformed file stops here too; a stale one is only a note.
   BaselinesLookup baselines = find_baselines(rc);
   if (!baselines.note.empty()) std::cerr << "mtl: note: " << baselines.note << "; delta-m not reported\n";
+  if (!tr.precision_warning.empty() && ranks.leader()) std::cerr << "mtl: warning: " << tr.precision_warning << "\n";
 
   TrainSummary summary;
   // Rank 0 writes the run directory; the others read a resumed run's checkpoint from it and write nothing.
   std::optional<DirLock> lock;
-  summary.run_dir = ranks.leader() ? prepare_run_dir(run, options, lock) : options.resume_dir;
+  summary.run_dir = ranks.leader() ? prepare_run_dir(run, options.resume_dir, lock) : options.resume_dir;
   const bool show = options.progress && ranks.leader();
   const int64_t spe = loop.plan.steps_per_epoch();
   loop.total_steps = tr.epochs * spe;

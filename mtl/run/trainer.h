@@ -17,6 +17,7 @@
 #include "mtl/run/assembler.h"
 #include "mtl/run/evaluate.h"
 #include "mtl/run/observers.h"
+#include "mtl/run/run_dir.h"
 
 namespace mtl {
 
@@ -48,9 +49,6 @@ TrainSummary train(Run& run, const TrainRunOptions& options);
 
 /// With `trainer.resume: auto`, `run_dir` when it holds a checkpoint (the run to continue), else "".
 std::string auto_resume_dir(const TrainerOptions& trainer);
-
-/// `base` if it does not exist or is empty, else base-2, base-3, ... (earlier runs are never overwritten).
-std::string fresh_run_dir(const std::string& base);
 
 /// Sets the main thread's intra-op threads (every core the workers use) and determinism for a run, and
 /// tunes malloc (configure_allocator).

@@ -180,6 +180,7 @@ class SentencePieceTokenizer : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SentencePieceTokenizer, TrainsRoundTripsSavesAndLoads) {
   std::string why;
+  if (mtl::sentencepiece_blocked_by_sanitizers()) GTEST_SKIP() << "no SentencePiece in a sanitizer build";
   ASSERT_TRUE(mtl::sentencepiece_available(&why)) << why;
   TempDir dir("tok_spm");
   mtl::TokenizerOptions o;
@@ -224,6 +225,7 @@ INSTANTIATE_TEST_SUITE_P(ModelTypes, SentencePieceTokenizer, ::testing::Values("
 
 TEST(Tokenizer, SentencePieceErrors) {
   std::string why;
+  if (mtl::sentencepiece_blocked_by_sanitizers()) GTEST_SKIP() << "no SentencePiece in a sanitizer build";
   ASSERT_TRUE(mtl::sentencepiece_available(&why)) << why;
   TempDir dir("tok_spm_bad");
   mtl_test::write_file(dir.file("bad.model"), "this is not a protobuf");

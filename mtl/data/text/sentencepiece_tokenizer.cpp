@@ -27,7 +27,22 @@
 #define MTL_SENTENCEPIECE_PLUGIN_INSTALL ""
 #endif
 
+// Sanitizer builds (tools/sanitize.sh; GCC defines __SANITIZE_*__, Clang answers __has_feature).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MTL_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MTL_SANITIZER_BUILD 1
+#endif
+#endif
+#ifndef MTL_SANITIZER_BUILD
+#define MTL_SANITIZER_BUILD 0
+#endif
+
 namespace mtl {
+
+bool sentencepiece_blocked_by_sanitizers() { return MTL_SANITIZER_BUILD != 0; }
+
 namespace {
 
 struct Plugin {
@@ -36,6 +51,10 @@ struct Plugin {
 };
 
 Plugin open_plugin() {
+  if (sentencepiece_blocked_by_sanitizers())  // the sanitizers' runtime would abort the process in dlopen
+    throw Error("tokenizer", "SentencePiece support is unavailable in a sanitizer build: its plugin needs "
+                             "dlopen(RTLD_DEEPBIND), which the sanitizer runtimes refuse "
+                             "(github.com/google/sanitizers/issues/611)");
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("MTL_SENTENCEPIECE_PLUGIN"); env && *env)
     candidates.push_back(env);

@@ -50,4 +50,8 @@ class SentencePieceTokenizer : public Tokenizer {
 /// Whether the SentencePiece plugin can be loaded (it is built with mtl; tests use this to report clearly).
 bool sentencepiece_available(std::string* why = nullptr);
 
+/// True in a sanitizer build (tools/sanitize.sh): the plugin's dlopen(RTLD_DEEPBIND) is refused by the
+/// sanitizers' runtime, so SentencePiece is unavailable there (a one-line error; its tests skip).
+bool sentencepiece_blocked_by_sanitizers();
+
 }  // namespace mtl
