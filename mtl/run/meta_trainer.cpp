@@ -66,13 +66,32 @@ std::string shape_text(at::IntArrayRef s) {
   return out.str();
 }
 
-int episode_threads(const RunConfig& rc) { return std::max(1, rc.engine.threads); }
-
 double mean_of(const std::vector<EpisodeGradient>& r, double EpisodeGradient::*field) {
   double s = 0.0;
   for (const auto& g : r) s += g.*field / double(r.size());
   return s;
 }
+
+// Each parameter's .grad becomes the mean of the episodes' meta-gradients, summed in episode order.
+void set_mean_gradients(const std::vector<at::Tensor>& params, const std::vector<EpisodeGradient>& results) {
+  torch::NoGradGuard no_grad;
+  for (size_t k = 0; k < params.size(); ++k) {
+    at::Tensor g = results[0].grads[k].clone();
+    for (size_t e = 1; e < results.size(); ++e) g.add_(results[e].grads[k]);
+    params[k].mutable_grad() = g.div_(double(results.size()));
+  }
+}
+
+// The `meta_step` line of the metrics log (episode means); returns the mean query loss.
+double log_meta_step(MetricsLog& log, int64_t step, const std::vector<EpisodeGradient>& results, double lr) {
+  MetricValues v{{"support_loss", mean_of(results, &EpisodeGradient::support_loss)},
+                 {"query_loss", mean_of(results, &EpisodeGradient::query_loss)}, {"lr", lr}};
+  if (results[0].query_accuracy >= 0) v.push_back({"query_accuracy", mean_of(results, &EpisodeGradient::query_accuracy)});
+  log.write("meta_step", step, 0, v);
+  return v[1].second;
+}
+
+int episode_threads(const RunConfig& rc) { return std::max(1, rc.engine.threads); }
 
 }  // namespace
 
@@ -222,8 +241,8 @@ MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
     if (stop_requested()) {
       checkpointer.save(pos);
       summary.interrupted = true;
-      std::cerr << "\n" << (last_stop_signal() == SIGTERM ? "stopped by SIGTERM" : "interrupted") << ": checkpoint at meta step " << pos.step
-                << " in " << summary.run_dir << "; continue with --resume " << summary.run_dir << "\n";
+      std::cerr << "\n" << (last_stop_signal() == SIGTERM ? "stopped by SIGTERM" : "interrupted")
+                << ": checkpoint at meta step " << pos.step << "; continue with --resume " << summary.run_dir << "\n";
       break;
     }
     const int64_t step = pos.step;
@@ -234,24 +253,14 @@ MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
       results[static_cast<size_t>(e)] = episode_meta_gradient(*c.model, c.params, adapted, run.tasks[episode.task],
                                                               episode, mc.inner, EpisodeStream{seed, step, e});
     });
-    {
-      torch::NoGradGuard no_grad;
-      for (size_t k = 0; k < params.size(); ++k) {  // the mean over episodes, summed in episode order
-        at::Tensor g = results[0].grads[k].clone();
-        for (size_t e = 1; e < results.size(); ++e) g.add_(results[e].grads[k]);
-        params[k].mutable_grad() = g.div_(double(E));
-      }
-    }
+    set_mean_gradients(params, results);
     const double lr = groups.set_step(step);
     groups.before_step();
     groups.optimizer().step();
     groups.after_step();
-    MetricValues v{{"support_loss", mean_of(results, &EpisodeGradient::support_loss)},
-                   {"query_loss", mean_of(results, &EpisodeGradient::query_loss)}, {"lr", lr}};
-    if (results[0].query_accuracy >= 0) v.push_back({"query_accuracy", mean_of(results, &EpisodeGradient::query_accuracy)});
-    log.write("meta_step", step + 1, 0, v);
+    const double query_loss = log_meta_step(log, step + 1, results, lr);
     if (options.progress && ((step + 1) % 10 == 0 || step + 1 == mc.steps))
-      std::cerr << "\rmeta step " << step + 1 << "/" << mc.steps << ": query loss " << v[1].second << std::flush;
+      std::cerr << "\rmeta step " << step + 1 << "/" << mc.steps << ": query loss " << query_loss << std::flush;
     TrainPosition after = pos;
     after.step = step + 1;
     if (rc.trainer.checkpoint_interval > 0 && after.step % rc.trainer.checkpoint_interval == 0) checkpointer.save(after);
