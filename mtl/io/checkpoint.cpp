@@ -12,7 +12,7 @@
 #include "mtl/core/error.h"
 #include "mtl/core/text.h"
 #include "mtl/io/atomic_file.h"
-#include "mtl/io/pickle_check.h"
+#include "mtl/io/archive_check.h"
 
 namespace fs = std::filesystem;
 
@@ -118,7 +118,7 @@ namespace {
 c10::Dict<std::string, at::Tensor> open_checkpoint(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!fs::exists(path)) throw Error(path, "checkpoint file does not exist");
   try {
-    check_pickle_records(path);  // LibTorch's unpickler trusts declared lengths (mtl/io/pickle_check.h)
+    check_archive_records(path);  // LibTorch trusts pickle lengths and module sources (mtl/io/archive_check.h)
     archive.load_from(path);
   } catch (const Error& e) {
     throw Error(path, std::string("not a readable mtl checkpoint: ") + e.what());

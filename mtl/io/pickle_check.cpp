@@ -1,7 +1,5 @@
 #include "mtl/io/pickle_check.h"
 
-#include <caffe2/serialize/inline_container.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -112,15 +110,6 @@ void check_pickle(const char* data, size_t size, const std::string& where) {
     if (op == '.') return;  // STOP
   }
   throw Error(where, "damaged pickle: no STOP opcode (the record is cut short)");
-}
-
-void check_pickle_records(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
-  for (const std::string& name : reader.getAllRecords()) {
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".pkl") != 0) continue;
-    auto [ptr, n] = reader.getRecord(name);
-    check_pickle(static_cast<const char*>(ptr.get()), n, "record '" + name + "'");
-  }
 }
 
 }  // namespace mtl

@@ -1,5 +1,6 @@
 // The pickle bounds check (mtl/io/pickle_check.h) against pickles written by Python itself: every protocol's
 // opcodes pass, and a cut, an inflated length or an unknown opcode is an mtl::Error before LibTorch reads it.
+#include "mtl/io/archive_check.h"
 #include "mtl/io/pickle_check.h"
 
 #include <filesystem>
@@ -58,7 +59,7 @@ TEST(PickleCheck, ACheckpointWithAnInflatedLengthIsAnErrorNotAnAllocation) {
   EXPECT_MTL_ERROR(mtl::read_checkpoint_model_tensors(file), "not a readable mtl checkpoint: record '",
                    "damaged pickle", "declares");
   // A valid checkpoint passes the check (each of its .pkl records).
-  EXPECT_NO_THROW(mtl::check_pickle_records(mtl_test::source_path("tests/fuzz/corpus/checkpoint/small.pt")));
+  EXPECT_NO_THROW(mtl::check_archive_records(mtl_test::source_path("tests/fuzz/corpus/checkpoint/small.pt")));
 }
 
 TEST(PickleCheck, AMemoIndexPastTheRecordIsAnError) {
@@ -72,4 +73,48 @@ TEST(PickleCheck, AMemoIndexPastTheRecordIsAnError) {
   EXPECT_NO_THROW(mtl::check_pickle(ok.data(), ok.size(), "p"));
   const std::string file = mtl_test::source_path("tests/fuzz/regressions/checkpoint/unpickler_memo_index_30gb");
   EXPECT_MTL_ERROR(mtl::read_checkpoint_model_tensors(file), "damaged pickle: a memo index of 1869898499");
+}
+
+TEST(ArchiveCheck, ModuleSourcesOfTheWritersShapePass) {
+  const std::string source =
+      "class Module(Module):\n"
+      "  __parameters__ = [\"rng\", \"w\", ]\n"
+      "  __buffers__ = []\n"
+      "  __annotations__ = []\n"
+      "  __annotations__[\"0x6100000ffd40\"] = __torch__.___torch_mangle_2.Module\n"
+      "  __annotations__[\"trunk.0.weight\"] = Tensor\n"
+      "  model : Dict[str, Tensor]\n"
+      "  epoch_loss_sum : List[float]\n"
+      "  nested : Optional[Tuple[int, List[str], bool]]\n"
+      "  state : __torch__.___torch_mangle_10.Module\n";
+  EXPECT_NO_THROW(mtl::check_module_source(source.data(), source.size(), "s"));
+}
+
+TEST(ArchiveCheck, ADamagedModuleSourceNamesItsLine) {
+  auto check = [](const std::string& body) {
+    const std::string source = "class Module(Module):\n  __buffers__ = []\n" + body;
+    mtl::check_module_source(source.data(), source.size(), "record 'code/m.py'");
+  };
+  // The fuzzer's finding: a damaged "__parameters__" that LibTorch's parser took for a class constant (SIGSEGV).
+  EXPECT_MTL_ERROR(check("  stateameters__ = []\n"), "record 'code/m.py': damaged module source, line 3: expected");
+  EXPECT_MTL_ERROR(check("  x : Tensor = 3\n"), "line 3");
+  EXPECT_MTL_ERROR(check("  x : Module\n"), "line 3");                         // not a type the writer uses
+  EXPECT_MTL_ERROR(check("  x : List[List[List[List[List[int]]]]]\n"), "line 3");  // deeper than the writer nests
+  EXPECT_MTL_ERROR(check("  x : Dict[str, Tensor\n"), "line 3");
+  EXPECT_MTL_ERROR(check("  __parameters__ = [\"a\"]\n"), "line 3");
+  EXPECT_MTL_ERROR(check("  __annotations__[\"a\\\"b\"] = int\n"), "line 3");
+  EXPECT_MTL_ERROR(check("\n"), "line 3");
+  EXPECT_MTL_ERROR(check("  def forward(self):\n"), "line 3");
+  const std::string header = "class Module(Foo):\n";
+  EXPECT_MTL_ERROR(mtl::check_module_source(header.data(), header.size(), "s"),
+                   "line 1: expected 'class Module(Module):'");
+  EXPECT_MTL_ERROR(mtl::check_module_source("", 0, "s"), "the record is empty");
+}
+
+TEST(ArchiveCheck, ACheckpointWithADamagedModuleSourceIsAnErrorNotACrash) {
+  // The fuzzer's finding: LibTorch's TorchScript parser dereferenced a bad address on this checkpoint.
+  const std::string file =
+      mtl_test::source_path("tests/fuzz/regressions/checkpoint/torchscript_class_constant_segv");
+  EXPECT_MTL_ERROR(mtl::read_checkpoint_model_tensors(file), "not a readable mtl checkpoint: record 'code/",
+                   "damaged module source, line 2");
 }
