@@ -93,6 +93,46 @@ double log_meta_step(MetricsLog& log, int64_t step, const std::vector<EpisodeGra
 
 int episode_threads(const RunConfig& rc) { return std::max(1, rc.engine.threads); }
 
+// The meta-batch's episodes, each on a copy of the meta-model (one copy per worker thread): sample, adapt,
+// and return the meta-gradient of the query loss.
+class EpisodeRunner {
+ public:
+  EpisodeRunner(const Run& run, const std::vector<at::Tensor>& params, const EpisodeSampler& sampler,
+                const std::vector<bool>& adapted)
+      : run_(run),
+        params_(params),
+        sampler_(sampler),
+        adapted_(adapted),
+        copies_(make_copies(run, run.model, episode_threads(run.config))),
+        pool_(episode_threads(run.config),
+              [n = run.config.engine.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); }) {}
+
+  std::vector<EpisodeGradient> gradients(int64_t step) {
+    const MetaConfig& mc = run_.config.meta;
+    const uint64_t seed = static_cast<uint64_t>(run_.config.trainer.seed);
+    std::vector<EpisodeGradient> results(static_cast<size_t>(mc.meta_batch_tasks));
+    for_each_episode(pool_, copies_, mc.meta_batch_tasks, [&](ModelCopy& c, int64_t e) {
+      c.load(params_);
+      const Episode episode = sampler_.sample(seed, step, e);
+      results[static_cast<size_t>(e)] = episode_meta_gradient(*c.model, c.params, adapted_, run_.tasks[episode.task],
+                                                              episode, mc.inner, EpisodeStream{seed, step, e});
+    });
+    return results;
+  }
+
+ private:
+  const Run& run_;
+  const std::vector<at::Tensor>& params_;
+  const EpisodeSampler& sampler_;
+  const std::vector<bool>& adapted_;
+  std::vector<ModelCopy> copies_;
+  WorkerPool pool_;
+};
+
+const char* method_name(MetaMethod m) {
+  return m == MetaMethod::kMaml ? "maml" : m == MetaMethod::kFomaml ? "fomaml" : "reptile";
+}
+
 }  // namespace
 
 std::vector<bool> adapted_parameters(const MultiTaskModelImpl& model, const std::vector<std::string>& adapt,
@@ -181,13 +221,35 @@ void load_adaptation_start(Run& run, AdaptStart start, const std::string& checkp
   for (auto& kv : run.model->named_buffers()) copy(kv.key(), kv.value());
 }
 
+namespace {
+
+// Scores the meta-model on the held-out episodes, logs a meta_eval line and returns the accuracy (if any).
+std::optional<MeanInterval> evaluate_and_log(const Run& run, const AdaptRequest& eval, MetricsLog& log, int64_t step,
+                                             bool progress) {
+  AdaptResult r = evaluate_adaptation(run, run.model, eval);
+  MetricValues v{{"query_loss", r.query_loss.mean}, {"episodes", double(eval.count)}};
+  if (r.accuracy.n == 0) {
+    log.write("meta_eval", step, 0, v);
+    return std::nullopt;
+  }
+  v.push_back({"accuracy", r.accuracy.mean});
+  v.push_back({"accuracy_ci95", r.accuracy.half_width});
+  log.write("meta_eval", step, 0, v);
+  if (progress)
+    std::cerr << "\nmeta step " << step << ": held-out " << eval.episodes.ways << "-way " << eval.episodes.support
+              << "-shot accuracy " << r.accuracy.mean << " +- " << r.accuracy.half_width << " (" << eval.count
+              << " episodes)\n";
+  return r.accuracy;
+}
+
+}  // namespace
+
 MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
   const RunConfig& rc = run.config;
   const MetaConfig& mc = rc.meta;
   TORCH_CHECK(mc.enabled, "meta_train needs a config with a meta: section");
   if (options.group) throw Error(mc.node.where(), "meta-learning runs in one process (it has no distributed form)");
   configure_torch_threads(rc.engine, rc.trainer.deterministic);
-  const uint64_t seed = static_cast<uint64_t>(rc.trainer.seed);
   EpisodeSampler sampler(run.data->open(Split::kTrain), run.tasks, mc.episodes, mc.node.where());
   const std::vector<bool> adapted = adapted_parameters(*run.model, mc.adapt, mc.node.where("adapt"));
   const AdaptRequest eval = default_adapt_request(rc);
@@ -200,8 +262,7 @@ MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
   summary.run_dir = prepare_run_dir(run, options.resume_dir, lock);
   if (options.progress)
     std::cerr << "mtl: meta-training '" << rc.name << "' ("
-              << (mc.inner.method == MetaMethod::kMaml ? "maml" : mc.inner.method == MetaMethod::kFomaml ? "fomaml" : "reptile")
-              << ", " << run.tasks.size() << " task(s), " << episode_threads(rc) << " thread(s)) in " << summary.run_dir << "\n";
+              << method_name(mc.inner.method) << ", " << run.tasks.size() << " task(s), " << episode_threads(rc) << " thread(s)) in " << summary.run_dir << "\n";
   ParamGroups groups = build_param_groups(rc.optimizer, rc.scheduler, *run.model, *run.weighting);
   groups.set_horizon(mc.steps, mc.steps);
   Checkpointer checkpointer((fs::path(summary.run_dir) / "checkpoint.pt").string(),
@@ -216,23 +277,9 @@ MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
   checkpointer.record_log_size_of(&log);
 
   const std::vector<at::Tensor> params = trainable_parameters(*run.model);
-  const int W = std::max(1, rc.engine.threads);
-  std::vector<ModelCopy> copies = make_copies(run, run.model, W);
-  WorkerPool pool(W, [n = rc.engine.intra_op_threads](int) { set_intra_op_threads_for_this_thread(n); });
-  const int64_t E = mc.meta_batch_tasks;
+  EpisodeRunner episodes(run, params, sampler, adapted);
   auto evaluate = [&](int64_t step) {
-    AdaptResult r = evaluate_adaptation(run, run.model, eval);
-    MetricValues v{{"query_loss", r.query_loss.mean}, {"episodes", double(eval.count)}};
-    if (r.accuracy.n > 0) {
-      v.push_back({"accuracy", r.accuracy.mean});
-      v.push_back({"accuracy_ci95", r.accuracy.half_width});
-      summary.test_accuracy = r.accuracy;
-    }
-    log.write("meta_eval", step, 0, v);
-    if (options.progress && r.accuracy.n > 0)
-      std::cerr << "\nmeta step " << step << ": held-out " << eval.episodes.ways << "-way " << eval.episodes.support
-                << "-shot accuracy " << r.accuracy.mean << " +- " << r.accuracy.half_width << " (" << eval.count
-                << " episodes)\n";
+    if (auto accuracy = evaluate_and_log(run, eval, log, step, options.progress)) summary.test_accuracy = accuracy;
   };
 
   StopSignalScope stop_signals;
@@ -246,13 +293,7 @@ MetaTrainSummary meta_train(Run& run, const TrainRunOptions& options) {
       break;
     }
     const int64_t step = pos.step;
-    std::vector<EpisodeGradient> results(static_cast<size_t>(E));
-    for_each_episode(pool, copies, E, [&](ModelCopy& c, int64_t e) {
-      c.load(params);
-      const Episode episode = sampler.sample(seed, step, e);
-      results[static_cast<size_t>(e)] = episode_meta_gradient(*c.model, c.params, adapted, run.tasks[episode.task],
-                                                              episode, mc.inner, EpisodeStream{seed, step, e});
-    });
+    const std::vector<EpisodeGradient> results = episodes.gradients(step);
     set_mean_gradients(params, results);
     const double lr = groups.set_step(step);
     groups.before_step();
