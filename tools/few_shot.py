@@ -11,6 +11,10 @@ episodes, for each K, and the time each method took (training and adaptation).
     /usr/bin/python3 tools/few_shot.py --mtl build/mtl                       # configs/fashion_maml.yaml
     /usr/bin/python3 tools/few_shot.py --mtl build/mtl --shots 1,5 --episodes 200 --out few_shot.md
     /usr/bin/python3 tools/few_shot.py --mtl build/mtl --quick                # a smoke test (seconds)
+    /usr/bin/python3 tools/few_shot.py --mtl build/mtl --config configs/sotu_maml.yaml   # text: presidents
+
+A text config (data.type text, JSONL) has one task; its baseline (b) trains on the training file without the
+held-out classes' passages (data_cache/few_shot/pretrain_train.jsonl).
 """
 import argparse
 import json
@@ -29,6 +33,30 @@ def run(cmd, log):
     if code != 0:
         sys.exit("few_shot.py: failed (%d): %s\n  see %s" % (code, " ".join(cmd), log))
     return time.time() - start
+
+
+def text_pretrain_data(cfg, meta, workdir):
+    """Baseline (b) on a text dataset (JSONL): its training file without the passages of the held-out classes,
+    and the label's full class list (sorted, as mtl orders them), so that the held-out names still resolve when
+    the pre-trained trunk is adapted to them."""
+    data = cfg["data"]
+    tasks = list(cfg["tasks"].values())
+    if len(tasks) != 1:
+        sys.exit("few_shot.py: a text config needs exactly one task (the N-way label)")
+    label = tasks[0].get("label", list(cfg["tasks"])[0])
+    rows = [json.loads(line) for line in open(data["train"]) if line.strip()]
+    names = sorted({str(r[label]) for r in rows if r.get(label) is not None})
+    held = {names[int(c)] if str(c).isdigit() else str(c) for c in meta.get("test_classes", [])}
+    train = meta.get("classes", [])
+    keep = {names[int(c)] if str(c).isdigit() else str(c) for c in train} if train else set(names) - held
+    out = os.path.join(workdir, "pretrain_train.jsonl")
+    with open(out, "w") as f:
+        for r in rows:
+            if str(r.get(label)) in keep:
+                f.write(json.dumps(r) + "\n")
+    labels = {k: dict(v or {}) for k, v in data["labels"].items() if k == label}
+    labels[label]["classes"] = names
+    return dict(data, train=out, labels=labels)
 
 
 def main():
@@ -52,7 +80,7 @@ def main():
     cfg = yaml.safe_load(open(a.config))
     meta = cfg["meta"]
     common = ["--set", "trainer.threads=%d" % a.threads] if a.threads else []
-    if a.quick:
+    if a.quick and cfg["data"].get("type") != "text":
         common += ["--set", "data.train_size=3000", "--set", "data.test_size=1000"]
     shots = [int(k) for k in a.shots.split(",")]
     rows = []  # (label, train seconds, {K: result})
@@ -84,7 +112,10 @@ def main():
     # (b): the same data and backbone, trained as usual on the meta-training classes (one head over all 10
     # labels; only those classes occur), then a fresh N-way head on the K shots.
     pre = {k: v for k, v in cfg.items() if k not in ("meta", "tasks", "optimizer", "trainer")}
-    pre["data"] = dict(cfg["data"], classes=meta.get("classes", []))
+    if cfg["data"].get("type") == "text":
+        pre["data"] = text_pretrain_data(cfg, meta, a.workdir)
+    else:
+        pre["data"] = dict(cfg["data"], classes=meta.get("classes", []))
     pre["tasks"] = {name: {"label": t.get("label", name)} for name, t in cfg["tasks"].items()}
     pre["optimizer"] = {"type": "adam", "lr": 0.001}
     pre["trainer"] = {"epochs": a.pretrain_epochs, "batch_size": 128, "seed": 0,

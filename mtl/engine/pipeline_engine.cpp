@@ -62,6 +62,20 @@ struct Part {
   std::vector<at::Tensor> outputs;              // per micro-batch: the part's output, with graph
   std::vector<std::vector<at::Tensor>> losses;  // last part, per micro-batch and task: the loss, with graph
   std::vector<at::Tensor> grads;                // per parameter: summed over micro-batches
+  std::vector<bool> owned;                      // per parameter: grads[j] is a sum this part made (adds in place)
+
+  // Adds a micro-batch's gradient: the first is kept as autograd returned it (it may be a view or an expanded
+  // tensor), the second makes a sum of our own, the rest add into it (no 16 MB allocation per layer each).
+  void accumulate(size_t j, const at::Tensor& g) {
+    if (!grads[j].defined()) {
+      grads[j] = g;
+    } else if (owned[j]) {
+      grads[j].add_(g);
+    } else {
+      grads[j] = grads[j] + g;
+      owned[j] = true;
+    }
+  }
 };
 
 // One pipeline: the data-parallel shard it trains on, cut into micro-batches.
@@ -232,6 +246,7 @@ class PipelineEngine : public GradientEngine {
     part.outputs.assign(M, at::Tensor());
     part.losses.assign(M, {});
     part.grads.assign(part.params.size(), at::Tensor());
+    part.owned.assign(part.params.size(), false);
     torch::AutoGradMode grad_mode(true);
     BackboneImpl& backbone = *model_->backbone();
     for (size_t m = 0; m < M; ++m) {
@@ -305,7 +320,7 @@ class PipelineEngine : public GradientEngine {
         g = torch::autograd::grad(outputs, wrt, grad_outputs, /*retain_graph=*/false, /*create_graph=*/false,
                                   /*allow_unused=*/true);
       for (size_t j = 0; j < part.params.size(); ++j)
-        if (g[j].defined()) part.grads[j] = part.grads[j].defined() ? part.grads[j] + g[j] : g[j];
+        if (g[j].defined()) part.accumulate(j, g[j]);
       if (s > 0) pipes.push(2 * (s - 1) + 1, pass_back ? g.back() : at::Tensor());
       part.outputs[m] = at::Tensor();
       part.inputs[m] = at::Tensor();

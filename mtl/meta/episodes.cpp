@@ -40,6 +40,25 @@ std::string join(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+std::vector<int64_t> resolve_classes(const std::vector<std::string>& keys, const LabelInfo& label,
+                                     const std::string& where) {
+  std::vector<int64_t> out;
+  for (const std::string& key : keys) {
+    const bool index = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (index) {
+      out.push_back(std::stoll(key.substr(0, 18)));
+      continue;
+    }
+    auto it = std::find(label.classes.begin(), label.classes.end(), key);
+    if (it == label.classes.end())
+      throw Error(where, "'" + key + "' is not a class of label '" + label.name + "'" +
+                             (label.classes.empty() ? std::string(" (its classes have no names: give indices)")
+                                                    : did_you_mean(key, label.classes)));
+    out.push_back(static_cast<int64_t>(it - label.classes.begin()));
+  }
+  return out;
+}
+
 EpisodeSampler::EpisodeSampler(std::shared_ptr<Dataset> data, const std::vector<TaskSpec>& tasks,
                                EpisodeOptions options, const std::string& where)
     : data_(std::move(data)), tasks_(tasks), options_(std::move(options)) {

@@ -33,6 +33,12 @@ struct Episode {
   Batch support, query;          // targets: the task's label only (relabelled 0..N-1 when ways > 0)
 };
 
+/// Class indices of `keys` as a config writes them (meta.classes, meta.test_classes): each a class index ("6")
+/// or one of the label's class names ("Lincoln", for text labels), in order. Throws mtl::Error at `where` for a
+/// name the label does not have (with the closest one); indices are checked against the data by EpisodeSampler.
+std::vector<int64_t> resolve_classes(const std::vector<std::string>& keys, const LabelInfo& label,
+                                     const std::string& where);
+
 class EpisodeSampler {
  public:
   /// Reads every example's labels once. Throws mtl::Error naming `where` (the config section) when a task

@@ -285,8 +285,28 @@ void check_model_parallel(const RunConfig& rc, const Run& run) {
 }
 
 // meta: N-way episodes relabel a task's classes 0..N-1, so its head has N outputs; what else meta-learning needs.
-void apply_meta(const RunConfig& rc, std::vector<TaskSpec>& tasks) {
-  const MetaConfig& m = rc.meta;
+// meta.classes and meta.test_classes as class indices: names looked up in the label of each N-way task (they
+// must mean the same classes in all); classes left out with test_classes given: every class but the test ones,
+// so that the evaluation's classes are held out of meta-training.
+void resolve_meta_classes(MetaConfig& m, const std::vector<TaskSpec>& tasks) {
+  int64_t fewest = -1;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const std::vector<int64_t> train = resolve_classes(m.class_keys, tasks[t].label, m.node.where("classes"));
+    const std::vector<int64_t> test = resolve_classes(m.test_class_keys, tasks[t].label, m.node.where("test_classes"));
+    if (t > 0 && (train != m.episodes.classes || test != m.test_classes))
+      m.node.fail("classes", "class names mean different classes in tasks " + tasks[0].name + " and " + tasks[t].name +
+                                 "; give class indices");
+    m.episodes.classes = train;
+    m.test_classes = test;
+    fewest = fewest < 0 ? tasks[t].label.size : std::min(fewest, tasks[t].label.size);
+  }
+  if (!m.class_keys.empty() || m.test_classes.empty()) return;
+  for (int64_t c = 0; c < fewest; ++c)
+    if (std::find(m.test_classes.begin(), m.test_classes.end(), c) == m.test_classes.end()) m.episodes.classes.push_back(c);
+}
+
+void apply_meta(RunConfig& rc, std::vector<TaskSpec>& tasks) {
+  MetaConfig& m = rc.meta;
   if (!m.enabled) return;
   if (rc.data.mixture()) m.node.fail("", "meta-learning draws episodes from one dataset (`data:`), not `datasets:`");
   if (rc.engine.model_parallel != ModelParallel::kNone || rc.engine.async)
@@ -301,6 +321,9 @@ void apply_meta(const RunConfig& rc, std::vector<TaskSpec>& tasks) {
     if (t.label.size < m.episodes.ways)
       m.node.fail("ways", "task " + t.name + "'s label '" + t.label.name + "' has " + std::to_string(t.label.size) +
                               " classes, fewer than ways = " + std::to_string(m.episodes.ways));
+  }
+  resolve_meta_classes(m, tasks);
+  for (TaskSpec& t : tasks) {
     t.label.size = m.episodes.ways;
     t.label.classes.clear();
   }
@@ -316,7 +339,7 @@ Run assemble(const RunConfig& config, const AssembleOptions& options) {
   run.tokenizer = build_tokenizer(rc.tokenizer, *run.data, options.artifacts_dir);
   run.schema = run.data->schema();
   run.tasks = build_tasks(rc.tasks, rc.data, *run.data);
-  apply_meta(rc, run.tasks);
+  apply_meta(run.config, run.tasks);
   run.weighting = build_weighting(rc.weighting, run.tasks, rc.engine);
   run.make_model = model_factory(rc.model, rc.tasks, run.tasks, run.schema, static_cast<uint64_t>(rc.trainer.seed));
   run.model = run.make_model();

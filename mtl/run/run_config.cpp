@@ -134,14 +134,14 @@ MetaConfig parse_meta(const ConfigNode& root) {
   n.check(m.episodes.ways != 1, "ways", "expected 0 (the task as it is) or at least 2 classes per episode, got 1");
   m.episodes.support = positive<int64_t>(n, "support", m.episodes.support);
   m.episodes.query = positive<int64_t>(n, "query", m.episodes.query);
-  m.episodes.classes = n.get<std::vector<int64_t>>("classes", {});
-  m.test_classes = n.get<std::vector<int64_t>>("test_classes", {});
+  m.class_keys = n.get<std::vector<std::string>>("classes", {});
+  m.test_class_keys = n.get<std::vector<std::string>>("test_classes", {});
   for (const char* key : {"classes", "test_classes"}) {
-    const std::vector<int64_t>& v = std::string(key) == "classes" ? m.episodes.classes : m.test_classes;
-    std::set<int64_t> seen;
-    for (int64_t c : v) {
-      n.check(c >= 0, key, "expected class indices (>= 0), got " + std::to_string(c));
-      n.check(seen.insert(c).second, key, "class " + std::to_string(c) + " is listed twice");
+    const std::vector<std::string>& v = std::string(key) == "classes" ? m.class_keys : m.test_class_keys;
+    std::set<std::string> seen;
+    for (const std::string& c : v) {
+      n.check(!c.empty() && c[0] != '-', key, "expected class indices (>= 0) or class names, got '" + c + "'");
+      n.check(seen.insert(c).second, key, "class " + c + " is listed twice");
     }
     n.check(m.episodes.ways > 0 || v.empty(), key, std::string(key) + " needs ways > 0 (N-way episodes)");
     n.check(v.empty() || static_cast<int64_t>(v.size()) >= m.episodes.ways, key,

@@ -113,6 +113,9 @@ struct MetaConfig {
   EpisodeOptions episodes;         // ways 0, support 1, query 15, classes (meta-training's)
   std::vector<std::string> adapt{"heads"};  // what the inner loop adapts: heads, all, or parameter-name patterns
   std::vector<int64_t> test_classes;        // held-out classes of the evaluation episodes (test split)
+  // meta.classes and meta.test_classes as written (class indices or names); the assembler resolves them into
+  // episodes.classes and test_classes against the task's label (classes left out: every class but the test ones).
+  std::vector<std::string> class_keys, test_class_keys;
   int64_t test_episodes = 200;
   int64_t test_inner_steps = 5;    // adaptation steps at evaluation (default: inner_steps)
   int64_t eval_interval = 0;       // meta steps between evaluations (0: only at the end)

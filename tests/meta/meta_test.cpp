@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "heads/head.h"
@@ -312,4 +314,56 @@ TEST(Meta, AdaptReportsHeldOutAccuracyAndBadSettingsAreOneLineErrors) {
   EXPECT_NE(error(train + " --set meta.ways=1").find("at least 2 classes"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir.file("bad")));  // nothing written
   EXPECT_NE(error("adapt " + dir.file("meta.yaml")).find("give --checkpoint RUN or --scratch"), std::string::npos);
+}
+
+TEST(Meta, ClassKeysAreIndicesOrTheLabelsClassNames) {
+  mtl::LabelInfo label;
+  label.name = "president";
+  label.size = 3;
+  label.classes = {"Abraham Lincoln", "Barack Obama", "George Washington"};
+  EXPECT_EQ(mtl::resolve_classes({"George Washington", "0", "12"}, label, "meta.classes"),
+            (std::vector<int64_t>{2, 0, 12}));  // indices are checked against the data later
+  EXPECT_MTL_ERROR(mtl::resolve_classes({"Abraham Lincon"}, label, "meta.classes"),
+                   "meta.classes: 'Abraham Lincon' is not a class of label 'president' (did you mean 'Abraham Lincoln'?)");
+  label.classes.clear();
+  EXPECT_MTL_ERROR(mtl::resolve_classes({"a"}, label, "w"), "its classes have no names: give indices");
+}
+
+TEST(Meta, HeldOutPresidentsByNameAndMetaTrainingOnTheOthersOnStateOfTheUnion) {
+  const std::string data = mtl_test::sotu_dir();
+  mtl_test::TempDir dir("meta_sotu");
+  std::set<std::string> presidents;
+  {
+    std::ifstream in(data + "/train.jsonl");
+    std::string line;
+    while (std::getline(in, line)) presidents.insert(nlohmann::json::parse(line)["president"].get<std::string>());
+  }
+  const std::vector<std::string> names(presidents.begin(), presidents.end());  // mtl's class order: sorted
+  auto index = [&](const std::string& n) -> int64_t { return std::find(names.begin(), names.end(), n) - names.begin(); };
+  const std::string yaml =
+      "data: {type: text, train: " + data + "/train.jsonl, test: " + data + "/test.jsonl, text: text, max_length: 40,\n"
+      "       labels: {president: {kind: class}}}\n"
+      "tokenizer: {type: word, lowercase: true, min_freq: 5, max_size: 2000}\n"
+      "model: {backbone: {type: embedding_bag, dim: 8, projection: 8}}\n"
+      "tasks: {president: {label: president}}\n"
+      "meta: {method: fomaml, ways: 3, support: 1, query: 2, test_classes: [Abraham Lincoln, Barack Obama, " +
+      std::to_string(index("Woodrow Wilson")) + "],\n"
+      "       inner_steps: 1, inner_lr: 0.5, adapt: all, meta_batch_tasks: 2, steps: 2, test_episodes: 4}\n"
+      "optimizer: {type: adam, lr: 0.001}\n"
+      "trainer: {threads: 1, seed: 0, run_dir: " + dir.file("run") + "}\n";
+  mtl::Run run = mtl::assemble(mtl::Config::from_string(yaml, "sotu_meta.yaml"));
+  const std::vector<int64_t> held{index("Abraham Lincoln"), index("Barack Obama"), index("Woodrow Wilson")};
+  EXPECT_EQ(run.config.meta.test_classes, held);
+  // `classes` left out: meta-training draws from every other president.
+  std::vector<int64_t> rest;
+  for (int64_t c = 0; c < static_cast<int64_t>(names.size()); ++c)
+    if (std::find(held.begin(), held.end(), c) == held.end()) rest.push_back(c);
+  EXPECT_EQ(run.config.meta.episodes.classes, rest);
+  mtl::MetaTrainSummary s = mtl::meta_train(run, {"", false});
+  ASSERT_TRUE(s.test_accuracy.has_value());
+  EXPECT_EQ(s.test_accuracy->n, 4);
+
+  const std::string typo = std::string(yaml).replace(yaml.find("Barack Obama"), 12, "Barak Obama");
+  EXPECT_MTL_ERROR(mtl::assemble(mtl::Config::from_string(typo, "sotu_meta.yaml")), "sotu_meta.yaml:",
+                   "(meta.test_classes): 'Barak Obama' is not a class of label 'president' (did you mean 'Barack Obama'?)");
 }

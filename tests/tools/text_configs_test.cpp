@@ -16,18 +16,7 @@ namespace {
 using mtl_test::ShellRun;
 ShellRun sh(const std::string& cmd) { return mtl_test::run_shell(cmd); }
 
-// The prepared SOTU dataset (prepared once per build tree; the npm tarball is kept beside it).
-std::string sotu_dir() {
-  const std::string dir = std::string(MTL_BINARY_DIR) + "/test_data/sotu";
-  if (!fs::exists(dir + "/test.jsonl")) {
-    // ctest runs both tests of this file at once: one prepares, the other waits on the lock, then finds the files.
-    fs::create_directories(dir);
-    ShellRun r = sh("flock " + dir + ".lock sh -c '[ -f " + dir + "/test.jsonl ] || /usr/bin/python3 " +
-                    mtl_test::source_path("tools/prepare_sotu.py") + " --out " + dir + "'");
-    EXPECT_EQ(r.code, 0) << r.out;
-  }
-  return dir;
-}
+using mtl_test::sotu_dir;
 
 // Every k-th passage of the prepared test split (the split is in year order, so this keeps every era), written
 // to `out`: the suite evaluates on a third or a tenth of the 3010 passages, which is most of these tests' time.
