@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -50,6 +51,11 @@ bool env_flag(const std::function<const char*(const char*)>& get, const char* na
 constexpr std::chrono::milliseconds kBeat(1000);
 std::string beat_key(int rank) { return "beat/" + std::to_string(rank); }
 const std::string kDownKey = "down";  // the first verdict on which ranks stopped (ProcessGroup::fail)
+// Set by a rank that saw a collective fail and is about to end on its own (alive, so never to be named as stopped
+// when its beats end with its exit), and by a rank once it has reached its verdict (the store's host waits for it).
+std::string gave_up_key(int rank) { return "gave_up/" + std::to_string(rank); }
+std::string reported_key(int rank) { return "reported/" + std::to_string(rank); }
+void set_flag(c10d::Store& store, const std::string& key) { store.set(key, std::vector<uint8_t>{1}); }
 
 // True when nothing can listen on `port` of every IPv4 interface (TCPStore's server binds there).
 bool port_in_use(uint16_t port) {
@@ -251,9 +257,34 @@ std::vector<int> ProcessGroup::stopped_ranks() {
     return store_on_rank0_ && rank_ != 0 ? std::vector<int>{0} : std::vector<int>{};
   }
   std::vector<int> stopped;
-  for (int r = 0; r < world_size_; ++r)
-    if (r != rank_ && after[r] == before[r]) stopped.push_back(r);
+  try {
+    for (int r = 0; r < world_size_; ++r)
+      if (r != rank_ && after[r] == before[r] && !store_->check({gave_up_key(r)})) stopped.push_back(r);
+  } catch (const std::exception&) {
+    return store_on_rank0_ && rank_ != 0 ? std::vector<int>{0} : std::vector<int>{};
+  }
   return stopped;
+}
+
+void ProcessGroup::mark(const std::string& key) {
+  try {
+    set_flag(*store_, key);
+  } catch (const std::exception&) {
+  }
+}
+
+void ProcessGroup::host_until_reported(const std::vector<int>& stopped) {
+  if (!store_on_rank0_ || rank_ != 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + 5 * kBeat;
+  for (int r = 1; r < world_size_; ++r) {
+    if (std::find(stopped.begin(), stopped.end(), r) != stopped.end()) continue;
+    try {
+      while (!store_->check({reported_key(r)}) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(kBeat / 10);
+    } catch (const std::exception&) {
+      return;
+    }
+  }
 }
 
 void ProcessGroup::wait(const std::string& op, const std::function<void()>& fn) {
@@ -290,33 +321,41 @@ void ProcessGroup::collective(const std::string& op, const std::function<c10::in
     } catch (const std::exception&) {
       fail(op, "the rendezvous store stopped answering");
     }
-    if (!verdict.empty())
+    if (!verdict.empty()) {
+      mark(reported_key(rank_));
+      host_until_reported({});
       throw Error(kWhere, "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": " + verdict +
                               " (" + op + " stopped)");
+    }
   }
 }
 
 void ProcessGroup::fail(const std::string& op, const std::string& what) {
   const std::string me = "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": ";
+  mark(gave_up_key(rank_));
   const std::vector<int> stopped = stopped_ranks();
-  if (stopped.empty())
+  mark(reported_key(rank_));
+  if (stopped.empty()) {
+    host_until_reported(stopped);
     throw Error(kWhere, me + op + " failed (another rank stopped, or was more than " +
                             std::to_string(timeout_.count() / 1000) + " s late): " + what);
+  }
   std::string who = stopped.size() == 1 ? "rank " : "ranks ";
   for (size_t i = 0; i < stopped.size(); ++i)
     who += (i == 0 ? "" : i + 1 == stopped.size() ? " and " : ", ") + std::to_string(stopped[i]);
   if (store_on_rank0_ && stopped.front() == 0) who += " (it hosts the rendezvous store)";
-  // Tell the ranks still waiting (if any); the store's host stays up a moment so that they can read it.
+  // Tell the ranks still waiting (if any).
   const bool others_wait = static_cast<int>(stopped.size()) + 1 < world_size_;
   const bool store_alive = !(store_on_rank0_ && stopped.front() == 0);
   if (others_wait && store_alive) {
     const std::string verdict = who + " stopped answering (killed or hung; seen by rank " + std::to_string(rank_) + ")";
     try {
       store_->set(kDownKey, std::vector<uint8_t>(verdict.begin(), verdict.end()));
-      if (store_on_rank0_ && rank_ == 0) std::this_thread::sleep_for(2 * kBeat);
     } catch (const std::exception&) {
     }
   }
+  // The store's host stays up until every live rank has its verdict (or a few beats).
+  if (store_alive) host_until_reported(stopped);
   throw Error(kWhere, me + who + " stopped answering (killed or hung; " + op + " failed: " + what + ")");
 }
 

@@ -89,6 +89,9 @@ class ProcessGroup {
   /// After a failure: the other ranks whose beats stood still for a few seconds (rank 0 when the store it hosts is
   /// gone); empty when every other rank is alive.
   std::vector<int> stopped_ranks();
+  void mark(const std::string& key);  // sets a flag key in the store; a store that is gone is no error here
+  /// On the rank hosting the store: waits (a few beats at most) until every rank not in `stopped` has reported.
+  void host_until_reported(const std::vector<int>& stopped);
   class Heartbeat;
   c10::intrusive_ptr<c10d::Store> store_;
   std::unique_ptr<Heartbeat> heartbeat_;
