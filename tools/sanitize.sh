@@ -17,10 +17,12 @@ ROOT=$PWD
 SUPP=$ROOT/tools/sanitizers
 
 configure_and_build() {  # DIR SANITIZER
-  local dir=$1 kind=$2 generator=()
+  local dir=$1 kind=$2 generator=() compiler=()
   command -v ninja >/dev/null && generator=(-G Ninja)
+  # clang when installed, as tools/build.sh (its PCH makes the instrumented build ~3x faster than GCC's)
+  if [ -z "${CXX:-}" ] && command -v clang++ >/dev/null; then compiler=(-DCMAKE_CXX_COMPILER=clang++); fi
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    cmake -S . -B "$dir" "${generator[@]}" "${compiler[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DMTL_SANITIZE="$kind"
   fi
   cmake --build "$dir" -j "$(nproc)"

@@ -17,7 +17,8 @@ PACKAGES=(
   python3-torchvision     # reference models for the torchvision-compatible backbones (tests, examples)
   python3-protobuf python3-crc32c   # the tests' independent reader of TensorBoard event files
   chromium chromium-driver python3-selenium   # the tests open `mtl report`'s HTML in headless Chromium
-  clang libclang-rt-dev   # libFuzzer and the sanitizers' runtimes (tools/fuzz.sh)
+  clang libclang-rt-dev   # the compiler tools/build.sh prefers; libFuzzer and the sanitizers' runtimes (tools/fuzz.sh)
+  libomp-dev              # omp.h for clang (mtl sets OpenMP's per-thread thread count; LibTorch's libgomp runs it)
 )
 # npm fetches the State of the Union text (tools/prepare_sotu.py) and uPlot (tools/fetch_uplot.sh, the charts of
 # `mtl report`); a machine's own Node.js install will do.

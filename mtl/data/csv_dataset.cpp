@@ -71,30 +71,6 @@ struct RawTable {
   int64_t rows = 0;
 };
 
-// One data row's features and labels (the columns at `feature_cols` and `label_cols`) appended to `t`.
-void parse_csv_row(const CsvOptions& o, const std::vector<std::string>& fields, const std::vector<size_t>& feature_cols,
-                   const std::vector<size_t>& label_cols, const std::string& where, RawTable& t) {
-  for (size_t j = 0; j < feature_cols.size(); ++j) {
-    double v;
-    const std::string& field = fields[feature_cols[j]];
-    if (!parse_number(field, v))
-      throw Error(where, "column '" + t.feature_columns[j] + "': expected a number, got '" + field + "'");
-    t.features.push_back(v);
-  }
-  for (size_t k = 0; k < o.labels.size(); ++k) {
-    const std::string& field = fields[label_cols[k]];
-    const std::string column = "column '" + o.labels[k].column + "' (label '" + o.labels[k].name + "'): ";
-    if (o.labels[k].kind == LabelKind::kClass) {
-      if (field.empty()) throw Error(where, column + "empty class value");
-      t.classes[k].push_back(field);
-    } else {
-      double v;
-      if (!parse_number(field, v)) throw Error(where, column + "expected a number, got '" + field + "'");
-      t.reals[k].push_back(v);
-    }
-  }
-}
-
 std::string line_ref(const std::string& path, int64_t line) { return path + ":" + std::to_string(line); }
 
 // Reads the next line into `text` (counting it in `line`), without its '\r'; false at the end of the file.

@@ -35,6 +35,8 @@ TokenDataset::TokenDataset(std::string input, TokenSequences tokens, std::vector
       case LabelKind::kTokenClass:
         TORCH_CHECK(l.tags.size() == tokens_.ids.size(), "label ", l.name, ": one tag per token");
         break;
+      case LabelKind::kPixelClass:
+      case LabelKind::kPixelReal: TORCH_CHECK(false, "label ", l.name, ": a text dataset has no per-pixel labels");
     }
   }
 }
@@ -95,6 +97,8 @@ Batch TokenDataset::batch(const std::vector<int64_t>& indices) const {
         }
         break;
       }
+      case LabelKind::kPixelClass:
+      case LabelKind::kPixelReal: break;  // the constructor refuses them
     }
     batch.targets[l.name] = t;
   }
