@@ -44,12 +44,13 @@ std::vector<int64_t> resolve_classes(const std::vector<std::string>& keys, const
                                      const std::string& where) {
   std::vector<int64_t> out;
   for (const std::string& key : keys) {
+    // A class name first (classes named "1", "2", ... are meant by name), then digits as an index.
+    auto it = std::find(label.classes.begin(), label.classes.end(), key);
     const bool index = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (index) {
+    if (it == label.classes.end() && index) {
       out.push_back(std::stoll(key.substr(0, 18)));
       continue;
     }
-    auto it = std::find(label.classes.begin(), label.classes.end(), key);
     if (it == label.classes.end())
       throw Error(where, "'" + key + "' is not a class of label '" + label.name + "'" +
                              (label.classes.empty() ? std::string(" (its classes have no names: give indices)")

@@ -327,6 +327,10 @@ TEST(Meta, ClassKeysAreIndicesOrTheLabelsClassNames) {
                    "meta.classes: 'Abraham Lincon' is not a class of label 'president' (did you mean 'Abraham Lincoln'?)");
   label.classes.clear();
   EXPECT_MTL_ERROR(mtl::resolve_classes({"a"}, label, "w"), "its classes have no names: give indices");
+  // Classes named by numbers (a CSV label with values 1, 2, 10: sorted as text) are meant by name; digits that
+  // name no class are still an index.
+  label.classes = {"1", "10", "2"};
+  EXPECT_EQ(mtl::resolve_classes({"2", "10", "1", "7"}, label, "meta.classes"), (std::vector<int64_t>{2, 1, 0, 7}));
 }
 
 TEST(Meta, HeldOutPresidentsByNameAndMetaTrainingOnTheOthersOnStateOfTheUnion) {
